@@ -1,0 +1,77 @@
+"""Cost of one sampling step: dyntemp's pipeline against llama.cpp's native chain, in one run.
+
+Both sample the same logit vectors: real ones from the default model (vocabulary 49,152) and
+LLM-like synthetic ones (vocabulary 262,144, Gemma 3's size). The native side is llama.cpp's chain
+top_k 40 → top_p 0.95 → min_p 0.05 → temperature 0.8 → draw through ``llama_sampler_apply``
+(filling the token array from numpy included); dyntemp's is ``Sampler("edt")`` with the same
+filters. Runs alternate, and each side's best per-step time over the rounds is kept.
+
+    python benchmarks/bench_step.py [--rounds N] [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+import dyntemp
+from dyntemp.model import load_model
+from dyntemp.native import NativeChain
+from dyntemp.testing import model_logits, synthetic_set
+
+PROMPTS = (
+    "The history of the sea is",
+    "Write a short poem about autumn.",
+    "def fibonacci(n):",
+    "Q: What is the capital of France?\nA:",
+)
+LIMIT = 1.5
+
+
+def _per_step(fn, vectors) -> float:
+    start = time.perf_counter()
+    for x in vectors:
+        fn(x)
+    return (time.perf_counter() - start) / len(vectors)
+
+
+def measure(vectors: np.ndarray, rounds: int) -> tuple[float, float]:
+    """Best per-step seconds of (native, dyntemp) over ``rounds`` alternating rounds."""
+    native = NativeChain([("top_k", (40,)), ("top_p", (0.95, 1)), ("min_p", (0.05, 1)), ("temp", (0.8,)),
+                          ("dist", (7,))], n_vocab=vectors.shape[1])
+    sampler = dyntemp.Sampler("edt", top_k=40, top_p=0.95, min_p=0.05, seed=7)
+    best_native = best_ours = float("inf")
+    for _ in range(rounds):
+        best_native = min(best_native, _per_step(native.sample, vectors))
+        sampler.reset()
+        best_ours = min(best_ours, _per_step(sampler.sample, vectors))
+    return best_native, best_ours
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30, help="alternating rounds per vocabulary (default 30)")
+    parser.add_argument("--steps", type=int, default=32, help="real logit vectors per prompt (default 32)")
+    args = parser.parse_args(argv)
+
+    llm = load_model(n_ctx=512)
+    sets = {
+        "49,152 (SmolLM2, real)": model_logits(llm, PROMPTS, args.steps),
+        "262,144 (synthetic)": np.stack(synthetic_set(262_144, 64, seed=1)),
+    }
+    print(f"{'vocabulary':<24} {'native ms':>10} {'dyntemp ms':>11} {'ratio':>7}")
+    worst = 0.0
+    for name, vectors in sets.items():
+        native, ours = measure(vectors, args.rounds)
+        ratio = ours / native
+        worst = max(worst, ratio)
+        print(f"{name:<24} {native * 1e3:>10.4f} {ours * 1e3:>11.4f} {ratio:>7.2f}")
+    print(f"worst ratio {worst:.2f} (limit {LIMIT})")
+    return 0 if worst <= LIMIT else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

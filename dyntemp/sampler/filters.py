@@ -1,0 +1,196 @@
+"""Truncation filters: top-k, top-p, min-p, typical-p and top-nσ, matching llama.cpp's samplers.
+
+Each public filter takes a 1-D logits array and returns a new float32 array in which removed tokens
+are ``-inf``; the input is never changed. Each keeps at least ``min_keep`` tokens (1 by default; 0
+acts as 1, since a token must always remain), or every finite token if there are fewer. The neutral
+values change nothing: ``k <= 0``, ``p >= 1`` (top-p, typical-p), ``p <= 0`` (min-p), ``n <= 0``
+(top-nσ).
+
+The ``*_keep`` functions are the cores the sampler chains on its shrinking candidate set. They take
+the candidate logits and whether they are already sorted by logit descending, and return ``(keep, sorted_after)``: ``keep`` is ``None`` (keep all), a prefix ``slice`` or an index
+array.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _validate
+from .numerics import as_logits, largest, sort_desc
+
+Keep = tuple["np.ndarray | slice | None", bool]
+
+# Candidate sets up to this size are sorted outright; larger ones (the full vocabulary) are cut by a
+# threshold below the maximum so that only the head is ever sorted.
+_SORT_OUTRIGHT = 1024
+# Bound on the relative error of the float32 mass of the full vocabulary (exp rounding of x - max
+# and float64 accumulation); a top-p cut closer than this to the boundary is recomputed in float64.
+_MASS_REL_ERROR = 1e-5
+
+
+def top_k_keep(x: np.ndarray, k: int, min_keep: int, is_sorted: bool) -> Keep:
+    """Keep the ``max(k, min_keep)`` largest logits (ties: lower token id first)."""
+    if k <= 0:
+        return None, is_sorted
+    k = max(k, min_keep, 1)
+    if k >= x.size:
+        return None, is_sorted
+    if is_sorted:
+        return slice(0, k), True
+    return largest(x, k), True
+
+
+def top_p_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
+    """Keep the smallest set of most likely tokens whose probability mass reaches ``p``.
+
+    The mass is computed in float64 over the candidates that decide the cut, so the set is the
+    exact smallest prefix holding ``>= p`` (llama.cpp sums in float32 and can move the cut by a few
+    tail tokens).
+    """
+    if p >= 1.0:
+        return None, is_sorted
+    min_keep = max(min_keep, 1)
+    if is_sorted:
+        cum = np.cumsum(np.exp(x.astype(np.float64) - float(x[0])))
+        n = int(cum.searchsorted(p * cum[-1], side="left")) + 1
+        return slice(0, min(max(n, min_keep), x.size)), True
+    if x.size <= _SORT_OUTRIGHT:
+        order = sort_desc(x)
+        keep, _ = top_p_keep(x[order], p, min_keep, True)
+        return order[keep], True
+    return _top_p_large(x, p, min_keep, float(x.max())), True
+
+
+def _top_p_large(x: np.ndarray, p: float, min_keep: int, m: float) -> np.ndarray:
+    e = np.exp(x - np.float32(m))
+    total = float(e.sum(dtype=np.float64))
+    need = p * total * (1.0 + _MASS_REL_ERROR)
+    for gap in (8.0, 32.0, 128.0, math.inf):
+        head = np.flatnonzero(x >= np.float32(m - gap)) if gap < math.inf else np.flatnonzero(x > -np.inf)
+        if float(e[head].sum(dtype=np.float64)) >= need:
+            break
+    order = head[np.argsort(-x[head], kind="stable")]
+    cum = np.cumsum(np.exp(x[order].astype(np.float64) - m))
+    lo = int(np.searchsorted(cum, p * total * (1.0 - _MASS_REL_ERROR), side="left"))
+    hi = int(np.searchsorted(cum, need, side="left"))
+    if lo == hi:
+        n = lo + 1
+    else:
+        exact_total = float(np.exp(x.astype(np.float64) - m).sum())
+        n = int(np.searchsorted(cum, p * exact_total, side="left")) + 1
+    return order[: min(max(n, min_keep), order.size)]
+
+
+def min_p_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
+    """Keep tokens with ``logit >= max_logit + ln(p)`` (float32, as llama.cpp)."""
+    if p <= 0.0:
+        return None, is_sorted
+    min_keep = max(min_keep, 1)
+    threshold = np.float32(x[0] if is_sorted else x.max()) + np.float32(math.log(p))
+    if is_sorted:
+        n = int(np.count_nonzero(x >= threshold))
+        return slice(0, min(max(n, min_keep), x.size)), True
+    keep = np.flatnonzero(x >= threshold)
+    if keep.size < min_keep:
+        return largest(x, min_keep), True
+    return keep, False
+
+
+def typical_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
+    """Keep tokens in order of ``|-ln p - H|`` until their mass exceeds ``p`` (float64)."""
+    if p >= 1.0:
+        return None, is_sorted
+    finite = np.flatnonzero(x > -np.inf)
+    z = x[finite].astype(np.float64)
+    z -= z.max()
+    e = np.exp(z)
+    total = e.sum()
+    probs = e / total
+    logp = z - np.log(total)
+    entropy = -(probs @ logp)
+    order = np.argsort(np.abs(-logp - entropy), kind="stable")
+    cum = np.cumsum(probs[order])
+    n = int(np.searchsorted(cum, p, side="right")) + 1
+    return finite[order[: min(max(n, min_keep, 1), order.size)]], False
+
+
+def top_n_sigma_keep(x: np.ndarray, n: float, min_keep: int, is_sorted: bool) -> Keep:
+    """Keep tokens with ``logit >= max - n·σ``, σ the standard deviation of the finite logits."""
+    if n <= 0.0 or x.size <= 1:
+        return None, is_sorted
+    finite = x[x > -np.inf]
+    sigma = float(finite.astype(np.float64).std())
+    threshold = np.float32(finite.max()) - np.float32(n) * np.float32(sigma)
+    if is_sorted:
+        count = int(np.count_nonzero(x >= threshold))
+        return slice(0, min(max(count, min_keep, 1), x.size)), True
+    keep = np.flatnonzero(x >= threshold)
+    if keep.size < min_keep:
+        return largest(x, min_keep), True
+    return keep, False
+
+
+def _apply(logits: object, keep_fn, value: float, min_keep: int) -> np.ndarray:
+    x, _ = as_logits(logits)
+    keep, _ = keep_fn(x, value, min_keep, False)
+    if keep is None:
+        return x.copy()
+    out = np.full_like(x, -np.inf)
+    out[keep] = x[keep]
+    return out
+
+
+def _min_keep(value: object) -> int:
+    return _validate.integer("min_keep", value, low=0)
+
+
+def top_k(logits: object, k: int, min_keep: int = 1) -> np.ndarray:
+    """Keep the ``k`` largest logits; ``k <= 0`` keeps all. Ties at the cut go to the lower token id.
+
+    >>> top_k(np.array([1.0, 3.0, 2.0], dtype=np.float32), 2)
+    array([-inf,   3.,   2.], dtype=float32)
+    """
+    k = _validate.integer("top_k", k, low=0)
+    return _apply(logits, top_k_keep, k, _min_keep(min_keep))
+
+
+def top_p(logits: object, p: float, min_keep: int = 1) -> np.ndarray:
+    """Nucleus filter: keep the smallest most-likely set whose probability reaches ``p``.
+
+    >>> top_p(np.log(np.array([0.5, 0.3, 0.2], dtype=np.float32)), 0.8)
+    array([-0.6931472, -1.2039728,       -inf], dtype=float32)
+    """
+    p = _validate.number("top_p", p, low=0.0, high=1.0)
+    return _apply(logits, top_p_keep, p, _min_keep(min_keep))
+
+
+def min_p(logits: object, p: float, min_keep: int = 1) -> np.ndarray:
+    """Keep tokens whose probability is at least ``p`` times that of the most likely token.
+
+    >>> min_p(np.log(np.array([0.6, 0.3, 0.1], dtype=np.float32)), 0.2)
+    array([-0.5108256, -1.2039728,       -inf], dtype=float32)
+    """
+    p = _validate.number("min_p", p, low=0.0, high=1.0)
+    return _apply(logits, min_p_keep, p, _min_keep(min_keep))
+
+
+def typical_p(logits: object, p: float, min_keep: int = 1) -> np.ndarray:
+    """Locally typical filter: keep tokens whose surprise is closest to the entropy, up to mass ``p``.
+
+    >>> typical_p(np.log(np.array([0.6, 0.3, 0.1], dtype=np.float32)), 0.2)
+    array([      -inf, -1.2039728,       -inf], dtype=float32)
+    """
+    p = _validate.number("typical_p", p, low=0.0, high=1.0)
+    return _apply(logits, typical_keep, p, _min_keep(min_keep))
+
+
+def top_n_sigma(logits: object, n: float, min_keep: int = 1) -> np.ndarray:
+    """Keep tokens within ``n`` standard deviations of the largest logit; ``n <= 0`` keeps all.
+
+    >>> top_n_sigma(np.array([0.0, 1.0, 2.0, 10.0], dtype=np.float32), 1.0)
+    array([-inf, -inf, -inf,  10.], dtype=float32)
+    """
+    n = _validate.number("top_n_sigma", n)
+    return _apply(logits, top_n_sigma_keep, n, _min_keep(min_keep))

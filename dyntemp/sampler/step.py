@@ -1,0 +1,167 @@
+"""The ``Step``: the read-only view of one sampling step that a strategy reads."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .numerics import entropy64, logsumexp_and_entropy
+from .text import TextTracker
+
+
+class Step:
+    """What a strategy sees when it picks the temperature of one token.
+
+    Costly values are computed once, on first read: the full-vocabulary ``entropy`` (one ``exp``
+    pass over the vocabulary; the sampler computes it for every step, since the trace records it
+    and it doubles as the check of the logits) and the candidates' ``candidate_entropy``.
+
+    - ``index``: index of the token being generated (0 for the first);
+    - ``logits``: the full-vocabulary float32 logits after logit bias (removed tokens are ``-inf``);
+    - ``entropy``, ``logsumexp``, ``logprob(token)``: of the full distribution ``softmax(logits)``;
+    - ``candidate_ids``, ``candidate_logits``, ``n_candidates``, ``candidate_entropy``: the tokens that
+      survive the stages before temperature, with their (penalized) logits;
+    - ``text``, ``sentence``, ``line``, ``sentence_index``, ``sentence_position``,
+      ``at_sentence_start``, ``at_line_start``, ``in_code_block``: where the generated text stands;
+    - ``generated_ids``: the ids sampled so far in this generation.
+
+    A strategy may set ``rule`` to a short label; the trace records it for this token.
+
+    >>> step = Step.from_text("First one. Second", logits=np.log([0.5, 0.25, 0.25]))
+    >>> step.sentence_index, step.sentence, round(step.entropy, 4)
+    (1, 'Second', 1.0397)
+    """
+
+    __slots__ = (
+        "index", "logits", "rule", "_tracker", "_generated", "_lse", "_entropy", "_cand_ids", "_cand_logits",
+        "_cand_entropy",
+    )
+
+    def __init__(self, index: int, logits: np.ndarray, tracker: TextTracker, generated: Sequence[int],
+                 logsumexp: float | None = None, entropy: float | None = None) -> None:
+        self.index = index
+        self.logits = logits
+        self.rule: str | None = None
+        self._tracker = tracker
+        self._generated = generated
+        self._lse = logsumexp
+        self._entropy = entropy
+        self._cand_ids: np.ndarray | None = None
+        self._cand_logits = logits
+        self._cand_entropy: float | None = None
+
+    @classmethod
+    def from_text(cls, text: str, logits: object = None, index: int | None = None) -> "Step":
+        """A step after ``text`` was generated: for trying and testing strategies by hand.
+
+        ``logits`` defaults to a uniform distribution over 8 tokens; ``index`` to the length of the
+        text in characters (one token per character).
+
+        >>> Step.from_text("```\\nx = 1\\n").in_code_block
+        True
+        """
+        tracker = TextTracker(lambda ids: chr(ids[0]).encode("utf-8"))
+        for ch in text:
+            tracker.feed(ord(ch))
+        x = np.asarray(np.zeros(8) if logits is None else logits, dtype=np.float32)
+        generated = [ord(ch) for ch in text]
+        return cls(len(text) if index is None else index, x, tracker, generated)
+
+    def _set_candidates(self, ids: np.ndarray | None, logits: np.ndarray) -> None:
+        self._cand_ids = ids
+        self._cand_logits = logits
+        self._cand_entropy = None
+
+    def _full_stats(self) -> None:
+        self._lse, self._entropy = logsumexp_and_entropy(self.logits)
+
+    @property
+    def entropy(self) -> float:
+        """Entropy (nats) of the full next-token distribution."""
+        if self._entropy is None:
+            self._full_stats()
+        return self._entropy
+
+    @property
+    def logsumexp(self) -> float:
+        """``log Σ exp(logits)`` over the full vocabulary."""
+        if self._lse is None:
+            self._full_stats()
+        return self._lse
+
+    def logprob(self, token: int) -> float:
+        """Log-probability (nats) of ``token`` under the full distribution."""
+        return float(self.logits[token]) - self.logsumexp
+
+    @property
+    def candidate_ids(self) -> np.ndarray:
+        """Token ids of the candidates that reach the temperature stage."""
+        if self._cand_ids is None:
+            return np.arange(self._cand_logits.size)
+        return self._cand_ids
+
+    @property
+    def candidate_logits(self) -> np.ndarray:
+        """Float32 logits of the candidates that reach the temperature stage."""
+        return self._cand_logits
+
+    @property
+    def n_candidates(self) -> int:
+        """Number of candidates that reach the temperature stage."""
+        return int(self._cand_logits.size)
+
+    @property
+    def candidate_entropy(self) -> float:
+        """Entropy (nats) of the softmax over the candidates, before temperature."""
+        if self._cand_entropy is None:
+            if self._cand_ids is None and self._cand_logits is self.logits:
+                self._cand_entropy = self.entropy
+            else:
+                self._cand_entropy = entropy64(self._cand_logits)
+        return self._cand_entropy
+
+    @property
+    def text(self) -> str:
+        """All text generated so far."""
+        return self._tracker.text
+
+    @property
+    def sentence(self) -> str:
+        """The current sentence so far."""
+        return self._tracker.sentence
+
+    @property
+    def line(self) -> str:
+        """The current line so far."""
+        return self._tracker.line
+
+    @property
+    def sentence_index(self) -> int:
+        """Index of the sentence this token belongs to (0 for the first)."""
+        return self._tracker.sentence_index
+
+    @property
+    def sentence_position(self) -> int:
+        """Position of this token inside its sentence (0 for the first token of a sentence)."""
+        return self._tracker.sentence_position
+
+    @property
+    def at_sentence_start(self) -> bool:
+        """True for the first token of a sentence."""
+        return self._tracker.sentence_position == 0
+
+    @property
+    def at_line_start(self) -> bool:
+        """True when the current line holds only whitespace so far."""
+        return self._tracker.at_line_start
+
+    @property
+    def in_code_block(self) -> bool:
+        """True inside a fenced (```) code block."""
+        return self._tracker.in_code_block
+
+    @property
+    def generated_ids(self) -> Sequence[int]:
+        """Token ids sampled so far in this generation."""
+        return self._generated

@@ -1,0 +1,141 @@
+"""The generated text, decoded incrementally, and where it stands: sentence, line, code block.
+
+A sentence ends at ``.``, ``!`` or ``?`` (optionally followed by closing quotes or brackets) when
+whitespace follows, or when the text ends there; at a blank line; and at ``。``, ``！`` or ``？``
+whatever follows (CJK text puts no space between sentences). A period does not end a sentence after
+a common abbreviation (``e.g.``, ``Dr.``, ``U.S.``) or after a digit until whitespace confirms it,
+so ``3.14`` stays one sentence. Boundaries are committed once and never taken back: a token's
+sentence index is fixed when it is sampled.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from typing import Callable, Sequence
+
+Detokenizer = Callable[[Sequence[int]], bytes]
+
+_TERMINAL = frozenset(".!?")
+_CJK_TERMINAL = frozenset("。！？")
+_CLOSERS = frozenset("\"')]}”’»")
+ABBREVIATIONS = frozenset(
+    "e.g i.e etc vs cf al approx dr mr mrs ms prof sr jr st mt no fig figs eq vol ch sec inc ltd co jan feb mar "
+    "apr jun jul aug sep sept oct nov dec".split()
+)
+_WORD_BEFORE_PERIOD = re.compile(r"([\w.]+)\.$")
+_DOTTED = re.compile(r"(?:[^\W\d_]{1,3}\.)+[^\W\d_]{1,3}")  # U.S, a.m, Ph.D
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+class TextTracker:
+    """Builds the generated text from token ids and tracks sentences, lines and code fences.
+
+    >>> t = TextTracker(lambda ids: bytes(ids))
+    >>> for tok in b"Hi there. Dr. Who? 3.14 is pi":
+    ...     _ = t.feed(tok)
+    >>> t.sentence_index, t.sentence
+    (2, '3.14 is pi')
+    """
+
+    __slots__ = (
+        "_detokenize", "_decoder", "text", "sentence_index", "sentence_position", "_sentence_start",
+        "_has_content", "_pending", "_newlines", "_line_start", "in_code_block",
+    )
+
+    def __init__(self, detokenize: Detokenizer | None = None) -> None:
+        self._detokenize = detokenize
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all text: ready for a new generation."""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.text = ""
+        self.sentence_index = 0
+        self.sentence_position = 0
+        self._sentence_start = 0
+        self._has_content = False
+        self._pending = False
+        self._newlines = 0
+        self._line_start = 0
+        self.in_code_block = False
+
+    @property
+    def sentence(self) -> str:
+        """The current sentence so far, without leading whitespace."""
+        return self.text[self._sentence_start:].lstrip()
+
+    @property
+    def line(self) -> str:
+        """The current line so far."""
+        return self.text[self._line_start:]
+
+    @property
+    def at_line_start(self) -> bool:
+        """True when the current line holds only whitespace (the next token starts the line)."""
+        return self.text[self._line_start:].strip() == ""
+
+    def feed(self, token: int) -> str:
+        """Account for one sampled token; return the text it added (``""`` mid-character)."""
+        piece = ""
+        if self._detokenize is not None:
+            piece = self._decoder.decode(self._detokenize([token]))
+        before = self.sentence_index
+        if piece:
+            self._scan(len(self.text), piece)
+        # Whitespace before a sentence's first word does not move its position off 0.
+        if self.sentence_index != before or not self._has_content:
+            self.sentence_position = 0
+        else:
+            self.sentence_position += 1
+        return piece
+
+    def _scan(self, offset: int, piece: str) -> None:
+        self.text += piece
+        for i, c in enumerate(piece, offset):
+            if c == "\n":
+                self._end_line(i)
+            if self._pending:
+                if c in _CLOSERS:
+                    continue
+                self._pending = False
+                if c.isspace():
+                    self._boundary(i + 1)
+            if c.isspace():
+                if c == "\n":
+                    self._newlines += 1
+                    if self._newlines >= 2:
+                        self._boundary(i + 1)
+                continue
+            self._newlines = 0
+            self._has_content = True
+            if c in _CJK_TERMINAL:
+                self._boundary(i + 1)
+            elif c in _TERMINAL and not (c == "." and self._abbreviation(i)):
+                self._pending = True
+        if self._pending and not self._after_digit(len(self.text) - 1):
+            self._pending = False
+            self._boundary(len(self.text))
+
+    def _end_line(self, newline_at: int) -> None:
+        if _FENCE.match(self.text[self._line_start:newline_at]):
+            self.in_code_block = not self.in_code_block
+        self._line_start = newline_at + 1
+
+    def _abbreviation(self, period_at: int) -> bool:
+        match = _WORD_BEFORE_PERIOD.search(self.text[max(0, period_at - 12):period_at + 1])
+        if match is None:
+            return False
+        word = match.group(1)
+        return word.lower() in ABBREVIATIONS or _DOTTED.fullmatch(word) is not None
+
+    def _after_digit(self, index: int) -> bool:
+        while index >= 0 and self.text[index] in _CLOSERS:
+            index -= 1
+        return index >= 1 and self.text[index] == "." and self.text[index - 1].isdigit()
+
+    def _boundary(self, start: int) -> None:
+        if self._has_content:
+            self.sentence_index += 1
+            self._has_content = False
+        self._sentence_start = start

@@ -1,0 +1,234 @@
+"""``rules``: user rules on the text so far that set or scale a base strategy's temperature.
+
+A rules file (TOML or JSON) reads::
+
+    mode = "first"              # "first": the first matching rule applies; "all": each in turn
+    base = 1.2                  # a temperature, a strategy name, or a table {strategy = "edt", theta = 0.6}
+
+    [[rule]]
+    name = "code"
+    in_code_block = true
+    temperature = 0.2           # set the temperature ...
+
+    [[rule]]
+    name = "opening"
+    before_sentence = 1
+    scale = 0.0                 # ... or multiply it
+
+Conditions of one rule must all hold: ``in_code_block``, ``at_line_start``, ``at_sentence_start``
+(true/false), ``sentence_regex`` and ``line_regex`` (searched in the current sentence or line),
+``after_sentence`` (sentence index ``>= N``), ``before_sentence`` (``< N``), ``after_token`` (token
+index ``>= N``). A rule without conditions always matches.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from .. import _validate
+from .base import Strategy
+from .combinators import _Wrapper, as_strategy
+from .registry import get_strategy, register_strategy
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+MODES = ("first", "all")
+_FLAGS = ("in_code_block", "at_line_start", "at_sentence_start")
+_REGEXES = ("sentence_regex", "line_regex")
+_COUNTS = ("after_sentence", "before_sentence", "after_token")
+_ACTIONS = ("temperature", "scale")
+RULE_KEYS = ("name", *_FLAGS, *_REGEXES, *_COUNTS, *_ACTIONS)
+FILE_KEYS = ("mode", "base", "rule")
+
+
+class RulesError(ValueError):
+    """A rule or a rules file is malformed; the message says where and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: conditions on the step, and the temperature it sets or the factor it applies.
+
+    >>> from dyntemp import Step
+    >>> rule = Rule.from_dict({"line_regex": "^def ", "temperature": 0.1})
+    >>> rule.matches(Step.from_text("def f"))
+    True
+    """
+
+    name: str
+    temperature: float | None = None
+    scale: float | None = None
+    in_code_block: bool | None = None
+    at_line_start: bool | None = None
+    at_sentence_start: bool | None = None
+    sentence_regex: re.Pattern | None = None
+    line_regex: re.Pattern | None = None
+    after_sentence: int | None = None
+    before_sentence: int | None = None
+    after_token: int | None = None
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any], where: str = "rule") -> "Rule":
+        """Build and validate a rule from a mapping as found in a rules file."""
+        if not isinstance(spec, Mapping):
+            raise RulesError(f"{where}: a rule must be a table of keys, got {spec!r}")
+        for key in spec:
+            if key not in RULE_KEYS:
+                close = difflib.get_close_matches(str(key), RULE_KEYS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise RulesError(f"{where}: unknown key {key!r}{hint}; allowed keys: {', '.join(RULE_KEYS)}")
+        actions = [k for k in _ACTIONS if k in spec]
+        if len(actions) != 1:
+            raise RulesError(f"{where}: a rule needs exactly one of 'temperature' or 'scale', got {actions or 'neither'}")
+        fields: dict[str, Any] = {"name": spec.get("name", where)}
+        if not isinstance(fields["name"], str):
+            raise RulesError(f"{where}: name must be a string, got {fields['name']!r}")
+        try:
+            for key in actions:
+                fields[key] = _validate.number(key, spec[key], low=0.0)
+            for key in _COUNTS:
+                if key in spec:
+                    fields[key] = _validate.integer(key, spec[key], low=0)
+        except (TypeError, ValueError) as exc:
+            raise RulesError(f"{where}: {exc}") from None
+        for key in _FLAGS:
+            if key in spec:
+                if not isinstance(spec[key], bool):
+                    raise RulesError(f"{where}: {key} must be true or false, got {spec[key]!r}")
+                fields[key] = spec[key]
+        for key in _REGEXES:
+            if key in spec:
+                if not isinstance(spec[key], str):
+                    raise RulesError(f"{where}: {key} must be a string, got {spec[key]!r}")
+                try:
+                    fields[key] = re.compile(spec[key])
+                except re.error as exc:
+                    raise RulesError(f"{where}: {key} {spec[key]!r} is not a valid regular expression: {exc}") from None
+        return cls(**fields)
+
+    def matches(self, step) -> bool:
+        """True when every condition of this rule holds at ``step``."""
+        for key in _FLAGS:
+            wanted = getattr(self, key)
+            if wanted is not None and getattr(step, key) != wanted:
+                return False
+        if self.after_sentence is not None and step.sentence_index < self.after_sentence:
+            return False
+        if self.before_sentence is not None and step.sentence_index >= self.before_sentence:
+            return False
+        if self.after_token is not None and step.index < self.after_token:
+            return False
+        if self.sentence_regex is not None and not self.sentence_regex.search(step.sentence):
+            return False
+        return self.line_regex is None or self.line_regex.search(step.line) is not None
+
+
+@register_strategy("rules")
+class Rules(_Wrapper):
+    """Rules over the text so far, each setting or scaling the temperature of a ``base`` strategy.
+
+    ``rules`` is a list of rule tables (see the module doc) or ``Rule`` objects; ``file`` loads
+    ``mode``, ``base`` and the rules from a TOML or JSON file instead. The trace records the name of
+    the rule(s) that fired.
+
+    >>> from dyntemp import Step
+    >>> r = Rules([{"name": "code", "in_code_block": True, "temperature": 0.2},
+    ...            {"name": "first", "before_sentence": 1, "temperature": 0.0}], base=1.2)
+    >>> r.temperature(Step.from_text("Intro")), r.temperature(Step.from_text("Intro. More"))
+    (0.0, 1.2)
+    >>> step = Step.from_text("Intro.\\n```\\nx")
+    >>> r.temperature(step), step.rule
+    (0.2, 'code')
+    """
+
+    def __init__(self, rules: Sequence[Mapping | Rule] = (), base: "str | Strategy | float | Mapping" = 1.0,
+                 mode: str = "first", file: "str | os.PathLike | None" = None) -> None:
+        if file is not None:
+            if rules:
+                raise RulesError("give rules or a rules file, not both")
+            spec = load_rules_file(file)
+            rules, base, mode = spec["rule"], spec.get("base", base), spec.get("mode", mode)
+        try:
+            if mode not in MODES:
+                raise RulesError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+            if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Sequence):
+                raise RulesError(f"rules must be a list of rule tables, got {rules!r}")
+            self.rules = tuple(r if isinstance(r, Rule) else Rule.from_dict(r, f"rule {i + 1}")
+                               for i, r in enumerate(rules))
+            self.base = _base_strategy(base)
+        except RulesError as exc:
+            if file is None:
+                raise
+            raise RulesError(f"{os.fspath(file)}: {exc}") from None
+        self.mode = mode
+        self.file = file
+        self.children = (self.base,)
+
+    def temperature(self, step) -> float:
+        t = self.base.temperature(step)
+        fired = []
+        for rule in self.rules:
+            if rule.matches(step):
+                t = rule.temperature if rule.temperature is not None else t * rule.scale
+                fired.append(rule.name)
+                if self.mode == "first":
+                    break
+        if fired:
+            step.rule = ",".join(fired)
+        return t
+
+    def params(self) -> dict:
+        return {"rules": [r.name for r in self.rules], "base": self.base, "mode": self.mode, "file": self.file}
+
+
+def _base_strategy(base: "str | Strategy | float | Mapping") -> Strategy:
+    if isinstance(base, Mapping):
+        params = dict(base)
+        name = params.pop("strategy", None)
+        if not isinstance(name, str):
+            raise RulesError(f"base table needs strategy = \"<name>\", got {dict(base)!r}")
+        try:
+            return get_strategy(name, **params)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise RulesError(f"base: {exc}") from None
+    try:
+        return as_strategy(base, "base")
+    except (TypeError, ValueError, KeyError) as exc:
+        raise RulesError(f"base: {exc}") from None
+
+
+def load_rules_file(path: "str | os.PathLike") -> dict:
+    """Read and check the top level of a TOML or JSON rules file (rules are checked by ``Rules``)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"rules file not found: {path}")
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        if path.endswith(".json"):
+            spec = json.loads(raw.decode("utf-8"))
+        else:
+            spec = tomllib.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        kind = "JSON" if path.endswith(".json") else "TOML"
+        raise RulesError(f"{path}: not a valid {kind} rules file: {exc}") from None
+    if not isinstance(spec, dict):
+        raise RulesError(f"{path}: the top level must be a table with keys {', '.join(FILE_KEYS)}")
+    for key in spec:
+        if key not in FILE_KEYS:
+            close = difflib.get_close_matches(str(key), FILE_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RulesError(f"{path}: unknown key {key!r}{hint}; allowed top-level keys: {', '.join(FILE_KEYS)}")
+    rules = spec.get("rule")
+    if not isinstance(rules, list) or not rules:
+        raise RulesError(f"{path}: no rules: add at least one [[rule]] table (a list under \"rule\" in JSON)")
+    return spec
