@@ -59,24 +59,34 @@ class NativeChain:
         """Clear the chain's state (penalty history, generator seed)."""
         llama_cpp.llama_sampler_reset(self._chain)
 
-    def _run(self, logits: np.ndarray) -> None:
-        self._buf["id"] = self._ids
-        self._buf["logit"] = logits
-        self._array.size = self.n_vocab
+    def _run(self, logits: np.ndarray, candidates: np.ndarray | None) -> None:
+        if candidates is None:
+            n = self.n_vocab
+            self._buf["id"] = self._ids
+            self._buf["logit"] = logits
+        else:
+            n = len(candidates)
+            self._buf["id"][:n] = candidates
+            self._buf["logit"][:n] = logits[candidates]
+        self._array.size = n
         self._array.sorted = False
         self._array.selected = -1
         llama_cpp.llama_sampler_apply(self._chain, self._pointer)
 
-    def apply(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(ids, logits)`` of the candidates left, in llama.cpp's order; ``-inf`` ones dropped."""
-        self._run(logits)
+    def apply(self, logits: np.ndarray, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, logits)`` of the candidates left, in llama.cpp's order; ``-inf`` ones dropped.
+
+        ``candidates`` limits the array handed to llama.cpp to those token ids, as if an earlier
+        sampler had removed the rest.
+        """
+        self._run(logits, candidates)
         out = self._buf[: self._array.size]
         keep = out["logit"] > -np.inf
         return out["id"][keep].astype(np.int64), out["logit"][keep].copy()
 
     def sample(self, logits: np.ndarray) -> int:
         """The token the chain draws (it must end with ``dist`` or ``greedy``)."""
-        self._run(logits)
+        self._run(logits, None)
         return int(self._buf["id"][self._array.selected])
 
     def __del__(self) -> None:

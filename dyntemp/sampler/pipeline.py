@@ -197,7 +197,7 @@ class Sampler:
                     j = 0 if is_sorted else int(np.argmax(cand))
                     cand, ids = cand[j:j + 1], (ids[j:j + 1] if ids is not None else np.array([j]))
                     is_sorted = True
-                elif cand.size > 1:
+                else:
                     cand = cand / np.float32(temperature)
             else:
                 cand = self._penalized(cand, ids, input_ids, x.size)

@@ -14,7 +14,8 @@ class DynaTemp(Strategy):
     """``T = min_t + (max_t - min_t) · (H / ln n)^exponent`` over the ``n`` candidates left by the
     stages before temperature, with ``min_t = max(0, temperature - delta)``, ``max_t = temperature +
     delta`` and ``H`` their entropy: llama.cpp's ``llama_sampler_init_temp_ext(temperature, delta,
-    exponent)``. ``delta <= 0`` is a plain ``temperature``.
+    exponent)``. ``delta <= 0`` is a plain ``temperature``; a lone candidate gets 1.0 (left
+    unscaled, as llama.cpp does).
 
     >>> from dyntemp import Step
     >>> step = Step.from_text("", logits=[0.0, 0.0, 0.0, 0.0])  # uniform: H = ln n
@@ -28,9 +29,12 @@ class DynaTemp(Strategy):
         self.exponent = _validate.number("exponent", exponent, low=0.0)
 
     def temperature(self, step) -> float:
-        n = step.n_candidates
-        if self.delta <= 0.0 or n <= 1:
+        if self.delta <= 0.0:
             return self.value
+        n = step.n_candidates
+        if n <= 1:
+            # llama.cpp leaves a lone candidate unscaled; dividing by 1 does the same.
+            return 1.0
         low = max(0.0, self.value - self.delta)
         high = self.value + self.delta
         normalized = step.candidate_entropy / math.log(n)
