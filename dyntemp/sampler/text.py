@@ -2,10 +2,11 @@
 
 A sentence ends at ``.``, ``!`` or ``?`` (optionally followed by closing quotes or brackets) when
 whitespace follows, or when the text ends there; at a blank line; and at ``。``, ``！`` or ``？``
-whatever follows (CJK text puts no space between sentences). A period does not end a sentence after
-a common abbreviation (``e.g.``, ``Dr.``, ``U.S.``) or after a digit until whitespace confirms it,
-so ``3.14`` stays one sentence. Boundaries are committed once and never taken back: a token's
-sentence index is fixed when it is sampled.
+whatever follows (CJK text puts no space between sentences). A period never ends a sentence after a
+common abbreviation (``e.g.``, ``Dr.``, ``U.S.``); after a digit or a single letter it waits for the
+next character, so ``3.14`` and ``e.g.`` typed token by token stay one sentence. Boundaries are
+committed once and never taken back: a token's sentence index is fixed when it is sampled, so a
+sentence that ends at the end of the text (``"...calm."``) starts the next one with the next token.
 """
 
 from __future__ import annotations
@@ -19,10 +20,7 @@ Detokenizer = Callable[[Sequence[int]], bytes]
 _TERMINAL = frozenset(".!?")
 _CJK_TERMINAL = frozenset("。！？")
 _CLOSERS = frozenset("\"')]}”’»")
-ABBREVIATIONS = frozenset(
-    "e.g i.e etc vs cf al approx dr mr mrs ms prof sr jr st mt no fig figs eq vol ch sec inc ltd co jan feb mar "
-    "apr jun jul aug sep sept oct nov dec".split()
-)
+ABBREVIATIONS = frozenset("e.g i.e cf vs al approx dr mr mrs ms prof sr jr st fig figs eq vol".split())
 _WORD_BEFORE_PERIOD = re.compile(r"([\w.]+)\.$")
 _DOTTED = re.compile(r"(?:[^\W\d_]{1,3}\.)+[^\W\d_]{1,3}")  # U.S, a.m, Ph.D
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -108,12 +106,13 @@ class TextTracker:
                         self._boundary(i + 1)
                 continue
             self._newlines = 0
-            self._has_content = True
             if c in _CJK_TERMINAL:
                 self._boundary(i + 1)
-            elif c in _TERMINAL and not (c == "." and self._abbreviation(i)):
-                self._pending = True
-        if self._pending and not self._after_digit(len(self.text) - 1):
+            elif c in _TERMINAL:
+                self._pending = not (c == "." and self._abbreviation(i))
+            elif c not in _CLOSERS:
+                self._has_content = True
+        if self._pending and not self._may_continue(len(self.text) - 1):
             self._pending = False
             self._boundary(len(self.text))
 
@@ -129,10 +128,17 @@ class TextTracker:
         word = match.group(1)
         return word.lower() in ABBREVIATIONS or _DOTTED.fullmatch(word) is not None
 
-    def _after_digit(self, index: int) -> bool:
+    def _may_continue(self, index: int) -> bool:
+        """True if the period ending the text may be inside a number (``3.``) or an abbreviation
+        spelled token by token (``e.``, ``U.``): then only the next character decides."""
         while index >= 0 and self.text[index] in _CLOSERS:
             index -= 1
-        return index >= 1 and self.text[index] == "." and self.text[index - 1].isdigit()
+        if index < 1 or self.text[index] != ".":
+            return False
+        before = self.text[index - 1]
+        if before.isdigit():
+            return True
+        return before.isalpha() and (index < 2 or not self.text[index - 2].isalpha())
 
     def _boundary(self, start: int) -> None:
         if self._has_content:
