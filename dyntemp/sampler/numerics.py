@@ -81,7 +81,8 @@ def logsumexp_and_entropy(x: np.ndarray) -> tuple[float, float]:
     """
     if x.size == 0:
         as_logits(x)
-    e = np.exp(x, out=_buffer(x.size))
+    with np.errstate(over="ignore"):
+        e = np.exp(x, out=_buffer(x.size))
     total = sdot(e, _ones(x.size))
     if not _DIRECT_EXP_MIN_TOTAL <= total < np.inf:
         _, shift = as_logits(x)

