@@ -52,7 +52,7 @@ def model_logits(llm, prompts: Sequence[str], steps: int, seed: int = 0) -> np.n
     """Real next-token logits of ``llm`` (a ``llama_cpp.Llama``): for each prompt, ``steps`` tokens
     drawn at temperature 1 from the model itself, recording the logits before each draw. Returns
     an array of shape ``(len(prompts) * steps, n_vocab)``."""
-    import llama_cpp
+    from .sampler.loop import last_logits
 
     rng = np.random.default_rng(seed)
     n_vocab = llm.n_vocab()
@@ -61,8 +61,7 @@ def model_logits(llm, prompts: Sequence[str], steps: int, seed: int = 0) -> np.n
         llm.reset()
         llm.eval(llm.tokenize(prompt.encode("utf-8")))
         for _ in range(steps):
-            ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
-            logits = np.ctypeslib.as_array(ptr, shape=(n_vocab,)).astype(np.float32)
+            logits = last_logits(llm).astype(np.float32)
             rows.append(logits)
             p = np.exp(logits.astype(np.float64) - logits.max())
             llm.eval([int(rng.choice(n_vocab, p=p / p.sum()))])

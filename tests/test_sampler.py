@@ -6,12 +6,12 @@ from __future__ import annotations
 import io
 import math
 
-import llama_cpp
 import numpy as np
 import pytest
 
 import dyntemp
 from dyntemp.sampler import apply_penalties, top_k
+from dyntemp.sampler.loop import sample_tokens
 from dyntemp.strategies import Strategy
 
 
@@ -205,34 +205,17 @@ class TestBadInput:
             dyntemp.Sampler("dynatmp")
 
 
-def _generate(llm, sampler, prompt, n_tokens):
-    """Sample ``n_tokens`` from the real model with the sampler deciding every token."""
-    llm.reset()
-    prompt_ids = llm.tokenize(prompt.encode("utf-8"))
-    llm.eval(prompt_ids)
-    sampler.reset()
-    out = []
-    for _ in range(n_tokens):
-        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
-        token = sampler.sample(logits, prompt_ids + out)
-        if token == llm.token_eos():
-            break
-        out.append(token)
-        llm.eval([token])
-    return out
-
-
 def test_real_generation_is_reproducible_and_traced(llm):
     sampler = dyntemp.Sampler("edt", top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.1, seed=11,
                               detokenizer=llm.detokenize)
     prompt = "<|im_start|>user\nWrite three short sentences about the sea.<|im_end|>\n<|im_start|>assistant\n"
-    tokens = _generate(llm, sampler, prompt, 60)
+    tokens = sample_tokens(llm, sampler, prompt, 60)
     assert len(tokens) >= 10
     trace = sampler.trace
     assert trace.text == llm.detokenize(tokens).decode("utf-8", errors="replace")
     assert all(0.0 <= r.temperature <= 1.0 and 0 < r.probability <= 1.0 and 1 <= r.n_candidates <= 40 for r in trace)
     assert np.all(np.diff(trace.columns()["sentence_index"]) >= 0)
-    assert _generate(llm, sampler, prompt, 60) == tokens
+    assert sample_tokens(llm, sampler, prompt, 60) == tokens
 
 
 def test_sentence_schedule_holds_token_by_token_on_the_real_model(llm):
@@ -240,7 +223,7 @@ def test_sentence_schedule_holds_token_by_token_on_the_real_model(llm):
     sampler = dyntemp.Sampler(dyntemp.get_strategy("sentence", temperatures=schedule), top_k=40, top_p=0.95,
                               min_p=0.05, seed=4, detokenizer=llm.detokenize)
     prompt = "<|im_start|>user\nWrite four short sentences about the sea.<|im_end|>\n<|im_start|>assistant\n"
-    _generate(llm, sampler, prompt, 120)
+    sample_tokens(llm, sampler, prompt, 120)
     sentences = sampler.trace.columns()["sentence_index"]
     assert sentences.max() >= 2
     for record in sampler.trace:

@@ -34,9 +34,11 @@ def window_counts(history: object, last_n: int, n_vocab: int) -> tuple[np.ndarra
     >>> window_counts([5, 1, 5, 2], 3, 10)
     (array([1, 2, 5]), array([1, 1, 1]))
     """
-    ids = np.asarray(history if history is not None else (), dtype=np.int64).reshape(-1)
+    if history is None:
+        history = ()
     if last_n >= 0:
-        ids = ids[len(ids) - min(last_n, len(ids)):]
+        history = history[len(history) - min(last_n, len(history)):]
+    ids = np.asarray(history, dtype=np.int64).reshape(-1)
     if ids.size and (ids.min() < 0 or ids.max() >= n_vocab):
         bad = int(ids[(ids < 0) | (ids >= n_vocab)][0])
         raise ValueError(f"history contains token id {bad}, outside the vocabulary [0, {n_vocab})")
