@@ -6,8 +6,10 @@ value and says what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import math
 from numbers import Integral, Real
+from typing import Iterable
 
 
 def number(
@@ -49,3 +51,13 @@ def integer(name: str, value: object, *, low: int | None = None) -> int:
     if low is not None and value < low:
         raise ValueError(f"{name} must be >= {low}, got {value!r}")
     return value
+
+
+def closest(word: str, options: Iterable[str]) -> str | None:
+    """The option most like ``word``, if one is close enough to suggest.
+
+    >>> closest("thta", ["theta", "t0"])
+    'theta'
+    """
+    matches = difflib.get_close_matches(str(word), list(options), n=1)
+    return matches[0] if matches else None

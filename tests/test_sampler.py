@@ -188,6 +188,8 @@ class TestBadInput:
         ({"order": ["top_k", "top_k", "temperature"]}, ValueError, "stage 'top_k' appears 2 times"),
         ({"order": ["top_k", "top_p", "min_p"]}, ValueError, "no 'temperature' stage"),
         ({"order": ["top_p", "min_p", "temperature"]}, ValueError, r"top_k=40 is set but 'top_k' is not in order"),
+        ({"repeat_penalty": 1.2, "order": ["top_k", "top_p", "min_p", "temperature"]}, ValueError,
+         r"repeat_penalty=1.2, frequency_penalty=0.0, presence_penalty=0.0 is set but 'penalties' is not in order"),
         ({"logit_bias": {1: float("nan")}}, ValueError, r"logit_bias\[1\] must be a finite number or -inf"),
         ({"penalty_last_n": -2}, ValueError, "last_n must be >= -1"),
         ({"seed": -1}, ValueError, "seed must be >= 0"),

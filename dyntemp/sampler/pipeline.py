@@ -122,7 +122,10 @@ class Sampler:
     def _make_plan(self) -> tuple:
         for stage in STAGES:
             if stage not in self.order and not self._neutral(stage):
-                raise ValueError(f"{stage}={getattr(self, stage, None)!r} is set but {stage!r} is not in order {list(self.order)}")
+                setting = (f"repeat_penalty={self.repeat_penalty}, frequency_penalty={self.frequency_penalty}, "
+                           f"presence_penalty={self.presence_penalty}" if stage == "penalties"
+                           else f"{stage}={getattr(self, stage)!r}")
+                raise ValueError(f"{setting} is set but {stage!r} is not in order {list(self.order)}")
         return tuple((stage, _FILTERS.get(stage), getattr(self, stage, None))
                      for stage in self.order if not self._neutral(stage))
 

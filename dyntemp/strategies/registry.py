@@ -10,13 +10,13 @@ They are listed with the built-ins and imported on first use.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import inspect
 import re
 from importlib import metadata
 from typing import Callable, TypeVar
 
+from .. import _validate
 from .base import Strategy
 
 ENTRY_POINT_GROUP = "dyntemp.strategies"
@@ -32,8 +32,8 @@ class UnknownStrategyError(KeyError):
     """No strategy has this name; the message lists the known names and the closest match."""
 
     def __init__(self, name: str, known: list[str]) -> None:
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        close = _validate.closest(name, known)
+        hint = f" Did you mean {close!r}?" if close else ""
         self.name = name
         self.message = f"unknown strategy {name!r}.{hint} Known strategies: {', '.join(known)}"
         super().__init__(self.message)
@@ -151,8 +151,8 @@ def _check_params(name: str, factory: Callable, params: dict) -> None:
     allowed = [p.name for p in sig.parameters.values() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
     for key in params:
         if key not in allowed:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            close = _validate.closest(key, allowed)
+            hint = f" Did you mean {close!r}?" if close else ""
             raise TypeError(f"strategy {name!r} has no parameter {key!r}.{hint} Its parameters: {', '.join(allowed) or 'none'}")
     missing = [p.name for p in sig.parameters.values()
                if p.default is p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in params]

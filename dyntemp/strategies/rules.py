@@ -23,7 +23,6 @@ index ``>= N``). A rule without conditions always matches.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -81,11 +80,7 @@ class Rule:
         """Build and validate a rule from a mapping as found in a rules file."""
         if not isinstance(spec, Mapping):
             raise RulesError(f"{where}: a rule must be a table of keys, got {spec!r}")
-        for key in spec:
-            if key not in RULE_KEYS:
-                close = difflib.get_close_matches(str(key), RULE_KEYS, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise RulesError(f"{where}: unknown key {key!r}{hint}; allowed keys: {', '.join(RULE_KEYS)}")
+        _check_keys(spec, RULE_KEYS, f"{where}: unknown key", "allowed keys")
         actions = [k for k in _ACTIONS if k in spec]
         if len(actions) != 1:
             raise RulesError(f"{where}: a rule needs exactly one of 'temperature' or 'scale', got {actions or 'neither'}")
@@ -206,6 +201,14 @@ def _base_strategy(base: "str | Strategy | float | Mapping") -> Strategy:
         raise RulesError(f"base: {exc}") from None
 
 
+def _check_keys(spec: Mapping, allowed: Sequence[str], unknown: str, listing: str) -> None:
+    for key in spec:
+        if key not in allowed:
+            close = _validate.closest(key, allowed)
+            hint = f" (did you mean {close!r}?)" if close else ""
+            raise RulesError(f"{unknown} {key!r}{hint}; {listing}: {', '.join(allowed)}")
+
+
 def load_rules_file(path: "str | os.PathLike") -> dict:
     """Read and check the top level of a TOML or JSON rules file (rules are checked by ``Rules``)."""
     path = os.fspath(path)
@@ -223,11 +226,7 @@ def load_rules_file(path: "str | os.PathLike") -> dict:
         raise RulesError(f"{path}: not a valid {kind} rules file: {exc}") from None
     if not isinstance(spec, dict):
         raise RulesError(f"{path}: the top level must be a table with keys {', '.join(FILE_KEYS)}")
-    for key in spec:
-        if key not in FILE_KEYS:
-            close = difflib.get_close_matches(str(key), FILE_KEYS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise RulesError(f"{path}: unknown key {key!r}{hint}; allowed top-level keys: {', '.join(FILE_KEYS)}")
+    _check_keys(spec, FILE_KEYS, f"{path}: unknown key", "allowed top-level keys")
     rules = spec.get("rule")
     if not isinstance(rules, list) or not rules:
         raise RulesError(f"{path}: no rules: add at least one [[rule]] table (a list under \"rule\" in JSON)")

@@ -1,0 +1,37 @@
+"""The README's examples run as written, on the default model."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import dyntemp
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+
+
+def test_the_two_commands_come_first():
+    first = blocks("bash")[0].splitlines()
+    assert first[0].startswith("bash scripts/setup.sh && .venv/bin/python -m dyntemp.demo")
+    assert first[1].startswith("bash scripts/setup.sh && .venv/bin/python -m pytest")
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "bash scripts/setup.sh && .venv/bin/python -m pytest" in ci
+
+
+def test_python_examples_run(tmp_path, monkeypatch):
+    rules = next(b for b in blocks("toml") if "[[rule]]" in b)
+    (tmp_path / "rules.toml").write_text(rules)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    try:
+        for code in blocks("python"):
+            exec(compile(code, str(README), "exec"), namespace)
+        assert namespace["sampler"].strategy.name == "calm-code"
+        assert (tmp_path / "trace.jsonl").stat().st_size > 0
+    finally:
+        if "calm-code" in dyntemp.list_strategies():
+            dyntemp.unregister_strategy("calm-code")
