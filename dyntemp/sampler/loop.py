@@ -9,7 +9,14 @@ import numpy as np
 
 
 def last_logits(llm) -> np.ndarray:
-    """The next-token logits llama.cpp holds after the last ``llm.eval`` (a view, not a copy)."""
+    """The next-token logits llama.cpp holds after the last ``llm.eval`` (a view, not a copy).
+
+    >>> from dyntemp.model import load_model
+    >>> llm = load_model(n_ctx=128)
+    >>> llm.eval(llm.tokenize(b"The capital of France is"))
+    >>> llm.detokenize([int(last_logits(llm).argmax())])
+    b' Paris'
+    """
     return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
 
 
