@@ -24,7 +24,7 @@ SCHEDULE = (0.2, 0.9, 1.4)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dyntemp.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--prompt", default="Write four short sentences about the sea.")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=120)
     args = parser.parse_args(argv)
 
@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'sentence':>8} {'tokens':>6} {'temperature':>11} {'mean entropy':>12}  text")
     for index, records in sorted(by_sentence.items()):
         text = "".join(r.piece for r in records).strip().replace("\n", " ")
+        if not text:
+            continue  # only the end-of-generation token
         entropy = sum(r.entropy for r in records) / len(records)
         print(f"{index:>8} {len(records):>6} {records[0].temperature:>11.2f} {entropy:>12.3f}  {text[:60]}")
     return 0
