@@ -53,7 +53,7 @@ def top_p_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
         return None, is_sorted
     min_keep = max(min_keep, 1)
     if is_sorted:
-        cum = np.cumsum(np.exp(x.astype(np.float64) - float(x[0])))
+        cum = np.exp(x.astype(np.float64) - float(x[0])).cumsum()
         n = int(cum.searchsorted(p * cum[-1], side="left")) + 1
         return slice(0, min(max(n, min_keep), x.size)), True
     if x.size <= _SORT_OUTRIGHT:

@@ -142,23 +142,29 @@ def largest(x: np.ndarray, k: int) -> np.ndarray:
     """
     sel = None
     stride = max(_STRIDE, x.size // _SAMPLE)
-    sample = x[::stride]
+    sample = x[::stride].copy()
     rank = max(_MIN_RANK, -(-_OVERSAMPLE * k // stride))
-    while sel is None and rank < sample.size:
-        threshold = np.partition(sample, sample.size - rank)[sample.size - rank]
+    while rank < sample.size:
+        cut = sample.size - rank
+        sample.partition(cut)
+        threshold = sample[cut]
         if threshold == -np.inf:
             break
         sel = np.greater_equal(x, threshold, out=_mask(x.size)).nonzero()[0]
-        if sel.size < k:
-            sel, rank = None, rank * 4
+        if sel.size >= k:
+            break
+        sel, rank = None, rank * 4
     if sel is None:
         sel = np.flatnonzero(x > -np.inf)
     vals = x[sel]
     if sel.size > k:
         # Cut to the k-th value first: a stable sort of a few hundred values is slow, of k fast.
-        top = vals >= np.partition(vals, sel.size - k)[sel.size - k]
+        cut = sel.size - k
+        kth = vals.copy()
+        kth.partition(cut)
+        top = vals >= kth[cut]
         sel, vals = sel[top], vals[top]
-    return sel[np.argsort(-vals, kind="stable")[:k]]
+    return sel[(-vals).argsort(kind="stable")[:k]]
 
 
 def sort_desc(x: np.ndarray) -> np.ndarray:

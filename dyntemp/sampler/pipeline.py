@@ -140,7 +140,7 @@ class Sampler:
     def process(self, logits: object, input_ids: Sequence[int] | None = None) -> np.ndarray:
         """The float32 logits this step would draw from: removed tokens ``-inf``, the rest divided by
         the temperature. No state changes."""
-        step, ids, cand, _ = self._run(logits, input_ids)
+        step, ids, cand, _, _ = self._run(logits, input_ids)
         result = np.full(step.logits.size, -np.inf, dtype=np.float32)
         result[ids] = cand
         return result
@@ -148,8 +148,8 @@ class Sampler:
     def distribution(self, logits: object, input_ids: Sequence[int] | None = None) -> np.ndarray:
         """The float64 probabilities this step would draw from (zeros for removed tokens). No state
         changes: the generator, the strategy and the trace are left as they were."""
-        step, ids, cand, _ = self._run(logits, input_ids)
-        e = np.exp(cand.astype(np.float64) - float(cand.max()))
+        step, ids, cand, _, is_sorted = self._run(logits, input_ids)
+        e = _weights(cand, is_sorted)
         result = np.zeros(step.logits.size, dtype=np.float64)
         result[ids] = e / e.sum()
         return result
@@ -159,12 +159,12 @@ class Sampler:
 
         ``input_ids`` is the history the penalties look at (the prompt and the tokens so far).
         """
-        step, ids, cand, temperature = self._run(logits, input_ids)
+        step, ids, cand, temperature, is_sorted = self._run(logits, input_ids)
         if cand.size == 1:
             j, probability = 0, 1.0
         else:
-            e = np.exp(cand.astype(np.float64) - float(cand.max()))
-            cum = np.cumsum(e)
+            e = _weights(cand, is_sorted)
+            cum = e.cumsum()
             j = min(int(cum.searchsorted(self._rng.random() * cum[-1], side="right")), cand.size - 1)
             probability = float(e[j] / cum[-1])
         token = int(ids[j])
@@ -177,7 +177,8 @@ class Sampler:
                                       sentence_index, sentence_position, step.rule))
         return token
 
-    def _run(self, logits: object, input_ids: Sequence[int] | None) -> tuple[Step, np.ndarray, np.ndarray, float]:
+    def _run(self, logits: object, input_ids: Sequence[int] | None) -> tuple[Step, np.ndarray, np.ndarray, float, bool]:
+        """``(step, candidate ids, their final logits, temperature, whether sorted by logit)``."""
         x = np.asarray(logits, dtype=np.float32)
         if x.ndim != 1:
             raise ValueError(f"logits must be a 1-D array, got shape {x.shape}")
@@ -206,7 +207,7 @@ class Sampler:
             else:
                 cand = self._penalized(cand, ids, input_ids, x.size)
                 is_sorted = False
-        return step, (np.arange(cand.size) if ids is None else ids), cand, temperature
+        return step, (np.arange(cand.size) if ids is None else ids), cand, temperature, is_sorted
 
     def _temperature(self, step: Step) -> float:
         t = self.strategy.temperature(step)
@@ -239,6 +240,13 @@ class Sampler:
         cand = cand.copy()
         cand[at] = penalize(cand[at], counts, self.repeat_penalty, self.frequency_penalty, self.presence_penalty)
         return cand
+
+
+def _weights(cand: np.ndarray, is_sorted: bool) -> np.ndarray:
+    """Unnormalized float64 probabilities ``exp(logit - max)`` of the candidates."""
+    z = cand.astype(np.float64)
+    z -= z[0] if is_sorted else z.max()
+    return np.exp(z, out=z)
 
 
 def _overflows(cand: np.ndarray, temperature: float, is_sorted: bool) -> bool:
