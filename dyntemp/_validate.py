@@ -56,8 +56,9 @@ def integer(name: str, value: object, *, low: int | None = None) -> int:
 def closest(word: str, options: Iterable[str]) -> str | None:
     """The option most like ``word``, if one is close enough to suggest.
 
-    >>> closest("thta", ["theta", "t0"])
-    'theta'
+    >>> closest("thta", ["theta", "t0"]), closest("EDT", ["edt", "position"])
+    ('theta', 'edt')
     """
-    matches = difflib.get_close_matches(str(word), list(options), n=1)
-    return matches[0] if matches else None
+    by_lower = {option.lower(): option for option in options}
+    matches = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1)
+    return by_lower[matches[0]] if matches else None

@@ -137,11 +137,19 @@ def test_filters_never_change_their_input(fn, value):
     np.testing.assert_array_equal(x, before)
 
 
-@pytest.mark.parametrize("fn", [top_k, top_p, min_p, typical_p, top_n_sigma])
-@pytest.mark.parametrize("logits", [[1e4, -1e4, 0.0], [5.0, -INF, -INF], [-1e4, -1e4]])
-def test_extreme_but_valid_logits(fn, logits):
-    out = fn(f32(*logits), 1 if fn is top_k else 0.5)
-    assert np.isfinite(out).any() and not np.isnan(out).any()
+@pytest.mark.parametrize("fn, value", [(top_k, 1), (top_p, 0.5), (min_p, 0.5), (typical_p, 0.5), (top_n_sigma, 1.0)])
+@pytest.mark.parametrize("logits, expected", [
+    ([1e4, -1e4, 0.0], [0]),       # one token holds all the mass
+    ([5.0, -INF, -INF], [0]),      # a single finite value
+    ([-1e4, -1e4 + 1, -INF], None),  # far below zero: the same as [0, 1]
+])
+def test_extreme_but_valid_logits(fn, value, logits, expected):
+    x = f32(*logits)
+    out = fn(x, value)
+    if expected is None:
+        expected = kept(fn(f32(0.0, 1.0, -INF), value))
+    assert kept(out) == expected
+    np.testing.assert_array_equal(out[expected], x[expected])
 
 
 class TestBadInput:
@@ -161,7 +169,7 @@ class TestBadInput:
         ([1.0, float("nan")], "NaN at index 1"),
         ([-INF, -INF], "all -inf"),
         ([], "empty"),
-        ([1.0, INF], r"\+inf at index 1"),
+        ([1.0, INF], r"\+inf \(or a value beyond float32's range\) at index 1"),
         ([[1.0, 2.0]], "1-D"),
     ])
     def test_unusable_logits(self, logits, message):

@@ -170,8 +170,7 @@ def test_dynatemp_equals_temp_ext_after_the_same_chain(logit_vectors, temperatur
     sampler = dyntemp.Sampler(dyntemp.get_strategy("dynatemp", temperature=temperature, delta=delta, exponent=exponent),
                               top_k=40, top_p=0.95, min_p=0.05)
     stages = [("top_k", (40,)), ("top_p", (0.95, 1)), ("min_p", (0.05, 1)), ("temp_ext", (temperature, delta, exponent))]
-    mismatched = sum(not _chain_match(sampler, stages, x) for x in logit_vectors)
-    assert mismatched <= len(logit_vectors) // 100
+    assert sum(not _chain_match(sampler, stages, x) for x in logit_vectors) == 0
 
 
 def test_dynatemp_alone_over_the_full_vocabulary(real_logits):
@@ -200,7 +199,7 @@ def test_the_default_chain(logit_vectors):
     for x in logit_vectors:
         history = rng.integers(0, x.size, size=40)
         mismatched += not _chain_match(sampler, stages, x, history)
-    assert mismatched <= len(logit_vectors) // 50
+    assert mismatched == 0
 
 
 def test_typical_in_a_chain(logit_vectors):
@@ -208,10 +207,10 @@ def test_typical_in_a_chain(logit_vectors):
     # NaN entropy; so typical is checked here behind top-k alone, as llama.cpp's default chain has it.
     sampler = dyntemp.Sampler(1.0, top_k=40, typical_p=0.9, top_p=0.95, min_p=0.05)
     stages = [("top_k", (40,)), ("typical", (0.9, 1)), ("top_p", (0.95, 1)), ("min_p", (0.05, 1)), ("temp", (1.0,))]
-    assert sum(not _chain_match(sampler, stages, x) for x in logit_vectors) <= len(logit_vectors) // 50
+    assert sum(not _chain_match(sampler, stages, x) for x in logit_vectors) == 0
 
 
 def test_temperature_first_then_filters(real_logits):
     sampler = dyntemp.Sampler(1.5, top_k=40, top_p=0.9, min_p=0.1, order=["temperature", "top_k", "top_p", "min_p"])
     stages = [("temp", (1.5,)), ("top_k", (40,)), ("top_p", (0.9, 1)), ("min_p", (0.1, 1))]
-    assert sum(not _chain_match(sampler, stages, x) for x in real_logits) <= 5
+    assert sum(not _chain_match(sampler, stages, x) for x in real_logits) == 0

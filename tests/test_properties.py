@@ -55,9 +55,11 @@ def test_distribution_is_valid(x, strategy, params, seed, history):
     assert (probs[x == -np.inf] == 0).all()
     processed = sampler.process(x, history)
     kept = np.count_nonzero(processed > -np.inf)
-    assert kept >= 1
     token = sampler.sample(x, history)
     assert x[token] > -np.inf and processed[token] > -np.inf
+    # Below 1e-30 the division by the temperature may leave float32, and sampling turns greedy.
+    greedy_possible = sampler.trace[-1].temperature <= 1e-30
+    assert kept >= (1 if greedy_possible else min(params["min_keep"], np.count_nonzero(x > -np.inf)))
 
 
 @settings(max_examples=300, deadline=None)

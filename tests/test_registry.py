@@ -37,6 +37,11 @@ def test_unknown_name_is_a_key_error_listing_names_and_the_closest():
     assert "Did you mean 'edt'?" in message and "dynatemp" in message and "sentence-position" in message
 
 
+def test_the_closest_match_ignores_case():
+    with pytest.raises(dyntemp.UnknownStrategyError, match="Did you mean 'edt'"):
+        dyntemp.get_strategy("EDT")
+
+
 def test_unknown_parameter_names_the_parameter_and_the_closest():
     with pytest.raises(TypeError, match="strategy 'edt' has no parameter 'thta'. Did you mean 'theta'"):
         dyntemp.get_strategy("edt", thta=0.5)
@@ -58,8 +63,9 @@ def test_register_and_unregister_a_throwaway_strategy():
 
     try:
         assert "throwaway-test" in dyntemp.list_strategies()
-        assert dyntemp.get_strategy("throwaway-test", t=0.4).temperature(None) == 0.4
-        assert Throwaway.name == "throwaway-test"
+        throwaway = dyntemp.get_strategy("throwaway-test", t=0.4)
+        assert throwaway.temperature(None) == 0.4 and throwaway.name == "throwaway-test"
+        assert Throwaway.name == "" and Throwaway(0.1).name == ""
     finally:
         dyntemp.unregister_strategy("throwaway-test")
     assert "throwaway-test" not in dyntemp.list_strategies()
@@ -123,9 +129,11 @@ def plugin(tmp_path, monkeypatch):
     info = tmp_path / "cool_plugin-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cool-plugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[dyntemp.strategies]\ncool = cool_plugin:Cool\nbroken = cool_plugin:Missing\n")
+    (info / "entry_points.txt").write_text(
+        "[dyntemp.strategies]\ncool = cool_plugin:Cool\nbroken = cool_plugin:Missing\nedt = cool_plugin:Cool\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    registry._plugins(refresh=True)
+    with pytest.warns(UserWarning, match="declares strategy 'edt', a name already taken"):
+        registry._plugins(refresh=True)
     yield
     for name in ("cool", "broken"):
         registry._registry.pop(name, None)
@@ -139,6 +147,10 @@ def test_entry_point_strategies_are_listed_and_load_like_built_ins(plugin):
     cool = dyntemp.get_strategy("cool", chill=0.4)
     assert cool.temperature(None) == 0.4 and cool.name == "cool"
     assert dyntemp.Sampler("cool").strategy.temperature(None) == 0.25
+
+
+def test_a_plugin_cannot_take_a_built_in_name(plugin):
+    assert type(dyntemp.get_strategy("edt")).__name__ == "EDT"
 
 
 def test_an_entry_point_that_fails_to_load_says_which(plugin):

@@ -101,18 +101,20 @@ def test_penalties_after_top_k_only_touch_candidates():
 
 
 def test_the_trace_records_each_token():
-    sampler = dyntemp.Sampler("edt", top_k=3, top_p=1.0, min_p=0.0, seed=2, detokenizer=lambda ids: b"ab."[ids[0]:ids[0] + 1])
-    tokens = [sampler.sample(logp(0.5, 0.3, 0.2)) for _ in range(6)]
+    x = logp(0.4, 0.3, 0.2, 0.1)
+    sampler = dyntemp.Sampler("edt", top_k=2, top_p=1.0, min_p=0.0, seed=2, detokenizer=lambda ids: b"ab.c"[ids[0]:ids[0] + 1])
+    tokens = [sampler.sample(x) for _ in range(6)]
     trace = sampler.trace
     assert [r.token for r in trace] == tokens and [r.index for r in trace] == list(range(6))
     first = trace[0]
-    full_entropy = -sum(p * math.log(p) for p in (0.5, 0.3, 0.2))
+    full_entropy = -sum(p * math.log(p) for p in (0.4, 0.3, 0.2, 0.1))
+    candidate_entropy = -sum(p * math.log(p) for p in (4 / 7, 3 / 7))
     assert first.entropy == pytest.approx(full_entropy, abs=1e-5)
-    assert first.candidate_entropy == pytest.approx(full_entropy, abs=1e-6) and first.n_candidates == 3
+    assert first.candidate_entropy == pytest.approx(candidate_entropy, abs=1e-7) and first.n_candidates == 2
     assert first.temperature == pytest.approx(0.8 ** (1.0 / full_entropy), rel=1e-5)
-    probs = sampler.distribution(logp(0.5, 0.3, 0.2))
+    probs = sampler.distribution(x)
     assert all(r.probability == pytest.approx(probs[r.token], rel=1e-9) for r in trace)
-    assert trace.text == "".join("ab."[t] for t in tokens)
+    assert trace.text == "".join("ab.c"[t] for t in tokens)
     columns = trace.columns()
     assert columns["temperature"].dtype == np.float64 and list(columns["token"]) == tokens
     buffer = io.StringIO()
@@ -144,6 +146,34 @@ def test_extreme_but_valid_logits_give_a_distribution(logits, strategy):
     assert not np.isnan(probs).any() and probs.sum() == pytest.approx(1.0)
 
 
+def test_min_keep_holds_through_the_chain():
+    sampler = dyntemp.Sampler(1.0, top_k=1, top_p=0.1, min_p=0.9, min_keep=3)
+    assert np.count_nonzero(sampler.distribution(X)) == 3
+
+
+def test_a_temperature_beyond_float32_is_uniform(recwarn):
+    probs = dyntemp.Sampler(1e300, top_k=3, top_p=1.0, min_p=0.0).distribution(X)
+    np.testing.assert_allclose(probs, [1 / 3, 1 / 3, 1 / 3, 0, 0])
+    assert not recwarn.list
+
+
+def test_numpy_scalars_are_temperatures():
+    assert dyntemp.Sampler(_Returns(np.float32(0.5))).sample(X) in range(5)
+    assert dyntemp.Sampler(_Returns(np.int64(1))).sample(X) in range(5)
+
+
+def test_dynatemp_counts_only_tokens_that_are_still_candidates():
+    """llama.cpp's temp_ext also counts -inf tokens left in its array in ln(n); dyntemp does not."""
+    x = np.array([2.0, 1.0, 0.0, -np.inf, -np.inf, -np.inf], dtype=np.float32)
+    strategy = dyntemp.get_strategy("dynatemp", temperature=1.0, delta=0.5)
+    dyntemp.Sampler(strategy, top_k=0, top_p=1.0, min_p=0.0, seed=0).sample(x)
+    p = np.exp([2.0, 1.0, 0.0]) / np.exp([2.0, 1.0, 0.0]).sum()
+    entropy = -(p @ np.log(p))
+    sampler = dyntemp.Sampler(strategy, top_k=0, top_p=1.0, min_p=0.0, seed=0)
+    sampler.sample(x)
+    assert sampler.trace[0].temperature == pytest.approx(0.5 + entropy / math.log(3))
+
+
 class _Returns(Strategy):
     def __init__(self, value):
         self.value = value
@@ -165,6 +195,32 @@ class TestBadInput:
     def test_unusable_logits(self, logits, message):
         with pytest.raises(ValueError, match=message):
             dyntemp.Sampler(1.0).sample(np.array(logits, dtype=np.float32))
+
+    def test_a_failing_detokenizer_changes_nothing(self):
+        strategy = dyntemp.get_strategy("target-entropy", target=0.0, rate=1.0)
+        sampler = dyntemp.Sampler(strategy, detokenizer=lambda ids: "not bytes")
+        with pytest.raises(TypeError, match="detokenizer returned str for token"):
+            sampler.sample(X)
+        assert len(sampler.trace) == 0 and strategy.temperature(None) == 1.0
+
+    @pytest.mark.parametrize("logits, error, message", [
+        (np.array([1 + 2j, 0j]), TypeError, "logits must be real numbers, got an array of complex128"),
+        (["a", "b"], TypeError, "logits must be real numbers"),
+        (np.array([1e39, 0.0]), ValueError, r"beyond float32's range"),
+    ])
+    def test_logits_that_are_not_float32_numbers(self, logits, error, message):
+        with pytest.raises(error, match=message):
+            dyntemp.Sampler(1.0).sample(logits)
+
+    @pytest.mark.parametrize("history, error, message", [
+        ([1.7, 2.0], TypeError, "input_ids must be a flat sequence of integer token ids, got float64"),
+        ([[1, 2]], TypeError, r"shape \(1, 2\)"),
+        ({1, 2}, TypeError, "input_ids must be a sequence of token ids, got set"),
+        ([1, -1], ValueError, r"token id -1, outside the vocabulary"),
+    ])
+    def test_bad_input_ids(self, history, error, message):
+        with pytest.raises(error, match=message):
+            dyntemp.Sampler(1.0, repeat_penalty=1.1).sample(X, history)
 
     def test_nothing_is_recorded_after_an_error(self):
         sampler = dyntemp.Sampler(1.0)
@@ -190,8 +246,14 @@ class TestBadInput:
         ({"order": ["top_p", "min_p", "temperature"]}, ValueError, r"top_k=40 is set but 'top_k' is not in order"),
         ({"repeat_penalty": 1.2, "order": ["top_k", "top_p", "min_p", "temperature"]}, ValueError,
          r"repeat_penalty=1.2, frequency_penalty=0.0, presence_penalty=0.0 is set but 'penalties' is not in order"),
-        ({"logit_bias": {1: float("nan")}}, ValueError, r"logit_bias\[1\] must be a finite number or -inf"),
-        ({"penalty_last_n": -2}, ValueError, "last_n must be >= -1"),
+        ({"logit_bias": {1: float("nan")}}, ValueError, r"logit_bias\[1\] must be a finite number, got nan \(a bias"),
+        ({"logit_bias": {1: "high"}}, TypeError, r"logit_bias\[1\] must be a number, got 'high'"),
+        ({"logit_bias": {1: 1e39}}, ValueError, r"logit_bias\[1\] must be <= 3.4"),
+        ({"logit_bias": [1, 2]}, TypeError, "logit_bias must be a mapping"),
+        ({"penalty_last_n": -2}, ValueError, "penalty_last_n must be >= -1"),
+        ({"order": None}, TypeError, "order must be a list of stage names"),
+        ({"order": "penalties;dry;top_k;temperature"}, ValueError, "llama.cpp's 'dry' sampler is not a dyntemp stage"),
+        ({"detokenizer": "not callable"}, TypeError, "detokenizer must be a function"),
         ({"seed": -1}, ValueError, "seed must be >= 0"),
     ])
     def test_bad_parameters(self, kwargs, error, message):
@@ -243,6 +305,12 @@ def test_real_logits_through_every_built_in_strategy(llm, real_logits):
     assert set(strategies) == set(dyntemp.list_strategies())
     for name, params in strategies.items():
         sampler = dyntemp.Sampler(dyntemp.get_strategy(name, **params), seed=1, detokenizer=llm.detokenize)
-        tokens = [sampler.sample(x) for x in real_logits[:40]]
-        assert all(top_k(x, 40)[t] > -np.inf for x, t in zip(real_logits[:40], tokens))
-        assert len(sampler.trace) == 40 and all(r.temperature >= 0 for r in sampler.trace)
+        for x in real_logits[:40]:
+            probs = sampler.distribution(x)
+            token = sampler.sample(x)
+            record = sampler.trace[-1]
+            assert probs[token] > 0 and record.probability == pytest.approx(probs[token], rel=1e-9), name
+        temperatures = sampler.trace.columns()["temperature"]
+        assert len(temperatures) == 40 and np.all(temperatures >= 0), name
+        replay = dyntemp.Sampler(dyntemp.get_strategy(name, **params), seed=1, detokenizer=llm.detokenize)
+        assert [replay.sample(x) for x in real_logits[:40]] == list(sampler.trace.columns()["token"]), name

@@ -36,7 +36,7 @@ class TestEDT:
         assert edt.temperature(step_with_entropy([0.25] * 4)) == 0.5
 
     @pytest.mark.parametrize("params, message", [
-        ({"n": 0.0}, "n must be > 0"), ({"t0": -1.0}, "t0 must be >= 0"), ({"theta": float("nan")}, "theta"),
+        ({"n": 0.0}, "n must be > 0"), ({"n": 1.5}, "n must be <= 1.0"), ({"t0": -1.0}, "t0 must be >= 0"), ({"theta": float("nan")}, "theta"),
         ({"min_temp": 1.0, "max_temp": 0.5}, "max_temp must be >= 1.0"),
     ])
     def test_bad_parameters(self, params, message):
@@ -178,6 +178,9 @@ class TestCombinators:
         outer.reset()
         assert outer.temperature(step) == 2.0
 
+    def test_numpy_numbers_are_temperatures(self):
+        assert dyntemp.get_strategy("clamp", strategy=np.float32(0.25), max_temp=1.0).temperature(None) == 0.25
+
     def test_bad_condition(self):
         with pytest.raises(ValueError, match="condition must be"):
             dyntemp.get_strategy("choose", condition="in_a_poem", then=0.1, otherwise=1.0)
@@ -247,6 +250,25 @@ class TestRules:
         path.write_text(content)
         with pytest.raises(RulesError, match=message):
             dyntemp.get_strategy("rules", file=str(path))
+
+    def test_a_single_rule_table_is_explained(self, tmp_path):
+        path = tmp_path / "one.toml"
+        path.write_text("[rule]\ntemperature = 0.5\n")
+        with pytest.raises(RulesError, match=r"write \[\[rule\]\] \(double brackets\), not \[rule\]"):
+            dyntemp.get_strategy("rules", file=str(path))
+
+    def test_upper_case_json_suffix(self, tmp_path):
+        path = tmp_path / "RULES.JSON"
+        path.write_text(json.dumps({"rule": [{"temperature": 0.3}]}))
+        assert dyntemp.get_strategy("rules", file=path).temperature(Step.from_text("x")) == 0.3
+
+    def test_parameters_override_the_file(self, tmp_path):
+        path = tmp_path / "rules.toml"
+        path.write_text('base = 0.4\nmode = "all"\n[[rule]]\nafter_sentence = 3\nscale = 2.0\n')
+        from_file = dyntemp.get_strategy("rules", file=path)
+        assert from_file.mode == "all" and from_file.temperature(Step.from_text("x")) == 0.4
+        overridden = dyntemp.get_strategy("rules", file=path, base=0.9, mode="first")
+        assert overridden.mode == "first" and overridden.temperature(Step.from_text("x")) == 0.9
 
     def test_malformed_json_file(self, tmp_path):
         path = tmp_path / "bad.json"

@@ -52,6 +52,10 @@ def test_whitespace_before_the_first_word_keeps_position_zero():
     ("你好。我是模型！真的？", 3),
     ("Plan A. Then B", 1),
     ("End.", 1),
+    ("List:\n1. Apples\n2. Pears\n3. Plums", 0),
+    ("Steps:\n  10. Mix well. Then bake", 1),
+    ("Mr. Smith paid approx. ten", 0),
+    ("Results are in Fig. 3 and Eq. 2 here", 0),
 ])
 def test_sentence_boundaries(text, count):
     assert sentences_of(text) == count
@@ -116,3 +120,10 @@ def test_reset_forgets_everything():
 def test_without_a_detokenizer_only_positions_advance():
     t = TextTracker(None)
     assert t.feed(5) == "" and t.text == "" and t.sentence_index == 0
+
+
+def test_a_detokenizer_must_return_bytes():
+    t = TextTracker(lambda ids: "text")
+    with pytest.raises(TypeError, match="detokenizer returned str for token 3; it must return bytes"):
+        t.feed(3)
+    assert t.text == ""

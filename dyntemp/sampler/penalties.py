@@ -7,19 +7,22 @@ then ``logit -= c * frequency + presence``, all in float32. Neutral values (``re
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from .. import _validate
 from .numerics import as_logits
 
 
-def check_penalties(repeat_penalty: float, frequency_penalty: float, presence_penalty: float, last_n: int) -> tuple:
+def check_penalties(repeat_penalty: float, frequency_penalty: float, presence_penalty: float, last_n: int,
+                    last_n_name: str = "last_n") -> tuple:
     """Validate penalty parameters; return them as ``(float, float, float, int)``."""
     return (
         _validate.number("repeat_penalty", repeat_penalty, low=0.0, low_open=True),
         _validate.number("frequency_penalty", frequency_penalty),
         _validate.number("presence_penalty", presence_penalty),
-        _validate.integer("last_n", last_n, low=-1),
+        _validate.integer(last_n_name, last_n, low=-1),
     )
 
 
@@ -28,20 +31,28 @@ def penalties_neutral(repeat_penalty: float, frequency_penalty: float, presence_
     return last_n == 0 or (repeat_penalty == 1.0 and frequency_penalty == 0.0 and presence_penalty == 0.0)
 
 
-def window_counts(history: object, last_n: int, n_vocab: int) -> tuple[np.ndarray, np.ndarray]:
+def window_counts(history: object, last_n: int, n_vocab: int, name: str = "history") -> tuple[np.ndarray, np.ndarray]:
     """Return ``(token ids, counts)`` of the last ``last_n`` ids of ``history`` (``-1``: all of it).
+
+    Only the ids in that window are read and checked.
 
     >>> window_counts([5, 1, 5, 2], 3, 10)
     (array([1, 2, 5]), array([1, 1, 1]))
     """
     if history is None:
         history = ()
+    if not isinstance(history, (Sequence, np.ndarray)):
+        raise TypeError(f"{name} must be a sequence of token ids, got {type(history).__name__}")
     if last_n >= 0:
         history = history[len(history) - min(last_n, len(history)):]
-    ids = np.asarray(history, dtype=np.int64).reshape(-1)
-    if ids.size and (ids.min() < 0 or ids.max() >= n_vocab):
+    ids = np.asarray(history)
+    if ids.size == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    if ids.ndim != 1 or ids.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be a flat sequence of integer token ids, got {ids.dtype} values of shape {ids.shape}")
+    if ids.min() < 0 or ids.max() >= n_vocab:
         bad = int(ids[(ids < 0) | (ids >= n_vocab)][0])
-        raise ValueError(f"history contains token id {bad}, outside the vocabulary [0, {n_vocab})")
+        raise ValueError(f"{name} contains token id {bad}, outside the vocabulary [0, {n_vocab})")
     return np.unique(ids, return_counts=True)
 
 

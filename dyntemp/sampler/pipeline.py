@@ -23,7 +23,7 @@ import numpy as np
 from .. import _validate
 from ..strategies import Strategy, get_strategy
 from . import filters
-from .numerics import logsumexp_and_entropy
+from .numerics import as_float32, logsumexp_and_entropy
 from .penalties import check_penalties, penalize, penalties_neutral, window_counts
 from .step import Step
 from .text import Detokenizer, TextTracker
@@ -32,7 +32,9 @@ from .trace import Trace, TraceRecord
 STAGES = ("penalties", "top_n_sigma", "top_k", "typical_p", "top_p", "min_p", "temperature")
 DEFAULT_ORDER = STAGES
 _ALIASES = {"typical": "typical_p", "typ_p": "typical_p", "temp": "temperature", "penalty": "penalties"}
+_NOT_STAGES = ("dry", "xtc", "mirostat", "mirostat_v2", "infill", "grammar")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)
 _FILTERS = {
     "top_n_sigma": filters.top_n_sigma_keep,
     "top_k": filters.top_k_keep,
@@ -46,6 +48,9 @@ def stage_name(name: str) -> str:
     """The canonical stage name for ``name`` (accepts llama.cpp's spellings such as ``typ_p``)."""
     key = str(name).strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
+    if key in _NOT_STAGES:
+        raise ValueError(f"llama.cpp's {key!r} sampler is not a dyntemp stage; leave it out of order "
+                         f"(stages are {', '.join(STAGES)})")
     if key not in STAGES:
         raise ValueError(f"unknown stage {name!r} in order; stages are {', '.join(STAGES)}")
     return key
@@ -97,7 +102,8 @@ class Sampler:
         self.typical_p = _validate.number("typical_p", typical_p, low=0.0, high=1.0)
         self.top_n_sigma = _validate.number("top_n_sigma", top_n_sigma)
         (self.repeat_penalty, self.frequency_penalty, self.presence_penalty,
-         self.penalty_last_n) = check_penalties(repeat_penalty, frequency_penalty, presence_penalty, penalty_last_n)
+         self.penalty_last_n) = check_penalties(repeat_penalty, frequency_penalty, presence_penalty, penalty_last_n,
+                                                "penalty_last_n")
         self.min_keep = _validate.integer("min_keep", min_keep, low=0)
         self.logit_bias = _check_bias(logit_bias)
         self.order = _check_order(order)
@@ -169,8 +175,9 @@ class Sampler:
             probability = float(e[j] / cum[-1])
         token = int(ids[j])
         index, sentence_index, sentence_position = step.index, step.sentence_index, step.sentence_position
+        data = self._tracker.bytes_of(token)  # first: a failing detokenizer must change nothing
         self.strategy.accept(step, token)
-        piece = self._tracker.feed(token)
+        piece = self._tracker.feed_bytes(data)
         self._generated.append(token)
         self.trace.append(TraceRecord(index, token, piece, temperature, step.entropy, step.candidate_entropy,
                                       step.n_candidates, probability,
@@ -179,7 +186,7 @@ class Sampler:
 
     def _run(self, logits: object, input_ids: Sequence[int] | None) -> tuple[Step, np.ndarray, np.ndarray, float, bool]:
         """``(step, candidate ids, their final logits, temperature, whether sorted by logit)``."""
-        x = np.asarray(logits, dtype=np.float32)
+        x = as_float32(logits)
         if x.ndim != 1:
             raise ValueError(f"logits must be a 1-D array, got shape {x.shape}")
         if self._bias_ids.size:
@@ -203,7 +210,8 @@ class Sampler:
                     cand, ids = cand[j:j + 1], (ids[j:j + 1] if ids is not None else np.array([j]))
                     is_sorted = True
                 else:
-                    cand = cand / np.float32(temperature)
+                    # Beyond float32's range a temperature is as good as infinite: uniform.
+                    cand = cand / np.float32(min(temperature, _FLOAT32_MAX))
             else:
                 cand = self._penalized(cand, ids, input_ids, x.size)
                 is_sorted = False
@@ -228,7 +236,7 @@ class Sampler:
         return x
 
     def _penalized(self, cand: np.ndarray, ids: np.ndarray | None, history, n_vocab: int) -> np.ndarray:
-        tokens, counts = window_counts(history, self.penalty_last_n, n_vocab)
+        tokens, counts = window_counts(history, self.penalty_last_n, n_vocab, "input_ids")
         if tokens.size == 0:
             return cand
         if ids is None:
@@ -251,10 +259,10 @@ def _weights(cand: np.ndarray, is_sorted: bool) -> np.ndarray:
 
 def _overflows(cand: np.ndarray, temperature: float, is_sorted: bool) -> bool:
     """True when dividing by ``temperature`` would leave float32 (0 among them): sample greedily."""
-    if temperature == 0.0:
+    if temperature < _FLOAT32_TINY:
         return True
     largest = max(abs(float(cand[0])), abs(float(cand[-1]))) if is_sorted else float(np.abs(cand).max())
-    return largest / temperature >= _FLOAT32_MAX or np.float32(temperature) == 0.0
+    return largest / temperature >= _FLOAT32_MAX
 
 
 def _finite(ids: np.ndarray | None, cand: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
@@ -272,15 +280,22 @@ def _check_bias(logit_bias: Mapping[int, float] | None) -> dict[int, float]:
         raise TypeError(f"logit_bias must be a mapping of token id to bias, got {logit_bias!r}")
     out = {}
     for token, bias in logit_bias.items():
-        token = _validate.integer("logit_bias token id", int(token) if isinstance(token, str) and token.isdigit() else token, low=0)
-        bias = float(bias)
-        if math.isnan(bias) or bias == math.inf:
-            raise ValueError(f"logit_bias[{token}] must be a finite number or -inf, got {bias!r}")
-        out[token] = bias
+        if isinstance(token, str) and token.isdigit():
+            token = int(token)  # JSON object keys
+        token = _validate.integer("logit_bias token id", token, low=0)
+        if bias == -math.inf:
+            out[token] = bias
+            continue
+        try:
+            out[token] = _validate.number(f"logit_bias[{token}]", bias, low=-_FLOAT32_MAX, high=_FLOAT32_MAX)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{exc} (a bias is a number; -inf bans the token)") from None
     return out
 
 
 def _check_order(order: Sequence[str]) -> tuple[str, ...]:
+    if not isinstance(order, (str, Sequence)):
+        raise TypeError(f"order must be a list of stage names or a ';'-separated string, got {order!r}")
     if isinstance(order, str):
         order = [s for s in order.replace(",", ";").split(";") if s.strip()]
     names = tuple(stage_name(s) for s in order)

@@ -3,8 +3,9 @@
 A sentence ends at ``.``, ``!`` or ``?`` (optionally followed by closing quotes or brackets) when
 whitespace follows, or when the text ends there; at a blank line; and at ``。``, ``！`` or ``？``
 whatever follows (CJK text puts no space between sentences). A period never ends a sentence after a
-common abbreviation (``e.g.``, ``Dr.``, ``U.S.``); after a digit or a single letter it waits for the
-next character, so ``3.14`` and ``e.g.`` typed token by token stay one sentence. Boundaries are
+common abbreviation (``e.g.``, ``Dr.``, ``U.S.``) or a numbered-list marker (``2.`` at a line start);
+after a digit or a single letter it waits for the next character, so ``3.14`` and ``e.g.`` typed
+token by token stay one sentence. Boundaries are
 committed once and never taken back: a token's sentence index is fixed when it is sampled, so a
 sentence that ends at the end of the text (``"...calm."``) starts the next one with the next token.
 """
@@ -24,6 +25,7 @@ ABBREVIATIONS = frozenset("e.g i.e cf vs al approx dr mr mrs ms prof sr jr st fi
 _WORD_BEFORE_PERIOD = re.compile(r"([\w.]+)\.$")
 _DOTTED = re.compile(r"(?:[^\W\d_]{1,3}\.)+[^\W\d_]{1,3}")  # U.S, a.m, Ph.D
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_LIST_MARKER = re.compile(r"[ \t]*\d{1,3}\.")
 
 
 class TextTracker:
@@ -42,6 +44,8 @@ class TextTracker:
     )
 
     def __init__(self, detokenize: Detokenizer | None = None) -> None:
+        if detokenize is not None and not callable(detokenize):
+            raise TypeError(f"detokenizer must be a function from a list of token ids to bytes, got {detokenize!r}")
         self._detokenize = detokenize
         self.reset()
 
@@ -73,11 +77,22 @@ class TextTracker:
         """True when the current line holds only whitespace (the next token starts the line)."""
         return self.text[self._line_start:].strip() == ""
 
+    def bytes_of(self, token: int) -> bytes:
+        """The bytes of ``token`` from the detokenizer (``b""`` without one); changes nothing."""
+        if self._detokenize is None:
+            return b""
+        data = self._detokenize([token])
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"detokenizer returned {type(data).__name__} for token {token}; it must return bytes")
+        return data
+
     def feed(self, token: int) -> str:
         """Account for one sampled token; return the text it added (``""`` mid-character)."""
-        piece = ""
-        if self._detokenize is not None:
-            piece = self._decoder.decode(self._detokenize([token]))
+        return self.feed_bytes(self.bytes_of(token))
+
+    def feed_bytes(self, data: bytes) -> str:
+        """Account for one sampled token given its bytes; return the text it added."""
+        piece = self._decoder.decode(data) if data else ""
         before = self.sentence_index
         if piece:
             self._scan(len(self.text), piece)
@@ -109,7 +124,7 @@ class TextTracker:
             if c in _CJK_TERMINAL:
                 self._boundary(i + 1)
             elif c in _TERMINAL:
-                self._pending = not (c == "." and self._abbreviation(i))
+                self._pending = not (c == "." and (self._abbreviation(i) or self._list_marker(i)))
             elif c not in _CLOSERS:
                 self._has_content = True
         if self._pending and not self._may_continue(len(self.text) - 1):
@@ -127,6 +142,10 @@ class TextTracker:
             return False
         word = match.group(1)
         return word.lower() in ABBREVIATIONS or _DOTTED.fullmatch(word) is not None
+
+    def _list_marker(self, period_at: int) -> bool:
+        """True for the period of a numbered-list marker: digits alone at the start of a line."""
+        return _LIST_MARKER.fullmatch(self.text, self._line_start, period_at + 1) is not None
 
     def _may_continue(self, index: int) -> bool:
         """True if the period ending the text may be inside a number (``3.``) or an abbreviation

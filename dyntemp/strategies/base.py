@@ -25,6 +25,7 @@ class Strategy(abc.ABC):
     0.5
     """
 
+    #: The registered name, set on the instances ``get_strategy`` builds ("" for one built directly).
     name: str = ""
 
     @abc.abstractmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import Callable
 
 from .. import _validate
@@ -98,6 +99,6 @@ CONDITIONS = ("in_code_block", "at_line_start", "at_sentence_start")
 
 def as_strategy(value: "str | Strategy | float", name: str) -> Strategy:
     """A strategy from a name, an instance, or a number (a constant temperature)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, Real) and not isinstance(value, bool):
         return get_strategy("constant", temperature=_validate.number(name, value, low=0.0))
     return get_strategy(value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import re
+import warnings
 from importlib import metadata
 from typing import Callable, TypeVar
 
@@ -26,6 +27,7 @@ F = TypeVar("F", bound=Callable[..., Strategy])
 
 _registry: dict[str, Callable[..., Strategy]] = {}
 _entry_points: dict[str, metadata.EntryPoint] | None = None
+_from_plugins: set[str] = set()
 
 
 class UnknownStrategyError(KeyError):
@@ -68,10 +70,8 @@ def register_strategy(name: str) -> Callable[[F], F]:
                 f"a strategy named {name!r} is already registered ({_registry[name]!r}); "
                 f"pick another name or call unregister_strategy({name!r}) first"
             )
-        if inspect.isclass(obj):
-            if not issubclass(obj, Strategy):
-                raise TypeError(f"register_strategy({name!r}): {obj.__name__} is not a subclass of dyntemp.Strategy")
-            obj.name = name
+        if inspect.isclass(obj) and not issubclass(obj, Strategy):
+            raise TypeError(f"register_strategy({name!r}): {obj.__name__} is not a subclass of dyntemp.Strategy")
         _registry[name] = obj
         return obj
 
@@ -83,12 +83,19 @@ def unregister_strategy(name: str) -> None:
     if name not in _registry:
         raise UnknownStrategyError(name, list_strategies())
     del _registry[name]
+    _from_plugins.discard(name)
 
 
 def _plugins(refresh: bool = False) -> dict[str, metadata.EntryPoint]:
     global _entry_points
     if _entry_points is None or refresh:
-        _entry_points = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+        _entry_points = {}
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in _registry and ep.name not in _from_plugins:
+                warnings.warn(f"entry point {ep.value!r} declares strategy {ep.name!r}, a name already taken by "
+                              f"{_registry[ep.name]!r}; the entry point is ignored", stacklevel=3)
+            else:
+                _entry_points[ep.name] = ep
     return _entry_points
 
 
@@ -115,6 +122,7 @@ def strategy_factory(name: str) -> Callable[..., Strategy]:
         raise ImportError(f"strategy {name!r} from entry point {ep.value!r} failed to load: {exc}") from exc
     if name not in _registry:
         register_strategy(name)(obj)
+    _from_plugins.add(name)
     return _registry[name]
 
 
@@ -135,6 +143,7 @@ def get_strategy(name: "str | Strategy", **params) -> Strategy:
     strategy = factory(**params)
     if not isinstance(strategy, Strategy):
         raise TypeError(f"strategy {name!r} built {strategy!r}, which is not a dyntemp.Strategy")
+    strategy.name = name
     return strategy
 
 

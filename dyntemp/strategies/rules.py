@@ -132,7 +132,8 @@ class Rules(_Wrapper):
     """Rules over the text so far, each setting or scaling the temperature of a ``base`` strategy.
 
     ``rules`` is a list of rule tables (see the module doc) or ``Rule`` objects; ``file`` loads
-    ``mode``, ``base`` and the rules from a TOML or JSON file instead. The trace records the name of
+    the rules, ``mode`` and ``base`` from a TOML or JSON file instead (a ``base`` or ``mode`` given
+    here overrides the file's). ``base`` defaults to 1.0, ``mode`` to ``"first"``. The trace records the name of
     the rule(s) that fired.
 
     >>> from dyntemp import Step
@@ -145,13 +146,17 @@ class Rules(_Wrapper):
     (0.2, 'code')
     """
 
-    def __init__(self, rules: Sequence[Mapping | Rule] = (), base: "str | Strategy | float | Mapping" = 1.0,
-                 mode: str = "first", file: "str | os.PathLike | None" = None) -> None:
+    def __init__(self, rules: Sequence[Mapping | Rule] = (), base: "str | Strategy | float | Mapping | None" = None,
+                 mode: str | None = None, file: "str | os.PathLike | None" = None) -> None:
         if file is not None:
             if rules:
                 raise RulesError("give rules or a rules file, not both")
             spec = load_rules_file(file)
-            rules, base, mode = spec["rule"], spec.get("base", base), spec.get("mode", mode)
+            rules = spec["rule"]
+            base = spec.get("base") if base is None else base
+            mode = spec.get("mode") if mode is None else mode
+        base = 1.0 if base is None else base
+        mode = "first" if mode is None else mode
         try:
             if mode not in MODES:
                 raise RulesError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
@@ -217,17 +222,17 @@ def load_rules_file(path: "str | os.PathLike") -> dict:
     with open(path, "rb") as f:
         raw = f.read()
     try:
-        if path.endswith(".json"):
-            spec = json.loads(raw.decode("utf-8"))
-        else:
-            spec = tomllib.loads(raw.decode("utf-8"))
+        is_json = path.lower().endswith(".json")
+        spec = json.loads(raw.decode("utf-8")) if is_json else tomllib.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        kind = "JSON" if path.endswith(".json") else "TOML"
+        kind = "JSON" if is_json else "TOML"
         raise RulesError(f"{path}: not a valid {kind} rules file: {exc}") from None
     if not isinstance(spec, dict):
         raise RulesError(f"{path}: the top level must be a table with keys {', '.join(FILE_KEYS)}")
     _check_keys(spec, FILE_KEYS, f"{path}: unknown key", "allowed top-level keys")
     rules = spec.get("rule")
+    if isinstance(rules, dict):
+        raise RulesError(f"{path}: 'rule' must be a list of rules: write [[rule]] (double brackets), not [rule]")
     if not isinstance(rules, list) or not rules:
         raise RulesError(f"{path}: no rules: add at least one [[rule]] table (a list under \"rule\" in JSON)")
     return spec
