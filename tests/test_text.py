@@ -34,6 +34,10 @@ def test_tokens_are_assigned_to_sentences_with_positions():
     assert feed_all(pieces) == [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1)]
 
 
+def test_a_token_that_starts_the_next_sentence_counts_as_its_first():
+    assert feed_all(["Done", ". The", " end"]) == [(0, 0), (0, 1), (1, 1)]
+
+
 def test_whitespace_before_the_first_word_keeps_position_zero():
     assert feed_all(["Done", ".", "\n", "\n", "Next"])[-1] == (1, 0)
 

@@ -96,8 +96,11 @@ class TextTracker:
         before = self.sentence_index
         if piece:
             self._scan(len(self.text), piece)
-        # Whitespace before a sentence's first word does not move its position off 0.
-        if self.sentence_index != before or not self._has_content:
+        # Whitespace before a sentence's first word does not move its position off 0; a token that
+        # ends one sentence and starts the next (". The") was that sentence's position 0.
+        if self.sentence_index != before:
+            self.sentence_position = 1 if self._has_content else 0
+        elif not self._has_content:
             self.sentence_position = 0
         else:
             self.sentence_position += 1
