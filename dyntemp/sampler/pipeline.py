@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import math
 from numbers import Real
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
 from .. import _validate
 from ..strategies import Strategy, get_strategy
-from . import filters
+from . import filters, generation
+from .generation import GenerationResult, StreamPiece
+from .hook import NEUTRAL_LLAMA_KWARGS, LogitsHook
 from .numerics import as_float32, logsumexp_and_entropy
 from .penalties import check_penalties, penalize, penalties_neutral, window_counts
 from .step import Step
@@ -142,6 +144,43 @@ class Sampler:
         self._generated: list[int] = []
         self.trace = Trace()
         self._rng = np.random.default_rng(self.seed)
+
+    def generate(self, llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
+                 stop: "str | Sequence[str] | None" = None) -> GenerationResult:
+        """Generate from ``prompt`` (text, special tokens parsed, or token ids) on ``llm``, a
+        ``llama_cpp.Llama``: ``result.text``, ``.tokens``, ``.trace``, ``.finish_reason``.
+
+        >>> from dyntemp.model import load_model
+        >>> result = Sampler(0.0).generate(load_model(n_ctx=256), "The capital of France is", max_tokens=8,
+        ...                                stop=".")
+        >>> result.text, result.finish_reason
+        (' Paris', 'stop')
+        """
+        return generation.generate(self, llm, prompt, max_tokens=max_tokens, stop=stop)
+
+    def stream(self, llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
+               stop: "str | Sequence[str] | None" = None) -> Iterator[StreamPiece]:
+        """Like ``generate``, yielding ``StreamPiece(text, record)`` as the text comes."""
+        return generation.stream(self, llm, prompt, max_tokens=max_tokens, stop=stop)
+
+    def chat(self, llm, messages: Sequence[dict], *, max_tokens: int = 256,
+             stop: "str | Sequence[str] | None" = None) -> GenerationResult:
+        """``generate`` on ``messages`` formatted with the model's own chat template."""
+        return self.generate(llm, generation.chat_prompt(llm, messages), max_tokens=max_tokens, stop=stop)
+
+    def logits_processor(self, llm=None):
+        """A ``LogitsProcessorList`` for llama-cpp-python's ``create_completion`` and
+        ``create_chat_completion``, used with ``**sampler.llama_kwargs()``. Pass ``llm`` so that
+        strategies reading the text can see it."""
+        import llama_cpp
+
+        return llama_cpp.LogitsProcessorList([LogitsHook(self, llm)])
+
+    @staticmethod
+    def llama_kwargs() -> dict:
+        """llama-cpp-python's own temperature, filters and penalties, turned neutral (its draw
+        greedy), so that each is applied once, by dyntemp."""
+        return dict(NEUTRAL_LLAMA_KWARGS)
 
     def process(self, logits: object, input_ids: Sequence[int] | None = None) -> np.ndarray:
         """The float32 logits this step would draw from: removed tokens ``-inf``, the rest divided by

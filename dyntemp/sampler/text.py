@@ -44,10 +44,14 @@ class TextTracker:
     )
 
     def __init__(self, detokenize: Detokenizer | None = None) -> None:
+        self.use_detokenizer(detokenize)
+        self.reset()
+
+    def use_detokenizer(self, detokenize: Detokenizer | None) -> None:
+        """Decode tokens with ``detokenize`` (token ids → bytes) from now on."""
         if detokenize is not None and not callable(detokenize):
             raise TypeError(f"detokenizer must be a function from a list of token ids to bytes, got {detokenize!r}")
         self._detokenize = detokenize
-        self.reset()
 
     def reset(self) -> None:
         """Forget all text: ready for a new generation."""

@@ -1,0 +1,134 @@
+"""Generation on a llama.cpp model with a ``Sampler`` deciding every token: generate, stream, chat.
+
+The loop evaluates the prompt, then per token reads llama.cpp's logits, lets the sampler draw, and
+feeds the token back. It stops at an end-of-generation token (``finish_reason="eos"``), at a stop
+string (``"stop"``; the stop string is not part of the text) or after ``max_tokens`` (``"length"``).
+Streamed text holds back anything that could still become a stop string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+import llama_cpp
+
+from .. import _validate
+from .loop import last_logits
+from .trace import Trace, TraceRecord
+
+if TYPE_CHECKING:
+    from .pipeline import Sampler
+
+
+@dataclass(frozen=True)
+class StreamPiece:
+    """A piece of streamed text and the record of the token that completed it."""
+
+    text: str
+    record: TraceRecord
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """The outcome of ``Sampler.generate``: the text (without a stop string), the sampled tokens,
+    the trace and why generation ended: ``"stop"``, ``"length"`` or ``"eos"``."""
+
+    text: str
+    tokens: list[int]
+    trace: Trace
+    finish_reason: str
+
+
+def _check_stop(stop: "str | Sequence[str] | None") -> tuple[str, ...]:
+    if stop is None:
+        return ()
+    stops = (stop,) if isinstance(stop, str) else tuple(stop)
+    for s in stops:
+        if not isinstance(s, str) or not s:
+            raise ValueError(f"stop must be non-empty strings, got {s!r}")
+    return stops
+
+
+def _held_back(text: str, stops: tuple[str, ...]) -> int:
+    """How many characters at the end of ``text`` could be the start of a stop string."""
+    longest = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:n]):
+                longest = n
+                break
+    return longest
+
+
+def stream(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
+           stop: "str | Sequence[str] | None" = None, finish: list | None = None) -> Iterator[StreamPiece]:
+    """Yield the generated text piece by piece (see ``Sampler.stream``); ``finish``, if given, gets
+    the finish reason appended when generation ends."""
+    max_tokens = _validate.integer("max_tokens", max_tokens, low=1)
+    stops = _check_stop(stop)
+    prompt_ids = llm.tokenize(prompt.encode("utf-8"), special=True) if isinstance(prompt, str) else list(prompt)
+    if not prompt_ids:
+        raise ValueError("prompt is empty: there is nothing to continue")
+    sampler.reset()
+    sampler._tracker.use_detokenizer(llm.detokenize)
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    llm.reset()
+    llm.eval(prompt_ids)
+    history = list(prompt_ids)
+    emitted = 0
+    reason = "length"
+    for _ in range(max_tokens):
+        token = sampler.sample(last_logits(llm), history)
+        record = sampler.trace[-1]
+        if llama_cpp.llama_vocab_is_eog(vocab, token):
+            reason = "eos"
+            break
+        history.append(token)
+        text = sampler._tracker.text
+        hits = [i for i in (text.find(s, max(0, emitted - len(s))) for s in stops) if i >= 0]
+        if hits:
+            end = min(hits)
+            if end > emitted:
+                yield StreamPiece(text[emitted:end], record)
+            reason = "stop"
+            break
+        safe = len(text) - _held_back(text, stops)
+        if safe > emitted:
+            yield StreamPiece(text[emitted:safe], record)
+            emitted = safe
+        llm.eval([token])
+    if reason != "stop" and len(sampler._tracker.text) > emitted:
+        yield StreamPiece(sampler._tracker.text[emitted:], sampler.trace[-1])
+    if finish is not None:
+        finish.append(reason)
+
+
+def generate(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
+             stop: "str | Sequence[str] | None" = None) -> GenerationResult:
+    """Generate to the end (see ``Sampler.generate``)."""
+    finish: list[str] = []
+    text = "".join(piece.text for piece in stream(sampler, llm, prompt, max_tokens=max_tokens, stop=stop,
+                                                  finish=finish))
+    tokens = [r.token for r in sampler.trace]
+    if finish[0] == "eos":
+        tokens = tokens[:-1]
+    return GenerationResult(text, tokens, sampler.trace, finish[0])
+
+
+def chat_prompt(llm, messages: Sequence[dict]) -> str:
+    """``messages`` formatted with the model's own chat template, ready for the assistant's turn."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if template is None:
+        raise ValueError("this model has no chat template (tokenizer.chat_template) in its GGUF metadata")
+    if not isinstance(messages, Sequence) or not all(isinstance(m, dict) and "role" in m for m in messages):
+        raise ValueError("messages must be a list of {'role': ..., 'content': ...} dicts")
+
+    def text_of(token: int) -> str:
+        return llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    formatter = Jinja2ChatFormatter(template=template, eos_token=text_of(llm.token_eos()),
+                                    bos_token=text_of(llm.token_bos()))
+    return formatter(messages=list(messages)).prompt
