@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import llama_cpp
 
 from .. import _validate
-from .loop import last_logits
+from .loop import last_logits, piece_decoder
 from .trace import Trace, TraceRecord
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def stream(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens
     if not prompt_ids:
         raise ValueError("prompt is empty: there is nothing to continue")
     sampler.reset()
-    sampler._tracker.use_detokenizer(llm.detokenize)
+    sampler._tracker.use_detokenizer(piece_decoder(llm))
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     llm.reset()
     llm.eval(prompt_ids)

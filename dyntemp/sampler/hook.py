@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .loop import piece_decoder
+
 if TYPE_CHECKING:
     from .pipeline import Sampler
 
@@ -41,16 +43,22 @@ class LogitsHook:
         self.sampler = sampler
         self.prompt_length: int | None = None
         self._expected: tuple[int, int] | None = None  # (length, last token) of the next call's ids
+        self._out: np.ndarray | None = None
         if llm is not None:
-            sampler._tracker.use_detokenizer(llm.detokenize)
+            sampler._tracker.use_detokenizer(piece_decoder(llm))
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         n = len(input_ids)
         if self._expected is None or n != self._expected[0] or int(input_ids[-1]) != self._expected[1]:
             self.sampler.reset()
             self.prompt_length = n
-        token = self.sampler.sample(scores, input_ids)
+        # llama-cpp-python hands over a strided view of llama.cpp's token array: one contiguous copy
+        # makes every later pass fast.
+        token = self.sampler.sample(np.ascontiguousarray(scores), input_ids)
+        if self._out is None or self._out.size != len(scores):
+            self._out = np.full(len(scores), -np.inf, dtype=np.float32)
+        elif self._expected is not None:
+            self._out[self._expected[1]] = -np.inf
+        self._out[token] = 0.0
         self._expected = (n + 1, token)
-        out = np.full(len(scores), -np.inf, dtype=np.float32)
-        out[token] = 0.0
-        return out
+        return self._out

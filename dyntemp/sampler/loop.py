@@ -1,11 +1,14 @@
-"""Driving a llama.cpp model token by token with a ``Sampler`` deciding every token."""
+"""Reading llama.cpp's logits and token pieces fast, and a plain generation loop."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import ctypes
+from typing import Callable, Sequence
 
 import llama_cpp
 import numpy as np
+
+_FLOAT_ARRAYS: dict[int, type] = {}
 
 
 def last_logits(llm) -> np.ndarray:
@@ -17,7 +20,35 @@ def last_logits(llm) -> np.ndarray:
     >>> llm.detokenize([int(last_logits(llm).argmax())])
     b' Paris'
     """
-    return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
+    n = llm.n_vocab()
+    array_type = _FLOAT_ARRAYS.get(n)
+    if array_type is None:
+        array_type = _FLOAT_ARRAYS[n] = ctypes.c_float * n  # making the type is the slow part
+    address = ctypes.cast(llama_cpp.llama_get_logits_ith(llm.ctx, -1), ctypes.c_void_p).value
+    return np.frombuffer(array_type.from_address(address), dtype=np.float32)
+
+
+def piece_decoder(llm) -> Callable[[Sequence[int]], bytes]:
+    """A detokenizer for one token at a time (``ids -> bytes``) that remembers each token's bytes:
+    ``llm.detokenize`` costs tens of microseconds a call.
+
+    >>> from dyntemp.model import load_model
+    >>> llm = load_model(n_ctx=128)
+    >>> piece_decoder(llm)(llm.tokenize(b" Paris", add_bos=False))
+    b' Paris'
+    """
+    cache: dict[int, bytes] = {}
+
+    def detokenize(ids: Sequence[int]) -> bytes:
+        if len(ids) != 1:
+            return llm.detokenize(list(ids))
+        token = int(ids[0])
+        data = cache.get(token)
+        if data is None:
+            data = cache[token] = llm.detokenize([token])
+        return data
+
+    return detokenize
 
 
 def sample_tokens(llm, sampler, prompt: "str | Sequence[int]", max_tokens: int) -> list[int]:
