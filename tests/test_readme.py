@@ -16,7 +16,7 @@ def blocks(language: str) -> list[str]:
 
 def test_the_two_commands_come_first():
     first = blocks("bash")[0].splitlines()
-    assert first[0].startswith("bash scripts/setup.sh && .venv/bin/python -m dyntemp.demo")
+    assert first[0].startswith("bash scripts/setup.sh && .venv/bin/dyntemp generate")
     assert first[1].startswith("bash scripts/setup.sh && .venv/bin/python -m pytest")
     ci = (README.parent / ".ci" / "run").read_text()
     assert "bash scripts/setup.sh && .venv/bin/python -m pytest" in ci
