@@ -90,14 +90,19 @@ def test_the_hook_inside_create_completion_gives_the_same_tokens(llm, name):
     assert hooked == list(ours.trace)[:len(hooked)] and len(hooked) >= len(ours.tokens)
 
 
-def test_the_hook_inside_create_chat_completion_gives_the_same_text(llm):
-    ours = dyntemp.Sampler(0.7, seed=2).chat(llm, MESSAGES, max_tokens=40)
-    sampler = dyntemp.Sampler(0.7, seed=2)
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_the_hook_inside_create_chat_completion_gives_the_same_text(llm, name):
+    def make():
+        return dyntemp.Sampler(dyntemp.get_strategy(name, **STRATEGIES[name]), seed=2)
+
+    ours = make().chat(llm, MESSAGES, max_tokens=40)
+    sampler = make()
     llm.reset()
     out = llm.create_chat_completion(MESSAGES, max_tokens=40, logits_processor=sampler.logits_processor(llm),
                                      **sampler.llama_kwargs())
     assert out["choices"][0]["message"]["content"] == ours.text
-    assert all(r.temperature == 0.7 for r in sampler.trace)
+    hooked = list(sampler.trace)
+    assert hooked == list(ours.trace)[:len(hooked)]
 
 
 def test_the_hook_applies_the_temperature_once(llm):
