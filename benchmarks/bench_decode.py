@@ -3,10 +3,9 @@
 Native: ``create_completion`` with top_k 40, top_p 0.95, min_p 0.05, temperature 0.8. dyntemp: the
 same filters with the ``constant`` (0.8), ``edt`` and ``sentence`` strategies, through the hook
 inside ``create_completion`` and through ``Sampler.generate``. End-of-generation is banned so every
-run decodes exactly ``--tokens`` tokens. Runs alternate; each configuration keeps its best round.
-The limit applies to ``Sampler.generate``; inside ``create_completion`` llama-cpp-python adds its own
-per-token cost of calling a logits processor (it builds a ctypes array type and a record array for
-every token), which is reported but not dyntemp's to remove.
+run decodes exactly ``--tokens`` tokens (the native run bans it through llama-cpp-python's
+``logit_bias``, itself a logits processor). Runs alternate; each configuration keeps its best round,
+since single runs on a shared machine vary by several percent.
 
     python benchmarks/bench_decode.py [--tokens N] [--rounds N]
 """
@@ -28,8 +27,8 @@ LIMIT = 0.95
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens", type=int, default=200, help="tokens per run (default 200)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument("--tokens", type=int, default=100, help="tokens per run (default 100)")
+    parser.add_argument("--rounds", type=int, default=10, help="alternating rounds (default 10)")
     args = parser.parse_args(argv)
 
     llm = load_model()
@@ -75,9 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'sampling':<30} {'tokens/s':>9} {'vs native':>10}")
     for name, rate in best.items():
         print(f"{name:<30} {rate:>9.1f} {rate / base:>10.3f}")
-    worst = min(rate / base for name, rate in best.items() if name.endswith("(generate)"))
-    worst_hook = min(rate / base for name, rate in best.items() if name.endswith("(hook)"))
-    print(f"worst ratio, Sampler.generate: {worst:.3f} (must be >= {LIMIT}); inside create_completion: {worst_hook:.3f}")
+    worst = min(rate / base for name, rate in best.items() if name.startswith("dyntemp"))
+    print(f"worst ratio {worst:.3f} (must be >= {LIMIT})")
     return 0 if worst >= LIMIT else 1
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .loop import piece_decoder
+from .loop import last_logits, piece_decoder
 
 if TYPE_CHECKING:
     from .pipeline import Sampler
@@ -44,6 +44,7 @@ class LogitsHook:
         self.prompt_length: int | None = None
         self._expected: tuple[int, int] | None = None  # (length, last token) of the next call's ids
         self._out: np.ndarray | None = None
+        self._llm = llm
         if llm is not None:
             sampler._tracker.use_detokenizer(piece_decoder(llm))
 
@@ -52,9 +53,7 @@ class LogitsHook:
         if self._expected is None or n != self._expected[0] or int(input_ids[-1]) != self._expected[1]:
             self.sampler.reset()
             self.prompt_length = n
-        # llama-cpp-python hands over a strided view of llama.cpp's token array: one contiguous copy
-        # makes every later pass fast.
-        token = self.sampler.sample(np.ascontiguousarray(scores), input_ids)
+        token = self.sampler.sample(self._logits(scores), input_ids)
         if self._out is None or self._out.size != len(scores):
             self._out = np.full(len(scores), -np.inf, dtype=np.float32)
         elif self._expected is not None:
@@ -62,3 +61,14 @@ class LogitsHook:
         self._out[token] = 0.0
         self._expected = (n + 1, token)
         return self._out
+
+    def _logits(self, scores: np.ndarray) -> np.ndarray:
+        """Contiguous logits: llama-cpp-python hands over a strided view of llama.cpp's token array,
+        filled from the context's last logits; read those directly when they are the same."""
+        if self._llm is not None:
+            logits = last_logits(self._llm)
+            middle = len(scores) // 2
+            if (logits.size == len(scores) and logits[0] == scores[0] and logits[-1] == scores[-1]
+                    and logits[middle] == scores[middle]):
+                return logits
+        return np.ascontiguousarray(scores)
