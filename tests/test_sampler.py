@@ -11,7 +11,6 @@ import pytest
 
 import dyntemp
 from dyntemp.sampler import apply_penalties, top_k
-from dyntemp.sampler.loop import sample_tokens
 from dyntemp.strategies import Strategy
 
 
@@ -270,28 +269,15 @@ class TestBadInput:
 
 
 def test_real_generation_is_reproducible_and_traced(llm):
-    sampler = dyntemp.Sampler("edt", top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.1, seed=11,
-                              detokenizer=llm.detokenize)
+    sampler = dyntemp.Sampler("edt", top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.1, seed=11)
     prompt = "<|im_start|>user\nWrite three short sentences about the sea.<|im_end|>\n<|im_start|>assistant\n"
-    tokens = sample_tokens(llm, sampler, prompt, 60)
+    tokens = sampler.generate(llm, prompt, max_tokens=60).tokens
     assert len(tokens) >= 10
     trace = sampler.trace
     assert trace.text == llm.detokenize(tokens).decode("utf-8", errors="replace")
     assert all(0.0 <= r.temperature <= 1.0 and 0 < r.probability <= 1.0 and 1 <= r.n_candidates <= 40 for r in trace)
     assert np.all(np.diff(trace.columns()["sentence_index"]) >= 0)
-    assert sample_tokens(llm, sampler, prompt, 60) == tokens
-
-
-def test_sentence_schedule_holds_token_by_token_on_the_real_model(llm):
-    schedule = [0.2, 0.9, 1.3]
-    sampler = dyntemp.Sampler(dyntemp.get_strategy("sentence", temperatures=schedule), top_k=40, top_p=0.95,
-                              min_p=0.05, seed=4, detokenizer=llm.detokenize)
-    prompt = "<|im_start|>user\nWrite four short sentences about the sea.<|im_end|>\n<|im_start|>assistant\n"
-    sample_tokens(llm, sampler, prompt, 120)
-    sentences = sampler.trace.columns()["sentence_index"]
-    assert sentences.max() >= 2
-    for record in sampler.trace:
-        assert record.temperature == schedule[min(record.sentence_index, len(schedule) - 1)]
+    assert sampler.generate(llm, prompt, max_tokens=60).tokens == tokens
 
 
 def test_real_logits_through_every_built_in_strategy(llm, real_logits):

@@ -1,4 +1,4 @@
-"""Reading llama.cpp's logits and token pieces fast, and a plain generation loop."""
+"""Reading llama.cpp's logits and token pieces fast."""
 
 from __future__ import annotations
 
@@ -49,31 +49,3 @@ def piece_decoder(llm) -> Callable[[Sequence[int]], bytes]:
         return data
 
     return detokenize
-
-
-def sample_tokens(llm, sampler, prompt: "str | Sequence[int]", max_tokens: int) -> list[int]:
-    """Evaluate ``prompt`` on ``llm`` (a ``llama_cpp.Llama``) and sample up to ``max_tokens`` tokens,
-    stopping at an end-of-generation token. Special tokens written in a text prompt (a chat
-    template's ``<|im_start|>``) are parsed as such. The sampler is reset first; its penalties see
-    the prompt.
-
-    >>> from dyntemp import Sampler
-    >>> from dyntemp.model import load_model
-    >>> llm = load_model(n_ctx=256)
-    >>> tokens = sample_tokens(llm, Sampler(0.0, detokenizer=llm.detokenize), "The capital of France is", 2)
-    >>> llm.detokenize(tokens)
-    b' Paris.'
-    """
-    prompt_ids = llm.tokenize(prompt.encode("utf-8"), special=True) if isinstance(prompt, str) else list(prompt)
-    llm.reset()
-    llm.eval(prompt_ids)
-    sampler.reset()
-    vocab = llama_cpp.llama_model_get_vocab(llm.model)
-    out: list[int] = []
-    for _ in range(max_tokens):
-        token = sampler.sample(last_logits(llm), prompt_ids + out)
-        if llama_cpp.llama_vocab_is_eog(vocab, token):
-            break
-        out.append(token)
-        llm.eval([token])
-    return out
