@@ -71,7 +71,7 @@ def stream(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens
     if not prompt_ids:
         raise ValueError("prompt is empty: there is nothing to continue")
     sampler.reset()
-    sampler._tracker.use_detokenizer(piece_decoder(llm))
+    sampler.use_detokenizer(piece_decoder(llm))
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     llm.reset()
     llm.eval(prompt_ids)
@@ -85,7 +85,7 @@ def stream(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens
             reason = "eos"
             break
         history.append(token)
-        text = sampler._tracker.text
+        text = sampler.text
         hits = [i for i in (text.find(s, max(0, emitted - len(s))) for s in stops) if i >= 0]
         if hits:
             end = min(hits)
@@ -98,8 +98,8 @@ def stream(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens
             yield StreamPiece(text[emitted:safe], record)
             emitted = safe
         llm.eval([token])
-    if reason != "stop" and len(sampler._tracker.text) > emitted:
-        yield StreamPiece(sampler._tracker.text[emitted:], sampler.trace[-1])
+    if reason != "stop" and len(sampler.text) > emitted:
+        yield StreamPiece(sampler.text[emitted:], sampler.trace[-1])
     if finish is not None:
         finish.append(reason)
 

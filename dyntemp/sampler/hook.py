@@ -46,7 +46,7 @@ class LogitsHook:
         self._out: np.ndarray | None = None
         self._llm = llm
         if llm is not None:
-            sampler._tracker.use_detokenizer(piece_decoder(llm))
+            sampler.use_detokenizer(piece_decoder(llm))
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         n = len(input_ids)

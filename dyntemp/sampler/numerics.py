@@ -24,19 +24,23 @@ _OVERSAMPLE = 8
 _MIN_RANK = 6
 
 
-def as_float32(logits: object, name: str = "logits") -> np.ndarray:
-    """``logits`` as a float32 array, refusing values that are not real numbers.
+def as_vector(logits: object, name: str = "logits") -> np.ndarray:
+    """``logits`` as a 1-D float32 array, refusing other shapes and values that are not real numbers.
 
-    >>> as_float32([1, 2]).dtype
+    >>> as_vector([1, 2]).dtype
     dtype('float32')
     """
     if type(logits) is np.ndarray and logits.dtype == np.float32:
-        return logits
-    x = np.asarray(logits)
-    if x.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be real numbers, got an array of {x.dtype}")
-    with np.errstate(over="ignore"):  # beyond float32's range becomes inf, refused with its index
-        return x.astype(np.float32, copy=False)
+        x = logits
+    else:
+        x = np.asarray(logits)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be real numbers, got an array of {x.dtype}")
+        with np.errstate(over="ignore"):  # beyond float32's range becomes inf, refused with its index
+            x = x.astype(np.float32, copy=False)
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {x.shape}")
+    return x
 
 
 def as_logits(logits: object, name: str = "logits") -> tuple[np.ndarray, float]:
@@ -48,9 +52,7 @@ def as_logits(logits: object, name: str = "logits") -> tuple[np.ndarray, float]:
     >>> x.dtype, m
     (dtype('float32'), 3.0)
     """
-    x = as_float32(logits, name)
-    if x.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array, got shape {x.shape}")
+    x = as_vector(logits, name)
     if x.size == 0:
         raise ValueError(f"{name} is empty: there is no token to sample")
     m = float(x.max())

@@ -25,7 +25,7 @@ from ..strategies import Strategy, get_strategy
 from . import filters, generation
 from .generation import GenerationResult, StreamPiece
 from .hook import NEUTRAL_LLAMA_KWARGS, LogitsHook
-from .numerics import as_float32, logsumexp_and_entropy
+from .numerics import as_vector, logsumexp_and_entropy
 from .penalties import check_penalties, penalize, penalties_neutral, window_counts
 from .step import Step
 from .text import Detokenizer, TextTracker
@@ -137,6 +137,15 @@ class Sampler:
         return tuple((stage, _FILTERS.get(stage), getattr(self, stage, None))
                      for stage in self.order if not self._neutral(stage))
 
+    @property
+    def text(self) -> str:
+        """The text generated so far in this generation (empty without a detokenizer)."""
+        return self._tracker.text
+
+    def use_detokenizer(self, detokenizer: Detokenizer | None) -> None:
+        """Decode sampled tokens with ``detokenizer`` (token ids → bytes) from now on."""
+        self._tracker.use_detokenizer(detokenizer)
+
     def reset(self) -> None:
         """Ready for a new generation: clears the trace, text and strategy state, and re-seeds."""
         self.strategy.reset()
@@ -225,9 +234,7 @@ class Sampler:
 
     def _run(self, logits: object, input_ids: Sequence[int] | None) -> tuple[Step, np.ndarray, np.ndarray, float, bool]:
         """``(step, candidate ids, their final logits, temperature, whether sorted by logit)``."""
-        x = as_float32(logits)
-        if x.ndim != 1:
-            raise ValueError(f"logits must be a 1-D array, got shape {x.shape}")
+        x = as_vector(logits)
         if self._bias_ids.size:
             x = self._biased(x)
         lse, entropy = logsumexp_and_entropy(x)
