@@ -113,6 +113,8 @@ def test_the_trace_records_each_token():
     assert first.temperature == pytest.approx(0.8 ** (1.0 / full_entropy), rel=1e-5)
     probs = sampler.distribution(x)
     assert all(r.probability == pytest.approx(probs[r.token], rel=1e-9) for r in trace)
+    # logprob is of the model's own distribution: before top_k and EDT's temperature.
+    assert all(r.logprob == pytest.approx(math.log((0.4, 0.3, 0.2, 0.1)[r.token]), abs=1e-5) for r in trace)
     assert trace.text == "".join("ab.c"[t] for t in tokens)
     columns = trace.columns()
     assert columns["temperature"].dtype == np.float64 and list(columns["token"]) == tokens

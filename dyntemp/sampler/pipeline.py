@@ -229,7 +229,7 @@ class Sampler:
         self._generated.append(token)
         self.trace.append(TraceRecord(index, token, piece, temperature, step.entropy, step.candidate_entropy,
                                       step.n_candidates, probability,
-                                      sentence_index, sentence_position, step.rule))
+                                      sentence_index, sentence_position, step.rule, step.logprob(token)))
         return token
 
     def _run(self, logits: object, input_ids: Sequence[int] | None) -> tuple[Step, np.ndarray, np.ndarray, float, bool]:

@@ -14,7 +14,10 @@ class TraceRecord(NamedTuple):
 
     ``entropy`` is of the full distribution; ``candidate_entropy`` and ``n_candidates`` describe the
     candidates that reached the temperature stage; ``probability`` is the chosen token's probability
-    in the distribution it was drawn from; ``rule`` is the label a strategy set, if any.
+    in the distribution it was drawn from; ``rule`` is the label a strategy set, if any; ``logprob`` is
+    the chosen token's log probability under the model itself (``log softmax(logits)``: temperature 1,
+    before penalties and filters; ``None`` in records made by hand), so ``-mean(logprob)`` is the
+    text's NLL under the generating model.
 
     >>> TraceRecord(0, 42, "Hi", 0.7, 2.1, 1.3, 12, 0.25, 0, 0, None).temperature
     0.7
@@ -31,6 +34,7 @@ class TraceRecord(NamedTuple):
     sentence_index: int
     sentence_position: int
     rule: str | None
+    logprob: float | None = None
 
     def to_dict(self) -> dict:
         """The record as a plain dict (JSON-ready)."""
