@@ -3,6 +3,8 @@
     dyntemp generate "Write four sentences about the sea." --chat --sentence-temps 0.2,0.9,1.4 --show
     dyntemp generate - --strategy edt --param theta=0.6 --top-k 40 --trace run.jsonl < prompt.txt
     dyntemp strategies
+    dyntemp eval --suite qa --strategy constant:temperature=0.3,0.7,1.0 --strategy edt:theta=0.3,0.6 --out runs/qa
+    dyntemp plot runs/qa
 
 Filter and penalty flags carry llama.cpp's CLI names. Bad arguments exit with status 2 and one line.
 """
@@ -93,16 +95,37 @@ def _show(result, out) -> None:
             print(f"{index:>8} {len(records):>6} {shown:>11}  {text[:60]}", file=out)
 
 
+# llama.cpp's flag → Sampler keyword.
+_SAMPLER_FLAGS = {
+    "top_k": "top_k", "top_p": "top_p", "min_p": "min_p", "typical": "typical_p", "top_n_sigma": "top_n_sigma",
+    "repeat_penalty": "repeat_penalty", "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty", "repeat_last_n": "penalty_last_n", "samplers": "order",
+}
+
+
+def _sampler_kwargs(args) -> dict:
+    """The Sampler settings given on the command line (the others keep the Sampler's defaults)."""
+    return {key: getattr(args, flag) for flag, key in _SAMPLER_FLAGS.items() if getattr(args, flag) is not None}
+
+
+def _add_sampler_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--top-k", type=int, help="top-k (default 40; 0: off)")
+    parser.add_argument("--top-p", type=float, help="top-p (default 0.95; 1.0: off)")
+    parser.add_argument("--min-p", type=float, help="min-p (default 0.05; 0.0: off)")
+    parser.add_argument("--typical", type=float, help="typical-p (default 1.0: off)")
+    parser.add_argument("--top-n-sigma", type=float, help="top-nσ (default -1: off)")
+    parser.add_argument("--repeat-penalty", type=float, help="default 1.0: off")
+    parser.add_argument("--frequency-penalty", type=float, help="default 0.0: off")
+    parser.add_argument("--presence-penalty", type=float, help="default 0.0: off")
+    parser.add_argument("--repeat-last-n", type=int, help="tokens the penalties look back on (default 64)")
+    parser.add_argument("--samplers", help="stage order, ';'-separated, e.g. penalties;top_k;top_p;min_p;temperature")
+
+
 def _generate(args, out) -> None:
     prompt = sys.stdin.read().rstrip("\n") if args.prompt == "-" else args.prompt
     if not prompt.strip():
         raise UsageError("the prompt is empty")
-    sampler = Sampler(
-        _strategy(args), top_k=args.top_k, top_p=args.top_p, min_p=args.min_p, typical_p=args.typical,
-        top_n_sigma=args.top_n_sigma, repeat_penalty=args.repeat_penalty, frequency_penalty=args.frequency_penalty,
-        presence_penalty=args.presence_penalty, penalty_last_n=args.repeat_last_n, seed=args.seed,
-        **({"order": args.samplers} if args.samplers else {}),
-    )
+    sampler = Sampler(_strategy(args), seed=args.seed, **_sampler_kwargs(args))
     llm = load_model(args.model, n_ctx=args.ctx_size)
     if args.chat:
         result = sampler.chat(llm, [{"role": "user", "content": prompt}], max_tokens=args.max_tokens, stop=args.stop)
@@ -116,12 +139,54 @@ def _generate(args, out) -> None:
         print(result.text, file=out)
 
 
+def _first_sentence(doc: str) -> str:
+    paragraph = " ".join(doc.split("\n\n")[0].split())
+    head, dot, _ = paragraph.partition(". ")
+    return head + dot.strip()
+
+
 def _strategies(args, out) -> None:
     for name in list_strategies():
         doc = inspect.getdoc(strategy_factory(name)) or ""
         params = ", ".join(name if default is inspect.Parameter.empty else f"{name}={default!r}"
                            for name, default in strategy_parameters(name).items())
-        print(f"{name}({params})\n    {doc.splitlines()[0] if doc else ''}", file=out)
+        print(f"{name}({params})\n    {_first_sentence(doc)}", file=out)
+
+
+def _eval(args, out) -> None:
+    from .eval.runner import run_sweep
+    from .eval.spec import Sweep, load_sweep, parse_strategy, sweep_out
+    from .eval.summary import format_table, read_csv
+
+    settings = [s for spec in args.strategy or () for s in parse_strategy(spec)] or None
+    overrides = {"suites": args.suite, "settings": settings, "seeds": args.seeds, "limit": args.limit,
+                 "workers": args.workers, "model": args.model, "scorer": args.scorer, "n_ctx": args.ctx_size,
+                 "sampler": _sampler_kwargs(args) or None}
+    if args.config:
+        sweep = load_sweep(args.config, **overrides)
+        folder = args.out or sweep_out(args.config)
+    else:
+        if settings is None:
+            raise UsageError("give at least one --strategy (or a --config sweep file)")
+        sweep = Sweep(**{"suites": ["qa"], **{k: v for k, v in overrides.items() if v is not None}})
+        folder = args.out
+    if not folder:
+        raise UsageError("give --out FOLDER for the run's results")
+    counts = sweep.strategy_counts()
+    if len(set(counts.values())) > 1:
+        print("note: strategies have different numbers of settings ("
+              + ", ".join(f"{k} {v}" for k, v in counts.items()) + "); equal grids compare fairly", file=sys.stderr)
+    run = run_sweep(sweep, folder, progress=False if args.no_progress else None)
+    print(format_table(read_csv(run / "summary.csv")), file=out)
+    print(f"\nresults: {run / 'generations.jsonl'}\nsummary: {run / 'summary.csv'}", file=out)
+
+
+def _plot(args, out) -> None:
+    from .eval.report import plot_run
+
+    for path in plot_run(args.run, args.out, suites=args.suite, quality=args.quality, diversity=args.diversity,
+                         example=args.example):
+        print(path, file=out)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,16 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--rules", metavar="FILE", help="a TOML or JSON rules file (the rules strategy)")
     gen.add_argument("--sentence-temps", metavar="T1,T2,...", help="one temperature per sentence, the last repeats")
     gen.add_argument("--temp", type=float, default=0.8, help="temperature of the default constant strategy (0.8)")
-    gen.add_argument("--top-k", type=int, default=40)
-    gen.add_argument("--top-p", type=float, default=0.95)
-    gen.add_argument("--min-p", type=float, default=0.05)
-    gen.add_argument("--typical", type=float, default=1.0, help="typical-p (1.0: off)")
-    gen.add_argument("--top-n-sigma", type=float, default=-1.0, help="top-nσ (<= 0: off)")
-    gen.add_argument("--repeat-penalty", type=float, default=1.0)
-    gen.add_argument("--frequency-penalty", type=float, default=0.0)
-    gen.add_argument("--presence-penalty", type=float, default=0.0)
-    gen.add_argument("--repeat-last-n", type=int, default=64)
-    gen.add_argument("--samplers", help="stage order, ';'-separated, e.g. penalties;top_k;top_p;min_p;temperature")
+    _add_sampler_flags(gen)
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--max-tokens", "-n", type=int, default=256)
     gen.add_argument("--stop", action="append", default=None, help="a stop string (not printed); repeatable")
@@ -162,6 +218,38 @@ def build_parser() -> argparse.ArgumentParser:
     strategies = commands.add_parser("strategies", help="list every strategy with its parameters",
                                      description="List every registered strategy with its parameters.")
     strategies.set_defaults(run=_strategies)
+
+    ev = commands.add_parser(
+        "eval", help="run strategy settings over prompt suites and summarise quality and diversity",
+        description="Run every strategy setting on every prompt of the suites with every seed. Results are "
+                    "appended per generation to OUT/generations.jsonl; rerun the same command to resume.")
+    ev.add_argument("--config", metavar="FILE.toml", help="a sweep file; flags given here override its values")
+    ev.add_argument("--suite", action="append", metavar="NAME|FILE.jsonl",
+                    help="a built-in suite (qa, creative, code) or a JSONL file; repeatable (default: qa)")
+    ev.add_argument("--strategy", "-s", action="append", metavar="NAME[:KEY=V1,V2...]",
+                    help="a strategy and its grid, e.g. constant:temperature=0.3,0.7 or edt:theta=0.3,0.6:t0=1; "
+                         "repeatable")
+    ev.add_argument("--seeds", type=int, help="seeds per prompt, 0..N-1 (default 3)")
+    ev.add_argument("--limit", type=int, help="only the first N prompts of each suite")
+    ev.add_argument("--out", "-o", help="the run folder (required unless the sweep file names one)")
+    ev.add_argument("--workers", "-j", type=int, help="worker processes, each loading the model once (default 1)")
+    ev.add_argument("--model", "-m", help="a GGUF file (default: SmolLM2-135M-Instruct)")
+    ev.add_argument("--scorer", metavar="GGUF", help="an independent model that scores each reply's NLL")
+    ev.add_argument("--ctx-size", "-c", type=int, help="context size of the model (default 2048)")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_sampler_flags(ev)
+    ev.set_defaults(run=_eval)
+
+    plot = commands.add_parser("plot", help="draw the figures of a run folder",
+                               description="Draw a run's figures: quality against temperature and against "
+                                           "diversity per suite, and one example generation.")
+    plot.add_argument("run", help="a run folder written by dyntemp eval")
+    plot.add_argument("--out", "-o", help="where to write the figures (default: RUN/plots)")
+    plot.add_argument("--suite", action="append", help="only this suite; repeatable")
+    plot.add_argument("--quality", help="the quality metric (default: accuracy, pass@1, scorer_nll or nll)")
+    plot.add_argument("--diversity", default="distinct_2", help="the diversity metric (default distinct_2)")
+    plot.add_argument("--example", metavar="SETTING", help="the setting whose first generation is shown")
+    plot.set_defaults(run=_plot)
     return parser
 
 
@@ -174,6 +262,8 @@ def main(argv: list[str] | None = None, out=None) -> int:
     except (UsageError, ValueError, TypeError, KeyError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         parser.exit(2, f"dyntemp: error: {message}\n")
+    except RuntimeError as exc:  # a run that broke off; what it wrote stays
+        parser.exit(1, f"dyntemp: error: {exc}\n")
     return 0
 
 

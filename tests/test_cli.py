@@ -50,6 +50,8 @@ def test_strategies_lists_parameters_and_docs():
     assert status == 0
     assert "edt(t0=1.0, n=0.8, theta=1.0, entropy_floor=1e-06, min_temp=0.0, max_temp=inf)" in out
     assert "sentence(temperatures)" in out and "One temperature per sentence" in out
+    # The doc line is the first sentence whole, even when it spans lines of the docstring.
+    assert "(in prose, when ``sentences``), ``low`` everywhere else.\n" in out
 
 
 @pytest.mark.parametrize("argv, message", [
