@@ -184,7 +184,7 @@ def _eval(args, out) -> None:
 def _plot(args, out) -> None:
     from .eval.report import plot_run
 
-    for path in plot_run(args.run, args.out, suites=args.suite, quality=args.quality, diversity=args.diversity,
+    for path in plot_run(args.folder, args.out, suites=args.suite, quality=args.quality, diversity=args.diversity,
                          example=args.example):
         print(path, file=out)
 
@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot = commands.add_parser("plot", help="draw the figures of a run folder",
                                description="Draw a run's figures: quality against temperature and against "
                                            "diversity per suite, and one example generation.")
-    plot.add_argument("run", help="a run folder written by dyntemp eval")
+    plot.add_argument("folder", metavar="RUN", help="a run folder written by dyntemp eval")
     plot.add_argument("--out", "-o", help="where to write the figures (default: RUN/plots)")
     plot.add_argument("--suite", action="append", help="only this suite; repeatable")
     plot.add_argument("--quality", help="the quality metric (default: accuracy, pass@1, scorer_nll or nll)")

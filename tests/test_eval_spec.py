@@ -83,6 +83,9 @@ grid = { t0 = [0.5, 1.0] }
         "constant:temperature=0.3", "constant:temperature=1.0", "sentence:temperatures=[0.2,0.9]",
         "edt:theta=0.6:t0=0.5", "edt:theta=0.6:t0=1.0"]
     assert sweep.strategy_counts() == {"constant": 2, "sentence": 1, "edt": 2}
+    assert (sweep.limit_for("qa"), Sweep(["qa"], sweep.settings, limit={"qa": 4}).limit_for("qa")) == (10, 4)
+    with pytest.raises(SweepSpecError, match="limit.qa must be >= 1, got 0"):
+        Sweep(["qa"], sweep.settings, limit={"qa": 0})
     overridden = load_sweep(path, seeds=5, limit=None, settings=parse_strategy("dynatemp"))
     assert overridden.seeds == 5 and overridden.limit == 10 and [s.key for s in overridden.settings] == ["dynatemp"]
 

@@ -7,7 +7,7 @@ with several values is an axis of the strategy's grid. The same sweep can be wri
 
     suites = ["qa", "creative"]
     seeds = 3
-    limit = 40
+    limit = 40           # or per suite: limit = { qa = 60, creative = 12 }
 
     [sampler]            # Sampler keyword arguments, the same for every setting
     top_k = 40
@@ -149,7 +149,7 @@ class Sweep:
     """A whole sweep: every setting on every item of every suite with every seed.
 
     ``sampler`` holds ``Sampler`` keyword arguments shared by all settings (filters, penalties);
-    ``limit`` takes the first N items of each suite; seeds are ``0 .. seeds-1``; ``model`` and
+    ``limit`` takes the first N items of each suite (a dict: per suite name); seeds are ``0 .. seeds-1``; ``model`` and
     ``scorer`` are GGUF paths (``None``: the default model, no scorer).
 
     >>> sweep = Sweep(["qa"], parse_strategy("constant:temperature=0.3,1.0"), seeds=2, limit=5)
@@ -160,7 +160,7 @@ class Sweep:
     suites: list[str]
     settings: list[Setting]
     seeds: int = 3
-    limit: int | None = None
+    limit: int | Mapping[str, int] | None = None
     sampler: dict = field(default_factory=dict)
     model: str | None = None
     scorer: str | None = None
@@ -180,7 +180,9 @@ class Sweep:
             raise SweepSpecError(f"setting(s) given twice: {', '.join(repeated)}")
         try:
             self.seeds = _validate.integer("seeds", self.seeds, low=1)
-            if self.limit is not None:
+            if isinstance(self.limit, Mapping):
+                self.limit = {str(k): _validate.integer(f"limit.{k}", v, low=1) for k, v in self.limit.items()}
+            elif self.limit is not None:
                 self.limit = _validate.integer("limit", self.limit, low=1)
             self.workers = _validate.integer("workers", self.workers, low=1)
             self.n_ctx = _validate.integer("n_ctx", self.n_ctx, low=64)
@@ -195,6 +197,14 @@ class Sweep:
             path = getattr(self, name)
             if path is not None:
                 setattr(self, name, os.fspath(path))
+
+    def limit_for(self, suite: str) -> int | None:
+        """How many items of ``suite`` (its name) the sweep takes; ``None``: all.
+
+        >>> Sweep(["qa"], parse_strategy("dynatemp"), limit={"qa": 5}).limit_for("creative") is None
+        True
+        """
+        return self.limit.get(suite) if isinstance(self.limit, Mapping) else self.limit
 
     def strategy_counts(self) -> dict[str, int]:
         """How many settings each strategy has (equal counts make a fair comparison)."""

@@ -1,0 +1,99 @@
+"""The figures of a run folder: per suite, quality against temperature and against diversity, and
+one example generation as a schedule plot, a coloured-text PNG and an HTML page."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+from . import plots
+from .runner import read_generations, trace_of
+from .summary import summarize
+
+_QUALITY = ("accuracy", "pass@1", "scorer_nll", "nll")
+
+
+def default_quality(rows: Sequence[dict]) -> str:
+    """The quality metric a suite is judged by: accuracy (qa), pass@1 (code), else the scorer's NLL
+    when there is one, else the generating model's NLL.
+
+    >>> default_quality([{"accuracy": math.nan, "pass@1": math.nan, "nll": 2.0}])
+    'nll'
+    """
+    for name in _QUALITY:
+        if any(not math.isnan(row.get(name, math.nan)) for row in rows):
+            return name
+    raise ValueError("no quality metric in these rows")
+
+
+def _example(records: list[dict], setting: str | None) -> dict:
+    """The generation to show: of ``setting`` (default: the first adaptive one), first prompt, seed 0."""
+    settings = list(dict.fromkeys(r["setting"] for r in records))
+    if setting is None:
+        setting = next((s for s in settings if not s.startswith("constant")), settings[0])
+    elif setting not in settings:
+        raise ValueError(f"example setting {setting!r} is not in the run; its settings: {', '.join(settings)}")
+    mine = sorted((r for r in records if r["setting"] == setting), key=lambda r: (r["seed"], r["item"]))
+    return mine[0]
+
+
+def plot_run(run: str | os.PathLike, out: str | os.PathLike | None = None, *, suites: Sequence[str] | None = None,
+             quality: str | None = None, diversity: str = "distinct_2", example: str | None = None) -> list[Path]:
+    """Draw the figures of the run folder ``run`` into ``out`` (default ``run/plots``); returns the
+    files written: ``{suite}_quality_vs_temperature.png``, ``{suite}_quality_vs_diversity.png``,
+    ``{suite}_generation.png``, ``{suite}_tokens.png`` and ``{suite}_tokens.html``.
+
+    ``quality`` defaults per suite (see ``default_quality``); ``example`` names the setting whose
+    first generation is shown (default: the first setting that is not ``constant``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_generations(run)
+    if not records:
+        raise ValueError(f"{os.fspath(run)} has no generations yet")
+    out = Path(run) / "plots" if out is None else Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = summarize(records)
+    known = list(dict.fromkeys(r["suite"] for r in records))
+    for suite in suites or ():
+        if suite not in known:
+            raise ValueError(f"suite {suite!r} is not in the run; its suites: {', '.join(known)}")
+    written = []
+    for suite in suites or known:
+        mine = [r for r in rows if r["suite"] == suite]
+        metric = quality or default_quality(mine)
+        figures = {
+            "quality_vs_temperature": lambda ax: plots.plot_quality_vs_temperature(mine, metric=metric, ax=ax),
+            "quality_vs_diversity": lambda ax: plots.plot_quality_vs_diversity(mine, quality=metric,
+                                                                              diversity=diversity, ax=ax),
+        }
+        for name, draw in figures.items():
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            draw(ax)
+            ax.set_title(f"{suite}: {ax.get_title()}" if ax.get_title() else suite)
+            written.append(_save(fig, out / f"{suite}_{name}.png"))
+        record = _example([r for r in records if r["suite"] == suite], example)
+        trace = trace_of(record)
+        title = f"{suite} · {record['setting']} · {record['item']} · seed {record['seed']}"
+        ax = plots.plot_generation(trace, title=title)
+        written.append(_save(ax.figure, out / f"{suite}_generation.png"))
+        ax = plots.plot_tokens(trace)
+        ax.set_title(title)
+        written.append(_save(ax.figure, out / f"{suite}_tokens.png"))
+        page = out / f"{suite}_tokens.html"
+        page.write_text(plots.tokens_html(trace, title=title), encoding="utf-8")
+        written.append(page)
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -1,0 +1,119 @@
+"""A run's generations aggregated per suite and strategy setting, with 95% bootstrap intervals.
+
+Each summary row is a plain dict: ``suite``, ``strategy``, ``label``, ``setting``, ``n``
+(generations), ``prompts``, ``k`` (the k of pass@k: the seeds per prompt), and for every metric ``M``
+the mean ``M`` with its interval ``M_low``, ``M_high``. Per-generation metrics are resampled over
+generations; ``self_bleu`` and ``pass@k``, which compare the seeds of one prompt, over prompts.
+A metric that does not apply to the suite (accuracy on open prompts) is ``nan``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections import defaultdict
+from numbers import Real
+from typing import Iterable, Sequence
+
+from . import metrics
+
+PER_GENERATION = ("distinct_1", "distinct_2", "distinct_3", "rep_2", "rep_3", "rep_4", "length", "nll",
+                  "scorer_nll", "temperature_mean", "temperature_std", "temperature_entropy_corr")
+METRICS = ("accuracy", "pass@1", "pass@k", *PER_GENERATION[:6], "self_bleu", "loop_rate", *PER_GENERATION[6:])
+HEADER = ("suite", "strategy", "label", "setting", "n", "prompts", "k")
+
+
+def _order(row: dict) -> tuple:
+    values = tuple((0, v, "") if isinstance(v, Real) else (1, 0, str(v)) for v in row["params"].values())
+    return (row["suite"], row["strategy"], values)
+
+
+def _add(row: dict, name: str, values: Iterable[float]) -> None:
+    row[name], row[f"{name}_low"], row[f"{name}_high"] = metrics.bootstrap_ci(list(values))
+
+
+def summarize(records: Sequence[dict]) -> list[dict]:
+    """One row per (suite, setting) of the generation records of a run, in a stable order.
+
+    >>> rows = summarize([])
+    >>> rows
+    []
+    """
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for record in records:
+        groups[record["suite"], record["setting"]].append(record)
+    rows = []
+    for (suite, setting), group in groups.items():
+        first = group[0]
+        by_item: dict[str, list[dict]] = defaultdict(list)
+        for record in group:
+            by_item[record["item"]].append(record)
+        k = min(len(v) for v in by_item.values())
+        row = {"suite": suite, "strategy": first["strategy"], "label": first["label"], "setting": setting,
+               "n": len(group), "prompts": len(by_item), "k": k, "params": first["params"]}
+        _add(row, "accuracy", (r["scores"]["correct"] for r in group if "correct" in r["scores"]))
+        _add(row, "pass@1", (r["scores"]["passed"] for r in group if "passed" in r["scores"]))
+        _add(row, "pass@k", (metrics.pass_at_k(len(v), int(sum(r["scores"]["passed"] for r in v)), k)
+                             for v in by_item.values() if "passed" in v[0]["scores"]))
+        for name in PER_GENERATION:
+            _add(row, name, (r["metrics"][name] for r in group if name in r["metrics"]))
+        _add(row, "loop_rate", (r["metrics"]["loop"] for r in group))
+        _add(row, "self_bleu", (metrics.self_bleu([r["text"] for r in v]) for v in by_item.values() if len(v) > 1))
+        rows.append(row)
+    rows.sort(key=_order)
+    return rows
+
+
+def columns(rows: Sequence[dict]) -> list[str]:
+    """The CSV columns: the header fields, then each metric with its interval."""
+    return [*HEADER, *(f"{m}{end}" for m in METRICS for end in ("", "_low", "_high"))]
+
+
+def write_csv(rows: Sequence[dict], path: str | os.PathLike) -> None:
+    """Write summary rows as CSV (``params`` is spelled out in ``setting``)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns(rows), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_csv(path: str | os.PathLike) -> list[dict]:
+    """Summary rows from a CSV written by ``write_csv`` (numbers as floats, ``n`` and ``k`` as ints)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key, value in row.items():
+            if key in ("n", "prompts", "k"):
+                row[key] = int(value)
+            elif key not in ("suite", "strategy", "label", "setting"):
+                row[key] = float(value) if value else math.nan
+    return rows
+
+
+def _cell(row: dict, name: str) -> str:
+    value = row.get(name, math.nan)
+    if math.isnan(value):
+        return "-"
+    low, high = row.get(f"{name}_low", math.nan), row.get(f"{name}_high", math.nan)
+    digits = 1 if name == "length" else 3
+    if math.isnan(low):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def format_table(rows: Sequence[dict]) -> str:
+    """The summary as a text table, one block per suite, with the metrics that apply to it."""
+    shown = ("accuracy", "pass@1", "pass@k", "distinct_2", "self_bleu", "loop_rate", "nll", "scorer_nll",
+             "temperature_mean")
+    blocks = []
+    for suite in dict.fromkeys(r["suite"] for r in rows):
+        mine = [r for r in rows if r["suite"] == suite]
+        names = [m for m in shown if any(not math.isnan(r.get(m, math.nan)) for r in mine)]
+        table = [["setting", "n", *names]] + [[r["setting"], str(r["n"]), *(_cell(r, m) for m in names)]
+                                               for r in mine]
+        widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+        lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
+                 for line in table]
+        blocks.append(f"suite {suite}\n" + "\n".join(lines))
+    return "\n\n".join(blocks)

@@ -1,0 +1,211 @@
+"""Sweeps on the default model: records, resume after a crash, workers, the summary, the CLI and plots."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from dyntemp.cli import main
+from dyntemp.eval.report import plot_run
+from dyntemp.eval.runner import GENERATIONS, RunError, read_generations, run_sweep, trace_of
+from dyntemp.eval.spec import Sweep, parse_strategy
+from dyntemp.eval.summary import read_csv, summarize
+from dyntemp.model import default_model_path
+
+SETTINGS = parse_strategy("constant:temperature=0.0,1.0") + parse_strategy("edt:theta=0.6")
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """qa and creative, 3 prompts each, 3 settings, 2 seeds: 36 generations."""
+    out = tmp_path_factory.mktemp("run")
+    sweep = Sweep(["qa", "creative"], SETTINGS, seeds=2, limit=3)
+    return run_sweep(sweep, out, progress=False)
+
+
+def keys(records):
+    return [(r["suite"], r["item"], r["setting"], r["seed"]) for r in records]
+
+
+def test_a_run_holds_every_generation_once_with_its_trace(small_run):
+    records = read_generations(small_run)
+    assert len(records) == 36 and len(set(keys(records))) == 36
+    record = next(r for r in records if r["setting"] == "constant:temperature=0.0" and r["suite"] == "qa")
+    trace = trace_of(record)
+    assert all(t == 0.0 for t in trace.columns()["temperature"])
+    assert trace.text.startswith(record["text"])
+    assert record["kind"] == "qa" and set(record["scores"]) == {"correct"}
+    assert record["metrics"]["length"] == len(trace) - (record["finish_reason"] == "eos")
+    assert record["metrics"]["nll"] == pytest.approx(-sum(trace.columns()["logprob"]) / len(trace))
+    edt = [r for r in records if r["strategy"] == "edt"]
+    assert all(r["metrics"]["temperature_mean"] > 0 for r in edt)
+
+
+def test_seeds_repeat_exactly(small_run, tmp_path):
+    again = run_sweep(Sweep(["qa"], SETTINGS[1:2], seeds=2, limit=3), tmp_path, progress=False)
+    before = {k: r["text"] for k, r in zip(keys(read_generations(small_run)), read_generations(small_run))}
+    for key, record in zip(keys(read_generations(again)), read_generations(again)):
+        assert record["text"] == before[key]
+
+
+def test_the_summary_has_one_row_per_setting_with_intervals(small_run):
+    rows = read_csv(small_run / "summary.csv")
+    assert [(r["suite"], r["setting"]) for r in rows] == [
+        (suite, setting) for suite in ("creative", "qa")
+        for setting in ("constant:temperature=0.0", "constant:temperature=1.0", "edt:theta=0.6")]
+    for row in rows:
+        assert row["n"] == 6 and row["prompts"] == 3 and row["k"] == 2
+        assert row["distinct_2_low"] <= row["distinct_2"] <= row["distinct_2_high"]
+        assert math.isnan(row["accuracy"]) == (row["suite"] == "creative")
+    greedy = next(r for r in rows if r["suite"] == "qa" and r["setting"] == "constant:temperature=0.0")
+    # Greedy generations of one prompt are the same for every seed.
+    assert greedy["self_bleu"] == pytest.approx(1.0) and greedy["temperature_mean"] == 0.0
+    assert rows == read_csv(small_run / "summary.csv")
+    assert len(summarize(read_generations(small_run))) == 6
+
+
+def test_a_finished_run_does_nothing_when_rerun(small_run):
+    before = (small_run / GENERATIONS).read_bytes()
+    run_sweep(Sweep(["qa", "creative"], SETTINGS, seeds=2, limit=3), small_run, progress=False)
+    assert (small_run / GENERATIONS).read_bytes() == before
+
+
+def test_a_torn_last_line_is_dropped_and_redone(tmp_path):
+    sweep = Sweep(["qa"], SETTINGS[:1], seeds=1, limit=3)
+    run_sweep(sweep, tmp_path, progress=False)
+    path = tmp_path / GENERATIONS
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:2]) + lines[2][: len(lines[2]) // 2])
+    run_sweep(sweep, tmp_path, progress=False)
+    assert sorted(path.read_text().splitlines()) == sorted(line.rstrip("\n") for line in lines)
+
+
+def test_a_run_folder_refuses_other_sampler_settings(tmp_path):
+    run_sweep(Sweep(["qa"], SETTINGS[:1], seeds=1, limit=1), tmp_path, progress=False)
+    with pytest.raises(RunError, match="holds a run with sampler=.*choose another out folder"):
+        run_sweep(Sweep(["qa"], SETTINGS[:1], seeds=1, limit=1, sampler={"top_k": 5}), tmp_path, progress=False)
+
+
+def _workers_of(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children if b"multiprocessing" in Path(f"/proc/{c}/cmdline").read_bytes()
+            and b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def test_killing_a_worker_mid_sweep_loses_nothing_on_rerun(tmp_path):
+    out = tmp_path / "run"
+    argv = ["eval", "--suite", "qa", "--strategy", "constant:temperature=0.5,1.0", "--seeds", "2", "--limit", "6",
+            "--workers", "2", "--no-progress", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "dyntemp.cli", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    path = out / GENERATIONS
+    deadline = time.monotonic() + 120
+    while not (path.exists() and path.read_text().count("\n") >= 3):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    workers = _workers_of(proc.pid)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "a worker process died" in err and "rerun the same command" in err
+    saved = len(read_generations(out))
+    assert 3 <= saved < 24
+
+    assert main(argv, out=io.StringIO()) == 0
+    records = read_generations(out)
+    counts = Counter(keys(records))
+    assert len(records) == 24 and max(counts.values()) == 1
+    assert set(counts) == {("qa", item, f"constant:temperature={t}", seed)
+                           for item in {k[1] for k in counts} for t in ("0.5", "1.0") for seed in (0, 1)}
+    assert len({k[1] for k in counts}) == 6
+
+
+def test_cli_eval_prints_the_summary_and_plot_draws_the_figures(tmp_path):
+    config = tmp_path / "sweep.toml"
+    config.write_text(f"""
+suites = ["qa"]
+seeds = 2
+limit = 2
+out = "{tmp_path / 'run'}"
+
+[[strategy]]
+name = "constant"
+grid = {{ temperature = [0.2, 1.0] }}
+
+[[strategy]]
+name = "dynatemp"
+grid = {{ temperature = [0.6, 1.0] }}
+""")
+    out = io.StringIO()
+    assert main(["eval", "--config", str(config), "--no-progress"], out=out) == 0
+    table = out.getvalue()
+    assert "suite qa" in table and "accuracy" in table and "dynatemp:temperature=0.6" in table
+    assert len(read_generations(tmp_path / "run")) == 8
+    out = io.StringIO()
+    assert main(["plot", str(tmp_path / "run"), "--out", str(tmp_path / "figs")], out=out) == 0
+    written = out.getvalue().split()
+    assert sorted(Path(p).name for p in written) == sorted(
+        f"qa_{n}" for n in ("quality_vs_temperature.png", "quality_vs_diversity.png", "generation.png",
+                            "tokens.png", "tokens.html"))
+    for p in written:
+        data = Path(p).read_bytes()
+        assert data.startswith(b"\x89PNG") if p.endswith(".png") else b"<html" in data.lower()
+
+
+def test_plot_run_on_the_small_run(small_run, tmp_path):
+    written = plot_run(small_run, tmp_path, example="edt:theta=0.6")
+    assert len(written) == 10 and all(p.stat().st_size > 1000 for p in written)
+    with pytest.raises(ValueError, match="example setting 'edt' is not in the run; its settings: "):
+        plot_run(small_run, tmp_path, example="edt")
+    with pytest.raises(ValueError, match="suite 'code' is not in the run; its suites: qa, creative|creative, qa"):
+        plot_run(small_run, tmp_path, suites=["code"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["eval", "--out", "x"], "give at least one --strategy"),
+    (["eval", "--strategy", "edt"], "give --out FOLDER"),
+    (["eval", "--strategy", "edtt", "--out", "x"], "unknown strategy 'edtt'. Did you mean 'edt'?"),
+    (["eval", "--strategy", "edt", "--suite", "nosuch", "--out", "x"], "nosuch"),
+    (["eval", "--strategy", "edt", "--seeds", "0", "--out", "x"], "seeds must be >= 1, got 0"),
+    (["eval", "--strategy", "edt", "--top-p", "3", "--out", "x"], "top_p must be <= 1.0, got 3.0"),
+    (["eval", "--config", "missing.toml"], "sweep file not found: missing.toml"),
+    (["plot", "nowhere"], "no generations.jsonl in nowhere"),
+])
+def test_cli_eval_errors_exit_2_before_any_work(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_scorer_matches_the_generating_model_on_its_own_text(llm):
+    import dyntemp
+    from dyntemp.eval.scorer import Scorer
+
+    result = dyntemp.Sampler(1.0, top_k=0, top_p=1.0, min_p=0.0, seed=3).generate(
+        llm, "Name a colour.\n\n", max_tokens=20)
+    own = -sum(r.logprob for r in result.trace[:len(result.tokens)]) / len(result.tokens)
+    scorer = Scorer(default_model_path(), n_ctx=128)
+    # Batched evaluation rounds differently from token-by-token decoding: close, not equal.
+    assert scorer.nll("Name a colour.", result.text) == pytest.approx(own, abs=0.05)
+    assert math.isnan(scorer.nll("Name a colour.", ""))
+    with pytest.raises(ValueError, match="more than the scorer's n_ctx=128"):
+        scorer.nll("word " * 200, "x")
+
+
+def test_a_run_with_a_scorer_records_its_nll(tmp_path):
+    sweep = Sweep(["creative"], SETTINGS[1:2], seeds=1, limit=1, scorer=default_model_path())
+    record = read_generations(run_sweep(sweep, tmp_path, progress=False))[0]
+    assert 0 < record["metrics"]["scorer_nll"] < 20
+    assert json.loads((tmp_path / "sweep.json").read_text())["scorer"] == default_model_path()
