@@ -404,3 +404,8 @@ def test_pass_at_k_is_a_probability_monotone_in_k_and_c(data):
         assert pass_at_k(n, c, k + 1) >= value
     if c < n:
         assert pass_at_k(n, c + 1, k) >= value
+
+
+def test_bootstrap_of_values_equal_but_for_rounding_falls_back_to_percentile():
+    mean, low, high = bootstrap_ci([0.2, 0.20000000000000007, 0.2, 0.2])
+    assert low <= mean <= high and high - low < 1e-15

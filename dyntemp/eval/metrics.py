@@ -225,9 +225,16 @@ def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, n_resamples:
     # BCa's acceleration cubes the jackknife deviations, which underflow for tiny values and overflow for
     # huge ones; scaling by a power of two near the largest value is exact, and the mean commutes with it.
     exponent = int(np.frexp(np.max(np.abs(array)))[1])
-    result = stats.bootstrap((np.ldexp(array, -exponent),), np.mean, confidence_level=confidence,
-                             n_resamples=n_resamples, method="BCa", batch=_BOOTSTRAP_BATCH,
-                             rng=np.random.default_rng(seed))
+    scaled = np.ldexp(array, -exponent)
+    # Values equal but for rounding (a constant temperature's mean) leave BCa's acceleration 0/0; the
+    # percentile interval is well defined there.
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = stats.bootstrap((scaled,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
+                                     method=method, batch=_BOOTSTRAP_BATCH, rng=np.random.default_rng(seed))
+        if np.all(np.isfinite(result.confidence_interval)):
+            break
     low, high = (float(np.ldexp(bound, exponent)) for bound in result.confidence_interval)
     return mean, low, high
 
