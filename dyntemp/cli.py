@@ -160,8 +160,8 @@ def _eval(args, out) -> None:
 
     settings = [s for spec in args.strategy or () for s in parse_strategy(spec)] or None
     overrides = {"suites": args.suite, "settings": settings, "seeds": args.seeds, "limit": args.limit,
-                 "workers": args.workers, "model": args.model, "scorer": args.scorer, "n_ctx": args.ctx_size,
-                 "sampler": _sampler_kwargs(args) or None}
+                 "max_tokens": args.max_tokens, "workers": args.workers, "model": args.model, "scorer": args.scorer,
+                 "n_ctx": args.ctx_size, "sampler": _sampler_kwargs(args) or None}
     if args.config:
         sweep = load_sweep(args.config, **overrides)
         folder = args.out or sweep_out(args.config)
@@ -231,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "repeatable")
     ev.add_argument("--seeds", type=int, help="seeds per prompt, 0..N-1 (default 3)")
     ev.add_argument("--limit", type=int, help="only the first N prompts of each suite")
+    ev.add_argument("--max-tokens", "-n", type=int, help="cap on each prompt's token budget (a quick look)")
     ev.add_argument("--out", "-o", help="the run folder (required unless the sweep file names one)")
     ev.add_argument("--workers", "-j", type=int, help="worker processes, each loading the model once (default 1)")
     ev.add_argument("--model", "-m", help="a GGUF file (default: SmolLM2-135M-Instruct)")

@@ -1,8 +1,8 @@
 """Running a sweep: every setting × item × seed once, appended to ``generations.jsonl`` as it finishes.
 
-A run folder holds ``sweep.json`` (the model, scorer and sampler settings every record shares),
-``generations.jsonl`` (one JSON object per generation, with its scores, metrics and full trace) and
-``summary.csv``. The runner skips generations already in the file, so a crashed or interrupted run
+A run folder holds ``sweep.json`` (the model, scorer, sampler settings and token cap every record
+shares), ``generations.jsonl`` (one JSON object per generation, with its scores, metrics and full
+trace) and ``summary.csv``. The runner skips generations already in the file, so a crashed or interrupted run
 resumes where it stopped: rerun the same command. Only the main process writes, one whole line per
 generation, so a kill loses at most the generation in flight; a torn last line is dropped on resume.
 With ``workers > 1`` each worker process loads the model (and scorer) once.
@@ -70,7 +70,7 @@ def _drop_torn_line(path: Path) -> None:
 def _run_header(sweep: Sweep) -> dict:
     return {"model": os.path.abspath(sweep.model) if sweep.model else default_model_path(),
             "scorer": os.path.abspath(sweep.scorer) if sweep.scorer else None,
-            "sampler": dict(sweep.sampler), "n_ctx": sweep.n_ctx}
+            "sampler": dict(sweep.sampler), "n_ctx": sweep.n_ctx, "max_tokens": sweep.max_tokens}
 
 
 def _check_run_folder(out: Path, header: dict) -> None:
@@ -111,12 +111,14 @@ class _Worker:
         from .scorer import Scorer
 
         self.sampler_kwargs = dict(sweep.sampler)
+        self.max_tokens = sweep.max_tokens
         self.llm = load_model(sweep.model, n_ctx=sweep.n_ctx)
         self.scorer = Scorer(sweep.scorer) if sweep.scorer else None
 
     def __call__(self, suite: str, item: Item, setting: Setting, seed: int) -> dict:
         sampler = Sampler(setting.make(), seed=seed, **self.sampler_kwargs)
-        result = sampler.chat(self.llm, item.messages(), max_tokens=item.max_tokens)
+        budget = item.max_tokens if self.max_tokens is None else min(item.max_tokens, self.max_tokens)
+        result = sampler.chat(self.llm, item.messages(), max_tokens=budget)
         trace = result.trace
         columns = {name: [getattr(r, name) for r in trace] for name in FIELDS}
         values = {

@@ -41,7 +41,8 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib
 
-_SWEEP_KEYS = ("suites", "strategy", "seeds", "limit", "sampler", "model", "scorer", "workers", "out", "n_ctx")
+_SWEEP_KEYS = ("suites", "strategy", "seeds", "limit", "max_tokens", "sampler", "model", "scorer", "workers", "out",
+               "n_ctx")
 
 
 class SweepSpecError(ValueError):
@@ -149,7 +150,8 @@ class Sweep:
     """A whole sweep: every setting on every item of every suite with every seed.
 
     ``sampler`` holds ``Sampler`` keyword arguments shared by all settings (filters, penalties);
-    ``limit`` takes the first N items of each suite (a dict: per suite name); seeds are ``0 .. seeds-1``; ``model`` and
+    ``limit`` takes the first N items of each suite (a dict: per suite name); ``max_tokens`` caps
+    each item's own token budget (for a quick look); seeds are ``0 .. seeds-1``; ``model`` and
     ``scorer`` are GGUF paths (``None``: the default model, no scorer).
 
     >>> sweep = Sweep(["qa"], parse_strategy("constant:temperature=0.3,1.0"), seeds=2, limit=5)
@@ -161,6 +163,7 @@ class Sweep:
     settings: list[Setting]
     seeds: int = 3
     limit: int | Mapping[str, int] | None = None
+    max_tokens: int | None = None
     sampler: dict = field(default_factory=dict)
     model: str | None = None
     scorer: str | None = None
@@ -184,6 +187,8 @@ class Sweep:
                 self.limit = {str(k): _validate.integer(f"limit.{k}", v, low=1) for k, v in self.limit.items()}
             elif self.limit is not None:
                 self.limit = _validate.integer("limit", self.limit, low=1)
+            if self.max_tokens is not None:
+                self.max_tokens = _validate.integer("max_tokens", self.max_tokens, low=1)
             self.workers = _validate.integer("workers", self.workers, low=1)
             self.n_ctx = _validate.integer("n_ctx", self.n_ctx, low=64)
             if not isinstance(self.sampler, Mapping):
