@@ -1,0 +1,352 @@
+"""Prompt suites: the built-in ``qa``, ``creative`` and ``code`` suites and user JSONL files.
+
+A suite file holds one JSON object per line (blank lines are skipped; line numbers count them)::
+
+    {"id": "capital-france", "prompt": "What is the capital of France?", "answers": ["Paris"]}
+    {"prompt": "Write a short poem about rain."}
+    {"prompt": "Write a Python function `add(a, b)` ...", "tests": ["assert add(2, 3) == 5"]}
+
+Keys: ``prompt`` (required), ``id``, ``answers`` (a string or a list of strings), ``tests`` (a list
+of Python statements run after the reply's code), ``system`` (a system message; ``""`` for none)
+and ``max_tokens``. A line with answers is a ``qa`` item, one with tests a ``code`` item, any other
+an ``open`` item. Every problem raises ``SuiteError`` naming the file, the line and what is wrong.
+
+The built-in suites list their items in a shuffled order, so that the first N (``--limit N``) are
+a mixed sample of every kind of question or task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .. import _validate
+from .sandbox import extract_code, run_tests
+
+# qa: a short phrase, or a sentence around it, fits, and the whole suite stays near a minute.
+# open: a paragraph, long enough to show how a temperature schedule shapes the text.
+# code: a small function in its fence plus a line of explanation, but no room for long rambling.
+DEFAULT_MAX_TOKENS = {"qa": 48, "open": 160, "code": 256}
+
+# None keeps the chat template's own default system message.
+DEFAULT_SYSTEM = {
+    "qa": "Answer the question with a short phrase.",
+    "open": None,
+    "code": "You write Python code. Reply with the function in a ```python code block.",
+}
+
+KEYS = ("id", "prompt", "answers", "tests", "system", "max_tokens")
+
+
+class SuiteError(ValueError):
+    """A suite that cannot be loaded: a missing file, an unknown name or a bad line."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One prompt of a suite, with what scores its reply: ``answers`` for a qa item, ``tests`` for
+    a code item. ``system=None`` and ``max_tokens=None`` take the kind's defaults (``DEFAULT_SYSTEM``,
+    ``DEFAULT_MAX_TOKENS``); ``system=""`` sends no system message of the suite's own.
+
+    >>> item = Item("q1", "What is 2 + 2?", answers=("4", "four"))
+    >>> item.kind, item.max_tokens, item.score("It is four."), item.messages()[-1]["content"]
+    ('qa', 48, {'correct': 1.0}, 'What is 2 + 2?')
+    """
+
+    id: str
+    prompt: str
+    answers: tuple[str, ...] = ()
+    tests: tuple[str, ...] = ()
+    system: str | None = None
+    max_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.answers and self.tests:
+            raise ValueError("an item has answers or tests, not both")
+        if self.max_tokens is None:
+            object.__setattr__(self, "max_tokens", DEFAULT_MAX_TOKENS[self.kind])
+
+    @property
+    def kind(self) -> str:
+        """``"qa"`` if the item has answers, ``"code"`` if it has tests, else ``"open"``."""
+        return "qa" if self.answers else "code" if self.tests else "open"
+
+    def messages(self) -> list[dict]:
+        """The chat messages for ``Sampler.chat``: the system message, if any, then the prompt.
+
+        >>> [m["role"] for m in Item("a", "Write a poem.", system="Be brief.").messages()]
+        ['system', 'user']
+        """
+        system = DEFAULT_SYSTEM[self.kind] if self.system is None else self.system
+        messages = [{"role": "system", "content": system}] if system else []
+        return messages + [{"role": "user", "content": self.prompt}]
+
+    def score(self, reply: str) -> dict:
+        """``{"correct": 1.0 | 0.0}`` for qa, ``{"passed": 1.0 | 0.0, "error": str | None}`` for
+        code (the reply's code run against the tests in the sandbox), ``{}`` for open items.
+
+        >>> Item("c", "Write `double(x)`.", tests=("assert double(3) == 6",)).score(
+        ...     "```python\\ndef double(x):\\n    return 2 * x\\n```")
+        {'passed': 1.0, 'error': None}
+        """
+        if self.kind == "qa":
+            return {"correct": float(check_answer(reply, self.answers))}
+        if self.kind == "code":
+            result = run_tests(extract_code(reply), list(self.tests))
+            return {"passed": float(result.passed), "error": result.error}
+        return {}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named, ordered collection of items: ``len(suite)``, ``suite[i]``, ``for item in suite``.
+
+    >>> suite = load_suite("qa")
+    >>> suite.name, len(suite) >= 150, suite[0].kind
+    ('qa', True, 'qa')
+    """
+
+    name: str
+    items: tuple[Item, ...]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self.items)
+
+    def __getitem__(self, index: int) -> Item:
+        return self.items[index]
+
+
+def list_suites() -> list[str]:
+    """The names of the built-in suites.
+
+    >>> list_suites()
+    ['code', 'creative', 'qa']
+    """
+    folder = resources.files("dyntemp.eval") / "suites"
+    return sorted(entry.name[:-len(".jsonl")] for entry in folder.iterdir() if entry.name.endswith(".jsonl"))
+
+
+def load_suite(name_or_path: str | os.PathLike) -> Suite:
+    """A built-in suite by name, or a user suite from a JSONL file (named after the file's stem).
+
+    A built-in name wins over a file of the same name. A string that is not a built-in name, has
+    no path separator nor ``.jsonl`` ending and names no file is reported as an unknown suite.
+
+    >>> load_suite("creative")[0].kind
+    'open'
+    >>> load_suite("qaa")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dyntemp.eval.suites.SuiteError: unknown suite 'qaa'. Did you mean 'qa'? Built-in suites: code, creative, qa; ...
+    """
+    if isinstance(name_or_path, str) and name_or_path in list_suites():
+        resource = resources.files("dyntemp.eval") / "suites" / f"{name_or_path}.jsonl"
+        return _parse(name_or_path, str(resource), resource.read_bytes())
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise SuiteError(f"a suite is a built-in name or a path, got {name_or_path!r}")
+    path = Path(name_or_path)
+    if isinstance(name_or_path, str) and os.sep not in name_or_path and path.suffix != ".jsonl" and not path.exists():
+        suggestion = _validate.closest(name_or_path, list_suites())
+        hint = f" Did you mean '{suggestion}'?" if suggestion else ""
+        raise SuiteError(f"unknown suite '{name_or_path}'.{hint} Built-in suites: {', '.join(list_suites())}; "
+                         "or give the path of a JSONL file")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SuiteError(f"suite file not found: {path}") from None
+    except OSError as error:
+        raise SuiteError(f"cannot read suite file {path}: {error.strerror}") from None
+    return _parse(path.stem, str(path), data)
+
+
+def _parse(name: str, source: str, data: bytes) -> Suite:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SuiteError(f"{source}: not UTF-8 text (byte {error.start})") from None
+    items: list[Item] = []
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = _item(name, number, line)
+        except ValueError as error:
+            raise SuiteError(f"{source}, line {number}: {error}") from None
+        if item.id in first_line:
+            raise SuiteError(f"{source}, line {number}: duplicate id '{item.id}' (first on line {first_line[item.id]})")
+        first_line[item.id] = number
+        items.append(item)
+    if not items:
+        raise SuiteError(f"{source}: the file has no prompts")
+    return Suite(name, tuple(items), source)
+
+
+def _item(suite: str, number: int, line: str) -> Item:
+    """The item of one line; ``ValueError`` says what is wrong with it."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"bad JSON: {error.msg} (column {error.colno})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {_json_type(record)}")
+    for key in record:
+        if key not in KEYS:
+            suggestion = _validate.closest(key, KEYS)
+            hint = f" Did you mean '{suggestion}'?" if suggestion else ""
+            raise ValueError(f"unknown key '{key}'.{hint} Keys: {', '.join(KEYS)}")
+    if "prompt" not in record:
+        raise ValueError('missing "prompt"')
+    prompt = _text("prompt", record["prompt"])
+    item_id = _text("id", record["id"]) if "id" in record else f"{suite}-{number}"
+    answers = _answers(record["answers"]) if "answers" in record else ()
+    tests = _tests(record["tests"]) if "tests" in record else ()
+    if answers and tests:
+        raise ValueError('a line has "answers" or "tests", not both')
+    system = record.get("system")
+    if system is not None and not isinstance(system, str):
+        raise ValueError(f'"system" must be a string, got {_json_type(system)}')
+    max_tokens = record.get("max_tokens")
+    if max_tokens is not None:
+        try:
+            max_tokens = _validate.integer('"max_tokens"', max_tokens, low=1)
+        except TypeError as error:
+            raise ValueError(str(error)) from None
+    return Item(item_id, prompt, answers, tests, system, max_tokens)
+
+
+def _text(key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f'"{key}" must be a string, got {_json_type(value)}')
+    if not value.strip():
+        raise ValueError(f'"{key}" is empty')
+    return value
+
+
+def _answers(value: object) -> tuple[str, ...]:
+    answers = [value] if isinstance(value, str) else value
+    if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
+        raise ValueError(f'"answers" must be a string or a non-empty list of strings, got {json.dumps(value)}')
+    for answer in answers:
+        if not _words(answer):
+            raise ValueError(f'"answers" has {json.dumps(answer)}, which has no letters or digits to match')
+    return tuple(answers)
+
+
+def _tests(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(t, str) and t.strip() for t in value):
+        raise ValueError(f'"tests" must be a non-empty list of non-empty strings, got {json.dumps(value)}')
+    for index, test in enumerate(value):
+        try:
+            compile(test, f"tests[{index}]", "exec")
+        except SyntaxError as error:
+            raise ValueError(f'"tests"[{index}] is not valid Python: {error.msg}: {test!r}') from None
+    return tuple(value)
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+# Number words read as digits, so "four", "4" and "Four." all match an answer of 4 or "four".
+_UNITS = {word: value for value, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen".split())}
+_TENS = {word: 10 * value for value, word in enumerate(
+    "twenty thirty forty fifty sixty seventy eighty ninety".split(), start=2)}
+_ARTICLES = {"the", "a", "an"}
+
+
+def _words(text: str) -> tuple[str, ...]:
+    """``text`` as normalised words: lowercase, accents and punctuation dropped, number words as
+    digits, thousands separators removed, decimals kept whole."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    return _digits(re.findall(r"\d+(?:\.\d+)+|[^\W_]+", text))
+
+
+def _digits(words: list[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        value, end = _below_million(words, i)
+        if value is None:
+            out.append(words[i])
+            i += 1
+        else:
+            out.append(str(value))
+            i = end
+    return tuple(out)
+
+
+def _below_hundred(words: list[str], i: int) -> tuple[int | None, int]:
+    word = words[i] if i < len(words) else ""
+    if word in _TENS:
+        unit = words[i + 1] if i + 1 < len(words) else ""
+        if 1 <= _UNITS.get(unit, 0) <= 9:
+            return _TENS[word] + _UNITS[unit], i + 2
+        return _TENS[word], i + 1
+    if word in _UNITS:
+        return _UNITS[word], i + 1
+    return None, i
+
+
+def _below_thousand(words: list[str], i: int) -> tuple[int | None, int]:
+    value, end = _below_hundred(words, i)
+    if value is not None and 1 <= value <= 9 and end < len(words) and words[end] == "hundred":
+        value, end = value * 100, end + 1
+        rest, after = _below_hundred(words, end + (end < len(words) and words[end] == "and"))
+        if rest is not None:
+            value, end = value + rest, after
+    return value, end
+
+
+def _below_million(words: list[str], i: int) -> tuple[int | None, int]:
+    value, end = _below_thousand(words, i)
+    if value is not None and value >= 1 and end < len(words) and words[end] == "thousand":
+        value, end = value * 1000, end + 1
+        rest, after = _below_thousand(words, end + (end < len(words) and words[end] == "and"))
+        if rest is not None:
+            value, end = value + rest, after
+    return value, end
+
+
+def check_answer(reply: str, answers: str | Iterable[str]) -> bool:
+    """Whether any accepted answer occurs in ``reply`` as a whole word or phrase.
+
+    Both sides are normalised the same way: lowercase, accents dropped, punctuation read as a
+    space, number words read as digits up to the thousands (``"twenty-one"`` is ``"21"``, ``"one
+    hundred and five"`` is ``"105"``), thousands separators dropped (``"1,000"`` is ``"1000"``) and
+    decimals kept whole, so ``"14"`` and ``"4.5"`` do not contain ``"4"``. A leading "the", "a" or
+    "an" of a multi-word answer is optional. The whole reply is searched: a reply that names
+    several candidates counts as correct if one of them is.
+
+    >>> check_answer("The capital is Paris.", ["Paris"]), check_answer("Parisian food", "Paris")
+    (True, False)
+    >>> check_answer("It has four legs", ["4"]), check_answer("14", ["4", "four"])
+    (True, False)
+    """
+    answers = [answers] if isinstance(answers, str) else list(answers)
+    if not answers or not all(isinstance(a, str) for a in answers):
+        raise ValueError(f"answers must be a string or a non-empty list of strings, got {answers!r}")
+    needles = []
+    for answer in answers:
+        words = _words(answer)
+        if not words:
+            raise ValueError(f"answer {answer!r} has no letters or digits to match")
+        needles.append(" " + " ".join(words[1:] if len(words) > 1 and words[0] in _ARTICLES else words) + " ")
+    haystack = " " + " ".join(_words(reply)) + " "
+    return any(needle in haystack for needle in needles)
