@@ -23,7 +23,7 @@ from ..sampler import Sampler, Trace, TraceRecord
 from ..sampler.trace import FIELDS
 from . import metrics
 from .spec import Setting, Sweep
-from .suites import Item, load_suite
+from .suites import Item, Suite, load_suite
 
 GENERATIONS = "generations.jsonl"
 SWEEP = "sweep.json"
@@ -89,11 +89,10 @@ def _check_run_folder(out: Path, header: dict) -> None:
             json.dump(header, f, indent=2)
 
 
-def _jobs(sweep: Sweep, done: set) -> tuple[list[tuple[str, Item, Setting, int]], int]:
+def _jobs(sweep: Sweep, suites: list[Suite], done: set) -> tuple[list[tuple[str, Item, Setting, int]], int]:
     """The generations still to make, in a stable order, and how many the sweep has in all."""
     jobs, total = [], 0
-    for suite_name in sweep.suites:
-        suite = load_suite(suite_name)
+    for suite in suites:
         items = list(suite)[:sweep.limit_for(suite.name)]
         for setting in sweep.settings:
             for item in items:
@@ -184,8 +183,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike, *, progress: bool | None = N
 
     out = Path(out)
     header = _run_header(sweep)
-    for suite_name in sweep.suites:
-        load_suite(suite_name)
+    suites = [load_suite(name) for name in sweep.suites]
     _check_run_folder(out, header)
     path = out / GENERATIONS
     if path.exists():
@@ -193,7 +191,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike, *, progress: bool | None = N
         done = {job_key(r["suite"], r["item"], r["setting"], r["seed"]) for r in read_generations(out)}
     else:
         done = set()
-    jobs, total = _jobs(sweep, done)
+    jobs, total = _jobs(sweep, suites, done)
     bar = tqdm(total=total, initial=total - len(jobs), unit="gen", disable=(None if progress is None else not progress),
                dynamic_ncols=True)
     try:

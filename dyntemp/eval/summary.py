@@ -20,8 +20,12 @@ from . import metrics
 
 PER_GENERATION = ("distinct_1", "distinct_2", "distinct_3", "rep_2", "rep_3", "rep_4", "length", "nll",
                   "scorer_nll", "temperature_mean", "temperature_std", "temperature_entropy_corr")
-METRICS = ("accuracy", "pass@1", "pass@k", *PER_GENERATION[:6], "self_bleu", "loop_rate", *PER_GENERATION[6:])
+METRICS = ("accuracy", "pass@1", "pass@k", "distinct_1", "distinct_2", "distinct_3", "rep_2", "rep_3", "rep_4",
+           "self_bleu", "loop_rate", "length", "nll", "scorer_nll", "temperature_mean", "temperature_std",
+           "temperature_entropy_corr")
 HEADER = ("suite", "strategy", "label", "setting", "n", "prompts", "k")
+# The CSV columns: the header fields, then each metric with its interval.
+COLUMNS = (*HEADER, *(f"{m}{end}" for m in METRICS for end in ("", "_low", "_high")))
 
 
 def _order(row: dict) -> tuple:
@@ -65,15 +69,10 @@ def summarize(records: Sequence[dict]) -> list[dict]:
     return rows
 
 
-def columns(rows: Sequence[dict]) -> list[str]:
-    """The CSV columns: the header fields, then each metric with its interval."""
-    return [*HEADER, *(f"{m}{end}" for m in METRICS for end in ("", "_low", "_high"))]
-
-
 def write_csv(rows: Sequence[dict], path: str | os.PathLike) -> None:
     """Write summary rows as CSV (``params`` is spelled out in ``setting``)."""
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns(rows), extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
