@@ -5,6 +5,7 @@
     dyntemp strategies
     dyntemp eval --suite qa --strategy constant:temperature=0.3,0.7,1.0 --strategy edt:theta=0.3,0.6 --out runs/qa
     dyntemp plot runs/qa
+    dyntemp info [--json]
 
 Filter and penalty flags carry llama.cpp's CLI names. Bad arguments exit with status 2 and one line.
 """
@@ -15,6 +16,7 @@ import argparse
 import inspect
 import json
 import sys
+import warnings
 from collections import defaultdict
 
 from . import Sampler, get_strategy, list_strategies
@@ -121,12 +123,27 @@ def _add_sampler_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samplers", help="stage order, ';'-separated, e.g. penalties;top_k;top_p;min_p;temperature")
 
 
+def _add_host_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", "-t", type=int, metavar="N",
+                        help="llama.cpp threads (default: the physical cores, split between workers)")
+    parser.add_argument("--n-gpu-layers", "-ngl", type=int, default=0, metavar="N",
+                        help="layers to offload to a GPU, -1 for all (needs a GPU build of llama.cpp; default 0)")
+
+
+def _check_host_flags(args) -> None:
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    if args.n_gpu_layers < -1:
+        raise UsageError(f"--n-gpu-layers must be >= -1 (-1: all layers), got {args.n_gpu_layers}")
+
+
 def _generate(args, out) -> None:
+    _check_host_flags(args)
     prompt = sys.stdin.read().rstrip("\n") if args.prompt == "-" else args.prompt
     if not prompt.strip():
         raise UsageError("the prompt is empty")
     sampler = Sampler(_strategy(args), seed=args.seed, **_sampler_kwargs(args))
-    llm = load_model(args.model, n_ctx=args.ctx_size)
+    llm = load_model(args.model, n_ctx=args.ctx_size, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers)
     if args.chat:
         result = sampler.chat(llm, [{"role": "user", "content": prompt}], max_tokens=args.max_tokens, stop=args.stop)
     else:
@@ -155,13 +172,16 @@ def _strategies(args, out) -> None:
 
 def _eval(args, out) -> None:
     from .eval.runner import run_sweep
+    from .host import physical_cores
     from .eval.spec import Sweep, load_sweep, parse_strategy, sweep_out
     from .eval.summary import format_table, read_csv
 
+    _check_host_flags(args)
     settings = [s for spec in args.strategy or () for s in parse_strategy(spec)] or None
     overrides = {"suites": args.suite, "settings": settings, "seeds": args.seeds, "limit": args.limit,
                  "max_tokens": args.max_tokens, "workers": args.workers, "model": args.model, "scorer": args.scorer,
-                 "n_ctx": args.ctx_size, "sampler": _sampler_kwargs(args) or None}
+                 "n_ctx": args.ctx_size, "n_threads": args.threads, "n_gpu_layers": args.n_gpu_layers or None,
+                 "sampler": _sampler_kwargs(args) or None}
     if args.config:
         sweep = load_sweep(args.config, **overrides)
         folder = args.out or sweep_out(args.config)
@@ -172,6 +192,10 @@ def _eval(args, out) -> None:
         folder = args.out
     if not folder:
         raise UsageError("give --out FOLDER for the run's results")
+    threads, cores = sweep.workers * sweep.threads_per_worker(), physical_cores()
+    if threads > cores:
+        warnings.warn(f"{sweep.workers} workers x {sweep.threads_per_worker()} threads = {threads} threads on "
+                      f"{cores} physical cores: they will slow each other down")
     counts = sweep.strategy_counts()
     if len(set(counts.values())) > 1:
         print("note: strategies have different numbers of settings ("
@@ -189,9 +213,29 @@ def _plot(args, out) -> None:
         print(path, file=out)
 
 
+def _info(args, out) -> int:
+    from .host import host_info
+
+    info = host_info()
+    if args.json:
+        print(json.dumps(info.as_dict(), indent=2), file=out)
+    else:
+        print("\n".join(info.lines()), file=out)
+        if not info.check.ok:
+            print(info.check.report(), file=sys.stderr)
+    return 0 if info.check.ok else 1
+
+
+def _version() -> str:
+    from .host import LLAMA_PACKAGE, version_of
+
+    return f"dyntemp {version_of('dyntemp')} (llama-cpp-python {version_of(LLAMA_PACKAGE) or 'not installed'})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``dyntemp`` command."""
     parser = argparse.ArgumentParser(prog="dyntemp", description="Token-adaptive temperature sampling on llama.cpp.")
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="generate text with a temperature strategy",
@@ -209,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--max-tokens", "-n", type=int, default=256)
     gen.add_argument("--stop", action="append", default=None, help="a stop string (not printed); repeatable")
     gen.add_argument("--ctx-size", "-c", type=int, default=2048)
+    _add_host_flags(gen)
     gen.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
     gen.add_argument("--trace", metavar="FILE.jsonl", help="write one JSON record per token")
     gen.add_argument("--show", action="store_true",
@@ -237,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", "-m", help="a GGUF file (default: SmolLM2-135M-Instruct)")
     ev.add_argument("--scorer", metavar="GGUF", help="an independent model that scores each reply's NLL")
     ev.add_argument("--ctx-size", "-c", type=int, help="context size of the model (default 2048)")
+    _add_host_flags(ev)
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_sampler_flags(ev)
     ev.set_defaults(run=_eval)
@@ -251,6 +297,15 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--diversity", default="distinct_2", help="the diversity metric (default distinct_2)")
     plot.add_argument("--example", metavar="SETTING", help="the setting whose first generation is shown")
     plot.set_defaults(run=_plot)
+
+    info = commands.add_parser(
+        "info", help="versions, the llama.cpp build, threads, the default model, and a decode check",
+        description="Show dyntemp's and llama.cpp's versions, the CPU features llama.cpp was built with, the "
+                    "threads it would use and the default model, and decode a few tokens in a child process, "
+                    "so that a build that crashes on this host is reported, not suffered. Exit status 1 when the "
+                    "decode check fails.")
+    info.add_argument("--json", action="store_true", help="print it as JSON")
+    info.set_defaults(run=_info)
     return parser
 
 
@@ -259,13 +314,20 @@ def main(argv: list[str] | None = None, out=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.run(args, out or sys.stdout)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            status = args.run(args, out or sys.stdout)
     except (UsageError, ValueError, TypeError, KeyError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         parser.exit(2, f"dyntemp: error: {message}\n")
     except RuntimeError as exc:  # a run that broke off; what it wrote stays
         parser.exit(1, f"dyntemp: error: {exc}\n")
-    return 0
+    return status or 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line for a person at a terminal, not a source location."""
+    print(f"dyntemp: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

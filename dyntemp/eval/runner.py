@@ -111,8 +111,10 @@ class _Worker:
 
         self.sampler_kwargs = dict(sweep.sampler)
         self.max_tokens = sweep.max_tokens
-        self.llm = load_model(sweep.model, n_ctx=sweep.n_ctx)
-        self.scorer = Scorer(sweep.scorer) if sweep.scorer else None
+        threads = sweep.threads_per_worker()
+        self.llm = load_model(sweep.model, n_ctx=sweep.n_ctx, n_threads=threads, n_gpu_layers=sweep.n_gpu_layers)
+        self.scorer = (Scorer(sweep.scorer, n_threads=threads, n_gpu_layers=sweep.n_gpu_layers)
+                       if sweep.scorer else None)
 
     def __call__(self, suite: str, item: Item, setting: Setting, seed: int) -> dict:
         sampler = Sampler(setting.make(), seed=seed, **self.sampler_kwargs)

@@ -22,7 +22,7 @@ class Scorer:
     """Mean NLL of replies under the GGUF model at ``path`` (e.g. Gemma 3 270M, see the README).
 
     ``n_ctx`` bounds prompt + reply; the model keeps the logits of every position, so memory grows
-    with ``n_ctx × vocabulary``.
+    with ``n_ctx × vocabulary``. ``n_threads`` and ``n_gpu_layers`` as in ``load_model``.
 
     >>> from dyntemp.model import default_model_path
     >>> scorer = Scorer(default_model_path(), n_ctx=128)
@@ -31,10 +31,12 @@ class Scorer:
     True
     """
 
-    def __init__(self, path: str | os.PathLike, *, n_ctx: int = 1024) -> None:
+    def __init__(self, path: str | os.PathLike, *, n_ctx: int = 1024, n_threads: int | None = None,
+                 n_gpu_layers: int = 0) -> None:
         self.n_ctx = _validate.integer("n_ctx", n_ctx, low=16)
         self.path = os.fspath(path)
-        self._llm = load_model(self.path, n_ctx=self.n_ctx, logits_all=True)
+        self._llm = load_model(self.path, n_ctx=self.n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
+                               logits_all=True)
 
     def nll(self, prompt: str, reply: str) -> float:
         """Mean negative log probability (nats per token) of ``reply`` after ``prompt`` and a blank

@@ -42,7 +42,7 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 _SWEEP_KEYS = ("suites", "strategy", "seeds", "limit", "max_tokens", "sampler", "model", "scorer", "workers", "out",
-               "n_ctx")
+               "n_ctx", "n_threads", "n_gpu_layers")
 
 
 class SweepSpecError(ValueError):
@@ -152,7 +152,10 @@ class Sweep:
     ``sampler`` holds ``Sampler`` keyword arguments shared by all settings (filters, penalties);
     ``limit`` takes the first N items of each suite (a dict: per suite name); ``max_tokens`` caps
     each item's own token budget (for a quick look); seeds are ``0 .. seeds-1``; ``model`` and
-    ``scorer`` are GGUF paths (``None``: the default model, no scorer).
+    ``scorer`` are GGUF paths (``None``: the default model, no scorer). ``n_threads`` is each
+    worker's llama.cpp threads (``None``: the physical cores split between the workers);
+    ``n_gpu_layers`` as in ``load_model``. Neither changes what is generated, so a run folder does
+    not record them.
 
     >>> sweep = Sweep(["qa"], parse_strategy("constant:temperature=0.3,1.0"), seeds=2, limit=5)
     >>> len(sweep.settings), sweep.seeds
@@ -169,6 +172,8 @@ class Sweep:
     scorer: str | None = None
     workers: int = 1
     n_ctx: int = 2048
+    n_threads: int | None = None
+    n_gpu_layers: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.suites, str) or not self.suites or not all(isinstance(s, (str, os.PathLike))
@@ -191,6 +196,9 @@ class Sweep:
                 self.max_tokens = _validate.integer("max_tokens", self.max_tokens, low=1)
             self.workers = _validate.integer("workers", self.workers, low=1)
             self.n_ctx = _validate.integer("n_ctx", self.n_ctx, low=64)
+            if self.n_threads is not None:
+                self.n_threads = _validate.integer("n_threads", self.n_threads, low=1)
+            self.n_gpu_layers = _validate.integer("n_gpu_layers", self.n_gpu_layers, low=-1)
             if not isinstance(self.sampler, Mapping):
                 raise TypeError(f"sampler must be a table of Sampler settings, got {self.sampler!r}")
             if "seed" in self.sampler:
@@ -202,6 +210,16 @@ class Sweep:
             path = getattr(self, name)
             if path is not None:
                 setattr(self, name, os.fspath(path))
+
+    def threads_per_worker(self) -> int:
+        """llama.cpp threads of each worker: ``n_threads``, or the physical cores split between them.
+
+        >>> Sweep(["qa"], parse_strategy("dynatemp"), workers=10**6).threads_per_worker()
+        1
+        """
+        from ..host import default_threads
+
+        return self.n_threads or default_threads(self.workers)
 
     def limit_for(self, suite: str) -> int | None:
         """How many items of ``suite`` (its name) the sweep takes; ``None``: all.

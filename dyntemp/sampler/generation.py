@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-import llama_cpp
-
 from .. import _validate
 from .loop import last_logits, piece_decoder
 from .trace import Trace, TraceRecord
@@ -70,6 +68,8 @@ def stream(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens
     prompt_ids = llm.tokenize(prompt.encode("utf-8"), special=True) if isinstance(prompt, str) else list(prompt)
     if not prompt_ids:
         raise ValueError("prompt is empty: there is nothing to continue")
+    import llama_cpp  # here, not at the top: importing the sampler must not load llama.cpp
+
     sampler.reset()
     sampler.use_detokenizer(piece_decoder(llm))
     vocab = llama_cpp.llama_model_get_vocab(llm.model)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ctypes
 from typing import Callable, Sequence
 
-import llama_cpp
 import numpy as np
 
 _FLOAT_ARRAYS: dict[int, type] = {}
@@ -20,6 +19,8 @@ def last_logits(llm) -> np.ndarray:
     >>> llm.detokenize([int(last_logits(llm).argmax())])
     b' Paris'
     """
+    import llama_cpp  # here, not at the top: importing the sampler must not load llama.cpp
+
     n = llm.n_vocab()
     array_type = _FLOAT_ARRAYS.get(n)
     if array_type is None:
