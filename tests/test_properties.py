@@ -86,3 +86,49 @@ def test_neutral_values_change_nothing(x, min_keep, history):
     z = x.astype(np.float64)
     expected = np.exp(z - z.max())
     np.testing.assert_allclose(sampler.distribution(x, history), expected / expected.sum(), rtol=1e-12, atol=1e-300)
+
+
+def reference_stats(x: np.ndarray) -> tuple[float, float]:
+    """log Σ exp x and the entropy of softmax(x), in float64 over the finite logits."""
+    z = x[np.isfinite(x)].astype(np.float64)
+    m = z.max()
+    p = np.exp(z - m)
+    total = p.sum()
+    p /= total
+    return m + np.log(total), float(-(p[p > 0] * np.log(p[p > 0])).sum())
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=logit_vectors(max_size=2000), offset=st.sampled_from([0.0, 80.0, -120.0]),
+       banned=st.lists(st.integers(0, 1999), max_size=4))
+def test_full_vocabulary_statistics_match_float64(x, offset, banned):
+    from dyntemp.sampler.numerics import logsumexp_and_entropy
+
+    x = np.clip(x, -60, 60) + np.float32(offset)  # near float32's exp limit too
+    banned = [b for b in set(banned) if b < x.size and (x.size > 1)]
+    if banned and np.isfinite(np.delete(x, banned)).any():
+        x[banned] = -np.inf
+    else:
+        banned = []
+    before = x.copy()
+    lse, h = logsumexp_and_entropy(x, banned)
+    ref_lse, ref_h = reference_stats(x)
+    assert abs(lse - ref_lse) <= 1e-4 * max(1.0, abs(ref_lse))
+    assert abs(h - ref_h) <= 1e-3 * max(1.0, ref_h)
+    np.testing.assert_array_equal(x, before)  # banned tokens are -inf again afterwards
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=logit_vectors(max_size=200), u=st.floats(0.0, 1.0, exclude_max=True))
+def test_candidate_entropy_and_draw_match_float64(x, u):
+    from dyntemp.sampler.numerics import draw, entropy64
+
+    x = np.clip(x, -60, 60)
+    assert abs(entropy64(x) - reference_stats(x)[1]) <= 1e-9 * max(1.0, reference_stats(x)[1])
+    finite = x[np.isfinite(x)]
+    j, probability = draw(finite, False, u)
+    p = np.exp(finite.astype(np.float64) - finite.max())
+    cum = np.cumsum(p / p.sum())
+    assert j == min(int(np.searchsorted(cum, u * cum[-1] / cum[-1] * cum[-1], side="right")), finite.size - 1) \
+        or abs(cum[j] - u) < 1e-12 or (j > 0 and abs(cum[j - 1] - u) < 1e-12)
+    assert abs(probability - p[j] / p.sum()) <= 1e-12

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from .. import _validate
-from .numerics import as_logits, largest, sort_desc
+from .numerics import as_logits, largest, mass_prefix, sort_desc
 
 Keep = tuple["np.ndarray | slice | None", bool]
 
@@ -53,9 +53,7 @@ def top_p_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
         return None, is_sorted
     min_keep = max(min_keep, 1)
     if is_sorted:
-        cum = np.exp(x.astype(np.float64) - float(x[0])).cumsum()
-        n = int(cum.searchsorted(p * cum[-1], side="left")) + 1
-        return slice(0, min(max(n, min_keep), x.size)), True
+        return slice(0, min(max(mass_prefix(x, p), min_keep), x.size)), True
     if x.size <= _SORT_OUTRIGHT:
         order = sort_desc(x)
         keep, _ = top_p_keep(x[order], p, min_keep, True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from .. import _validate
-from .loop import last_logits, piece_decoder
+from .loop import LogitsReader, piece_decoder
 from .trace import Trace, TraceRecord
 
 if TYPE_CHECKING:
@@ -76,10 +76,11 @@ def stream(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens
     llm.reset()
     llm.eval(prompt_ids)
     history = list(prompt_ids)
+    read_logits = LogitsReader(llm)
     emitted = 0
     reason = "length"
     for _ in range(max_tokens):
-        token = sampler.sample(last_logits(llm), history)
+        token = sampler.sample(read_logits(), history, overwrite=True)
         record = sampler.trace[-1]
         if llama_cpp.llama_vocab_is_eog(vocab, token):
             reason = "eos"

@@ -25,7 +25,7 @@ from ..strategies import Strategy, get_strategy
 from . import filters, generation
 from .generation import GenerationResult, StreamPiece
 from .hook import NEUTRAL_LLAMA_KWARGS, LogitsHook
-from .numerics import as_vector, logsumexp_and_entropy
+from .numerics import as_vector, draw, logsumexp_and_entropy
 from .penalties import check_penalties, penalize, penalties_neutral, window_counts
 from .step import Step
 from .text import Detokenizer, TextTracker
@@ -37,6 +37,7 @@ _ALIASES = {"typical": "typical_p", "typ_p": "typical_p", "temp": "temperature",
 _NOT_STAGES = ("dry", "xtc", "mirostat", "mirostat_v2", "infill", "grammar")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)
+_SCALAR_BIAS_MAX = 16
 _FILTERS = {
     "top_n_sigma": filters.top_n_sigma_keep,
     "top_k": filters.top_k_keep,
@@ -113,8 +114,11 @@ class Sampler:
             seed = _validate.integer("seed", seed, low=0)
         self.seed = seed
         self._plan = self._make_plan()
-        self._bias_ids = np.fromiter(self.logit_bias, dtype=np.int64, count=len(self.logit_bias))
-        self._bias_values = np.fromiter(self.logit_bias.values(), dtype=np.float32, count=len(self.logit_bias))
+        self._bias_items = tuple((token, np.float32(bias)) for token, bias in self.logit_bias.items())
+        self._bias_arrays = (np.fromiter(self.logit_bias, dtype=np.int64, count=len(self.logit_bias)),
+                             np.fromiter(self.logit_bias.values(), dtype=np.float32, count=len(self.logit_bias)))
+        self._bias_limit = max(self.logit_bias, default=-1) + 1  # the smallest vocabulary it fits
+        self._banned = tuple(token for token, bias in self.logit_bias.items() if bias == -math.inf)
         self._tracker = TextTracker(detokenizer)
         self.reset()
 
@@ -208,19 +212,15 @@ class Sampler:
         result[ids] = e / e.sum()
         return result
 
-    def sample(self, logits: object, input_ids: Sequence[int] | None = None) -> int:
+    def sample(self, logits: object, input_ids: Sequence[int] | None = None, *, overwrite: bool = False) -> int:
         """Sample one token: advances the generator and the strategy, and appends a trace record.
 
         ``input_ids`` is the history the penalties look at (the prompt and the tokens so far).
+        ``overwrite=True`` lets the sampler apply ``logit_bias`` to float32 ``logits`` in place rather
+        than to a copy of the vocabulary: for logits thrown away after the step, as llama.cpp's are.
         """
-        step, ids, cand, temperature, is_sorted = self._run(logits, input_ids)
-        if cand.size == 1:
-            j, probability = 0, 1.0
-        else:
-            e = _weights(cand, is_sorted)
-            cum = e.cumsum()
-            j = min(int(cum.searchsorted(self._rng.random() * cum[-1], side="right")), cand.size - 1)
-            probability = float(e[j] / cum[-1])
+        step, ids, cand, temperature, is_sorted = self._run(logits, input_ids, overwrite)
+        j, probability = (0, 1.0) if cand.size == 1 else draw(cand, is_sorted, self._rng.random())
         token = int(ids[j])
         index, sentence_index, sentence_position = step.index, step.sentence_index, step.sentence_position
         data = self._tracker.bytes_of(token)  # first: a failing detokenizer must change nothing
@@ -232,12 +232,15 @@ class Sampler:
                                       sentence_index, sentence_position, step.rule, step.logprob(token)))
         return token
 
-    def _run(self, logits: object, input_ids: Sequence[int] | None) -> tuple[Step, np.ndarray, np.ndarray, float, bool]:
+    def _run(self, logits: object, input_ids: Sequence[int] | None,
+             overwrite: bool = False) -> tuple[Step, np.ndarray, np.ndarray, float, bool]:
         """``(step, candidate ids, their final logits, temperature, whether sorted by logit)``."""
         x = as_vector(logits)
-        if self._bias_ids.size:
-            x = self._biased(x)
-        lse, entropy = logsumexp_and_entropy(x)
+        banned = ()
+        if self._bias_items:
+            x = self._biased(x, overwrite and x is logits)
+            banned = self._banned  # x is the sampler's to write: a copy, or logits it may overwrite
+        lse, entropy = logsumexp_and_entropy(x, banned)
         step = Step(len(self._generated), x, self._tracker, self._generated, lse, entropy)
         ids, cand, is_sorted = None, x, False
         temperature = math.nan
@@ -274,11 +277,18 @@ class Sampler:
             )
         return float(t)
 
-    def _biased(self, x: np.ndarray) -> np.ndarray:
-        if x.size and self._bias_ids.max() >= x.size:
-            raise ValueError(f"logit_bias names token {int(self._bias_ids.max())}, outside the vocabulary [0, {x.size})")
-        x = x.copy()
-        x[self._bias_ids] += self._bias_values
+    def _biased(self, x: np.ndarray, in_place: bool) -> np.ndarray:
+        if self._bias_limit > x.size:
+            raise ValueError(f"logit_bias names token {self._bias_limit - 1}, outside the vocabulary [0, {x.size})")
+        if not in_place:
+            x = x.copy()
+        if len(self._bias_items) <= _SCALAR_BIAS_MAX:
+            # Scalar updates: one fancy-indexed add costs more than a few of them right after a decode.
+            for token, bias in self._bias_items:
+                x[token] += bias
+        else:
+            ids, values = self._bias_arrays
+            x[ids] += values
         return x
 
     def _penalized(self, cand: np.ndarray, ids: np.ndarray | None, history, n_vocab: int) -> np.ndarray:
