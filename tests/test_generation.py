@@ -105,15 +105,18 @@ def test_the_hook_inside_create_chat_completion_gives_the_same_text(llm, name):
     assert hooked == list(ours.trace)[:len(hooked)]
 
 
-def test_the_hook_applies_the_temperature_once(llm):
-    """llama-cpp-python gets logits in which only dyntemp's token is finite: whatever its own
-    settings, it can only pick that token; the trace's probabilities are dyntemp's alone."""
+@pytest.mark.parametrize("settings", [dict(temperature=0.1, top_k=1), dict(repeat_penalty=1.5, frequency_penalty=1.0),
+                                      dict()])
+def test_the_hook_applies_the_temperature_once(llm, settings):
+    """llama-cpp-python gets dyntemp's token raised far above every other: whatever its own
+    settings (its default chain samples at temperature 0.8), it picks that token; the trace's
+    probabilities are dyntemp's alone."""
     sampler = dyntemp.Sampler(2.0, top_k=40, top_p=1.0, min_p=0.0, seed=1)
     llm.reset()
-    out = llm.create_completion("The sea is", max_tokens=20, temperature=0.1, top_k=1,
-                                logits_processor=sampler.logits_processor(llm))
-    tokens = llm.tokenize(out["choices"][0]["text"].encode(), add_bos=False)
-    assert len(sampler.trace) >= len(tokens) > 5
+    prompt = llm.tokenize(b"The sea is")
+    llm.create_completion(prompt, max_tokens=20, logits_processor=sampler.logits_processor(llm), **settings)
+    evaluated = [int(t) for t in llm.input_ids[len(prompt):llm.n_tokens]]
+    assert len(evaluated) > 5 and evaluated == [r.token for r in sampler.trace][:len(evaluated)]
     assert all(r.temperature == 2.0 for r in sampler.trace)
     # at temperature 2 over 40 candidates the model's top token is often not the one drawn
     assert np.mean([r.probability for r in sampler.trace]) < 0.5

@@ -185,6 +185,23 @@ def test_the_build_keeps_user_flags_and_turns_amx_off(monkeypatch):
         assert flags["CXXFLAGS"] == "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 
 
+def test_the_build_flags_remove_amx_whatever_march_enables():
+    # llama.cpp compiles with -march=native; on a CPU that lists AMX that enables it, as
+    # -march=sapphirerapids does here. The setup's flags must switch it off in either order.
+    build = load_build_script()
+    flags = build.build_flags()["CFLAGS"].split()
+    if os.uname().machine != "x86_64":  # AMX is an x86-64 feature: nothing to switch off
+        assert not any("amx" in flag for flag in flags)
+        return
+    for argv in (["-march=sapphirerapids", *flags], [*flags, "-march=sapphirerapids"]):
+        macros = subprocess.run(["cc", *argv, "-dM", "-E", "-x", "c", os.devnull], capture_output=True, text=True,
+                                check=True).stdout
+        assert "__AMX_" not in macros and "__AVX512F__" in macros
+    enabled = subprocess.run(["cc", "-march=sapphirerapids", "-dM", "-E", "-x", "c", os.devnull],
+                             capture_output=True, text=True, check=True).stdout
+    assert "__AMX_INT8__" in enabled  # the check above would see AMX if the flags did not remove it
+
+
 def test_the_build_key_changes_with_flags_and_cpu(monkeypatch):
     build = load_build_script()
     flags = build.build_flags()
