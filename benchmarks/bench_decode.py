@@ -126,7 +126,7 @@ def bench(name: str, path: str | None, args) -> float:
                 theirs, ours = rate(native, args.tokens), rate(run, args.tokens)
             natives.append(theirs)
             ratios[key].append(ours / theirs)
-    print(f"\n{name}: vocabulary {llm.n_vocab():,}, {llm.n_threads} threads, {args.tokens} tokens a run, "
+    print(f"\n{name}: vocabulary {llm.n_vocab():,}, {llm.n_threads} thread(s), {args.tokens} tokens a run, "
           f"{args.rounds} paired rounds; native median {statistics.median(natives):.1f} tokens/s")
     print(f"{'dyntemp':<22} {'median ratio':>12} {'lowest':>7} {'highest':>8}")
     for key, values in ratios.items():
