@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     (target / "build.json").write_text(json.dumps(inputs, indent=2), encoding="utf-8")
     # Uninstall first: pip keeps an installed release of the same version, whatever built it.
     _pip("uninstall", "--quiet", "--yes", PACKAGE)
-    _pip("install", "--quiet", str(wheel))
+    _pip("install", "--quiet", "--no-warn-conflicts", str(wheel))  # the model wheel names a CLI it does not need
     importlib.invalidate_caches()
     MARKER.write_text(json.dumps({"key": key, "version": importlib.metadata.version(PACKAGE),
                                   "wheel": str(wheel), **inputs}, indent=2), encoding="utf-8")
