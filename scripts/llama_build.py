@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import importlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -36,8 +37,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "llama-cpp-python"
-NO_AMX = ("-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16")
 MARKER = Path(sys.prefix) / "dyntemp-llama-build.json"
+
+
+def _host_module():
+    """dyntemp/host.py, loaded by path: dyntemp is not installed yet when this runs."""
+    spec = importlib.util.spec_from_file_location("_dyntemp_host", ROOT / "dyntemp" / "host.py")
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look it up there
+    spec.loader.exec_module(module)
+    return module
+
+
+host = _host_module()
+NO_AMX = tuple(host.NO_AMX_FLAGS.split())
 
 
 def requirement() -> str:
@@ -73,19 +85,6 @@ def build_flags() -> dict[str, str]:
     return flags
 
 
-def cpu_flags() -> list[str]:
-    """The CPU's feature flags as the kernel lists them (what ``-march=native`` builds for)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() in ("flags", "Features"):
-                    return sorted(set(value.split()))
-    except OSError:
-        pass
-    return [platform.processor()]
-
-
 def _version_line(command: str) -> str:
     try:
         out = subprocess.run([command, "--version"], capture_output=True, text=True, timeout=60).stdout
@@ -100,7 +99,7 @@ def build_key(flags: dict[str, str]) -> tuple[str, dict]:
         "requirement": requirement(),
         "flags": flags,
         "machine": platform.machine(),
-        "cpu_flags": cpu_flags(),
+        "cpu_flags": sorted(host.cpu_flags()) or [platform.processor()],
         "cc": _version_line(_compiler("CC", "cc")),
         "cxx": _version_line(_compiler("CXX", "c++")),
         "python": f"{sys.implementation.cache_tag}-{platform.machine()}",
