@@ -28,6 +28,7 @@ _MIN_RANK = 6
 # numpy call starts with cold caches (5 to 20 microseconds each), a loop over a few dozen floats
 # does not (entropy of 40 candidates: 0.024 ms in Python against 0.064 ms in numpy).
 _SMALL = 64
+_FLOAT32_LOWEST = np.finfo(np.float32).min
 
 
 
@@ -140,15 +141,15 @@ def draw(logits: np.ndarray, is_sorted: bool, u: float) -> tuple[int, float]:
 def logsumexp_and_entropy(x: np.ndarray, removed: Sequence[int] = ()) -> tuple[float, float]:
     """Return ``(log Σ exp x, entropy of softmax(x) in nats)`` for 1-D float32 logits ``x``.
 
-    One ``exp`` pass into a reused buffer and two dot products: ``H = ln S - Σ e·x / S`` with
-    ``e = exp(x)``; shifted by the maximum only when ``exp(x)`` would overflow or underflow. The dot
-    products accumulate in float32, so the entropy is accurate to about 1e-4 nats (float64 would
+    One ``exp`` pass into a reused buffer, its sum and one dot product: ``H = ln S - Σ e·x / S``
+    with ``e = exp(x)``; shifted by the maximum only when ``exp(x)`` would overflow or underflow. The
+    sums accumulate in float32, so the entropy is accurate to about 1e-4 nats (float64 would
     cost an extra pass). It doubles as the check of the logits: NaN, ``+inf``,
     all ``-inf`` and empty raise ``ValueError`` (see ``as_logits``).
 
     A ``-inf`` logit makes its term ``0 · -inf``: ``removed`` names tokens known to be ``-inf``
     (banned by a logit bias), which are set to 0 in ``x`` for the dot product and back to ``-inf``
-    after it, so that only unexpected ``-inf`` tokens cost a clipped copy of the vocabulary.
+    after it, so that only other ``-inf`` tokens cost a clipped copy of the vocabulary.
 
     >>> lse, h = logsumexp_and_entropy(np.zeros(4, dtype=np.float32))
     >>> round(lse, 6), round(h, 6)
@@ -156,27 +157,29 @@ def logsumexp_and_entropy(x: np.ndarray, removed: Sequence[int] = ()) -> tuple[f
     """
     if x.size == 0:
         as_logits(x)
-    # numpy's dot products, not scipy's BLAS: OpenBLAS splits a long reduction across threads, and
-    # right after a decode llama.cpp's threads still spin on the other cores, so the split waited
-    # milliseconds for a core (seen at 262,144 tokens: 3.4 ms instead of 0.2).
-    ones = _ones(x.size)
+    # numpy's sum and dot product, not scipy's BLAS: OpenBLAS splits a long reduction across
+    # threads, and right after a decode llama.cpp's threads still spin on the other cores, so the
+    # split waited milliseconds for a core (seen at 262,144 tokens: 3.4 ms instead of 0.2).
     shift, weighted = 0.0, math.nan
     with np.errstate(over="ignore", invalid="ignore"):  # both mean: take the shifted path below
         e = np.exp(x, out=_buffer(x.size))
-        total = float(np.vecdot(e, ones))
+        total = float(np.add.reduce(e))
         if _DIRECT_EXP_MIN_TOTAL <= total < math.inf:
             for token in removed:
                 x[token] = 0.0  # its e is exp(-inf) = 0: the term vanishes
             weighted = float(np.vecdot(e, x))
             for token in removed:
                 x[token] = -np.inf
+            if weighted != weighted:
+                # 0 * -inf for a removed token nobody named: only then pay for a clipped copy.
+                weighted = float(np.vecdot(e, np.maximum(x, _FLOAT32_LOWEST)))
     if not -math.inf < weighted < math.inf:
-        # The direct sums left float32 (logits near 88 and above), or a -inf logit made 0 * -inf:
-        # shift by the maximum and clip -inf to the lowest float, whose exp is 0 and product -0.
+        # exp(x) or the sums left float32 (logits near 88 and above) or vanished: shift by the
+        # maximum, and clip -inf to the lowest float, whose exp is 0 and product -0.
         _, shift = as_logits(x)
-        z = np.maximum(x - np.float32(shift), np.finfo(np.float32).min)
+        z = np.maximum(x - np.float32(shift), _FLOAT32_LOWEST)
         e = np.exp(z, out=e)
-        total = float(np.vecdot(e, ones))
+        total = float(np.add.reduce(e))
         weighted = float(np.vecdot(e, z))
     lse = math.log(total)
     return lse + shift, max(lse - weighted / total, 0.0)
@@ -192,16 +195,6 @@ def _buffer(n: int) -> np.ndarray:
     except (AttributeError, KeyError):
         buf = _local.__dict__.setdefault("float32", {})[n] = np.empty(n, dtype=np.float32)
         return buf
-
-
-_ONES: dict[int, np.ndarray] = {}
-
-
-def _ones(n: int) -> np.ndarray:
-    ones = _ONES.get(n)
-    if ones is None:
-        ones = _ONES[n] = np.ones(n, dtype=np.float32)
-    return ones
 
 
 def _mask(n: int) -> np.ndarray:
