@@ -221,7 +221,7 @@ def _info(args, out) -> int:
         print(json.dumps(info.as_dict(), indent=2), file=out)
     else:
         print("\n".join(info.lines()), file=out)
-        if not info.check.ok:
+        if info.check.ran and not info.check.ok:
             print(info.check.report(), file=sys.stderr)
     return 0 if info.check.ok else 1
 

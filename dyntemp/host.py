@@ -145,8 +145,15 @@ class DecodeCheck:
     error: str | None = None
     seconds: float | None = None
 
+    @property
+    def ran(self) -> bool:
+        """Whether a child process was started (not when the model is missing, say)."""
+        return self.returncode is not None or self.seconds is not None
+
     def summary(self) -> str:
         """One line: what the check did, or how it failed."""
+        if not self.ran:
+            return f"decode check: not run: {self.error}"
         if self.ok:
             return (f"decode check: ok, {self.tokens} tokens of the model at {self.tokens_per_second:.1f} tokens/s "
                     f"in a child process")

