@@ -28,6 +28,13 @@ class UsageError(Exception):
     """A bad command-line argument: reported in one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's own errors (a bad type, an unknown option) in one line too, not after the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"dyntemp: error: {message} (see: {self.prog} --help)\n")
+
+
 def _value(text: str):
     """A --param value: JSON if it parses (numbers, lists, true/false), a comma list of numbers, or text."""
     try:
@@ -194,7 +201,7 @@ def _eval(args, out) -> None:
         raise UsageError("give --out FOLDER for the run's results")
     threads, cores = sweep.workers * sweep.threads_per_worker(), physical_cores()
     if threads > cores:
-        warnings.warn(f"{sweep.workers} workers x {sweep.threads_per_worker()} threads = {threads} threads on "
+        warnings.warn(f"{sweep.workers} workers x {sweep.threads_per_worker()} thread(s) = {threads} threads on "
                       f"{cores} physical cores: they will slow each other down")
     counts = sweep.strategy_counts()
     if len(set(counts.values())) > 1:
@@ -234,7 +241,7 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``dyntemp`` command."""
-    parser = argparse.ArgumentParser(prog="dyntemp", description="Token-adaptive temperature sampling on llama.cpp.")
+    parser = _Parser(prog="dyntemp", description="Token-adaptive temperature sampling on llama.cpp.")
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True)
 

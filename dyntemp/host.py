@@ -143,12 +143,12 @@ class DecodeCheck:
     system_info: str | None = None
     gpu_offload: bool | None = None
     error: str | None = None
-    seconds: float | None = None
+    timeout_seconds: float | None = None  # set when the child was stopped at the timeout
 
     @property
     def ran(self) -> bool:
         """Whether a child process was started (not when the model is missing, say)."""
-        return self.returncode is not None or self.seconds is not None
+        return self.returncode is not None or self.timeout_seconds is not None
 
     def summary(self) -> str:
         """One line: what the check did, or how it failed."""
@@ -159,8 +159,8 @@ class DecodeCheck:
                     f"in a child process")
         failed_at = _STAGES[_STAGES.index(self.reached) + 1] if self.reached in _STAGES[:-1] else (
             "import" if self.reached is None else self.reached)
-        how = (f"killed by {self.signal}" if self.signal else
-               f"timed out after {self.seconds:.0f} s" if self.returncode is None else
+        how = (f"was killed by {self.signal}" if self.signal else
+               f"timed out after {self.timeout_seconds:.0f} s" if self.returncode is None else
                f"exited with status {self.returncode}")
         what = {"import": "importing llama_cpp", "load": "loading the model", "decode": "decoding"}[failed_at]
         return f"decode check: FAILED while {what}: the child process {how}" + (
@@ -299,7 +299,7 @@ def _check_from(stdout: str | bytes, stderr: str | bytes, returncode: int | None
     known = {k: said[k] for k in ("tokens", "tokens_per_second", "text", "llama_cpp_version", "system_info",
                                   "gpu_offload") if k in said}
     return DecodeCheck(ok=returncode == 0 and reached == "decode", reached=reached, returncode=returncode,
-                       signal=name, error=error, seconds=timed_out, **known)
+                       signal=name, error=error, timeout_seconds=timed_out, **known)
 
 
 @dataclass
@@ -318,7 +318,6 @@ class HostInfo:
     check: DecodeCheck = field(repr=False)
     build_features: list[str] = field(default_factory=list)
     amx_in_build: list[str] | None = None  # AMX instructions in llama.cpp's machine code
-    gpu_offload: bool | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -334,11 +333,15 @@ class HostInfo:
             f"CPU               {self.cpu}; AMX {amx}",
             f"build features    {' '.join(self.build_features) or 'unknown (see the decode check)'}",
             f"AMX in the build  {'unknown (no objdump)' if self.amx_in_build is None else ' '.join(self.amx_in_build) or 'no'}",
-            f"GPU offload       {'unknown' if self.gpu_offload is None else 'yes' if self.gpu_offload else 'no (a CPU build)'}",
+            f"GPU offload       {_gpu(self.check.gpu_offload)}",
             f"threads           {self.threads} (physical cores: {self.physical_cores})",
             f"default model     {model}",
             self.check.summary(),
         ]
+
+
+def _gpu(offload: bool | None) -> str:
+    return "unknown" if offload is None else "yes" if offload else "no (a CPU build)"
 
 
 def host_info(*, timeout: float = 300.0) -> HostInfo:
@@ -364,8 +367,7 @@ def host_info(*, timeout: float = 300.0) -> HostInfo:
         cpu=cpu_name(), cpu_amx_listed=sorted(f for f in cpu_flags() if f.startswith("amx")),
         physical_cores=physical_cores(), threads=default_threads(), default_model=model,
         default_model_installed=installed, check=check,
-        build_features=build_features(check.system_info) if check.system_info else [], amx_in_build=amx,
-        gpu_offload=check.gpu_offload)
+        build_features=build_features(check.system_info) if check.system_info else [], amx_in_build=amx)
 
 
 def main() -> int:

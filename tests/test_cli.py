@@ -101,6 +101,9 @@ def test_threads_and_gpu_layers_reach_the_model(monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
+    (["generate", "Hi", "--threads", "abc"],
+     "argument --threads/-t: invalid int value: 'abc' (see: dyntemp generate --help)"),
+    (["generate", "Hi", "--bogus"], "unrecognized arguments: --bogus (see: dyntemp --help)"),
     (["generate", "Hi", "--threads", "0"], "--threads must be >= 1, got 0"),
     (["generate", "Hi", "-ngl", "-2"], "--n-gpu-layers must be >= -1 (-1: all layers), got -2"),
     (["eval", "--strategy", "dynatemp", "--out", "x", "-t", "-1"], "--threads must be >= 1, got -1"),
@@ -118,5 +121,5 @@ def test_eval_warns_when_workers_times_threads_exceed_the_cores(tmp_path, capsys
     status, _ = run("eval", "--strategy", "constant:temperature=0", "--limit", "1", "--seeds", "1", "-n", "2",
                     "--workers", "2", "-t", str(threads), "--out", str(tmp_path / "run"), "--no-progress")
     assert status == 0
-    assert (f"dyntemp: warning: 2 workers x {threads} threads = {2 * threads} threads on {threads} physical cores"
+    assert (f"dyntemp: warning: 2 workers x {threads} thread(s) = {2 * threads} threads on {threads} physical cores"
             in capsys.readouterr().err)

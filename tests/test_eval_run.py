@@ -78,9 +78,17 @@ def test_the_summary_has_one_row_per_setting_with_intervals(small_run):
         for r in rows]
 
 
-def test_a_finished_run_does_nothing_when_rerun(small_run):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_finished_run_does_nothing_when_rerun(small_run, workers, monkeypatch):
+    from dyntemp.eval import runner
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a finished run loaded a model")
+
+    monkeypatch.setattr(runner, "load_model", no_model)
     before = (small_run / GENERATIONS).read_bytes()
-    run_sweep(Sweep(["qa", "creative"], SETTINGS, seeds=2, limit=3, max_tokens=24), small_run, progress=False)
+    run_sweep(Sweep(["qa", "creative"], SETTINGS, seeds=2, limit=3, max_tokens=24, workers=workers), small_run,
+              progress=False)
     assert (small_run / GENERATIONS).read_bytes() == before
 
 

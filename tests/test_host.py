@@ -94,7 +94,7 @@ else:
 def test_a_crash_of_llama_cpp_is_reported_with_signal_features_and_rebuild_command():
     check = host.run_check(CRASH_AT_DECODE, ["llama.cpp"])
     assert not check.ok and check.signal == "SIGSEGV" and check.reached == "load"
-    assert check.summary() == "decode check: FAILED while decoding: the child process killed by SIGSEGV"
+    assert check.summary() == "decode check: FAILED while decoding: the child process was killed by SIGSEGV"
     report = check.report()
     assert "build's CPU features: " in report and "AVX2" in report
     assert "AMX instructions in the build: none" in report
@@ -142,7 +142,7 @@ def test_info_reports_versions_build_threads_model_and_check():
     assert info["threads"] == info["physical_cores"] == lscpu_cores()
     assert info["default_model_installed"] and info["default_model"].endswith(".gguf")
     assert info["check"]["ok"] and info["check"]["llama_cpp_version"] == info["llama_cpp_python"]
-    assert info["amx_in_build"] == [] and info["gpu_offload"] is False
+    assert info["amx_in_build"] == [] and info["check"]["gpu_offload"] is False
     assert ("AVX2" in info["build_features"]) == ("avx2" in host.cpu_flags())
     out = io.StringIO()
     assert main(["info"], out=out) == 0

@@ -149,6 +149,8 @@ def _work(job: tuple) -> dict:
 
 
 def _results(sweep: Sweep, jobs: list) -> Iterator[dict]:
+    if not jobs:  # a finished run: nothing to load a model for
+        return
     if sweep.workers == 1 or len(jobs) == 1:
         worker = _Worker(sweep)
         for job in jobs:
