@@ -179,9 +179,9 @@ def _strategies(args, out) -> None:
 
 def _eval(args, out) -> None:
     from .eval.runner import run_sweep
-    from .host import physical_cores
     from .eval.spec import Sweep, load_sweep, parse_strategy, sweep_out
     from .eval.summary import format_table, read_csv
+    from .host import physical_cores
 
     _check_host_flags(args)
     settings = [s for spec in args.strategy or () for s in parse_strategy(spec)] or None
@@ -199,9 +199,9 @@ def _eval(args, out) -> None:
         folder = args.out
     if not folder:
         raise UsageError("give --out FOLDER for the run's results")
-    threads, cores = sweep.workers * sweep.threads_per_worker(), physical_cores()
-    if threads > cores:
-        warnings.warn(f"{sweep.workers} workers x {sweep.threads_per_worker()} thread(s) = {threads} threads on "
+    each, cores = sweep.threads_per_worker(), physical_cores()
+    if sweep.workers * each > cores:
+        warnings.warn(f"{sweep.workers} workers x {each} thread(s) = {sweep.workers * each} threads on "
                       f"{cores} physical cores: they will slow each other down")
     counts = sweep.strategy_counts()
     if len(set(counts.values())) > 1:

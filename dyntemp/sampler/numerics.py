@@ -31,7 +31,6 @@ _SMALL = 64
 _FLOAT32_LOWEST = np.finfo(np.float32).min
 
 
-
 def as_vector(logits: object, name: str = "logits") -> np.ndarray:
     """``logits`` as a 1-D float32 array, refusing other shapes and values that are not real numbers.
 
@@ -115,6 +114,17 @@ def mass_prefix(logits: np.ndarray, p: float) -> int:
     return int(cum.searchsorted(p * cum[-1], side="left")) + 1
 
 
+def softmax_weights(logits: np.ndarray, is_sorted: bool) -> np.ndarray:
+    """Unnormalized float64 probabilities ``exp(logit - max)`` (``is_sorted``: the first is the max).
+
+    >>> softmax_weights(np.log(np.array([0.5, 0.25], dtype=np.float32)), True).round(6)
+    array([1. , 0.5])
+    """
+    z = logits.astype(np.float64)
+    z -= z[0] if is_sorted else z.max()
+    return np.exp(z, out=z)
+
+
 def draw(logits: np.ndarray, is_sorted: bool, u: float) -> tuple[int, float]:
     """The index drawn from ``softmax(logits)`` (float64) for a uniform ``u`` in [0, 1), and its
     probability: the first index whose cumulative probability exceeds ``u``.
@@ -130,9 +140,7 @@ def draw(logits: np.ndarray, is_sorted: bool, u: float) -> tuple[int, float]:
         cum = list(itertools.accumulate(weights))
         j = min(bisect.bisect_right(cum, u * cum[-1]), len(cum) - 1)
         return j, weights[j] / cum[-1]
-    z = logits.astype(np.float64)
-    z -= z[0] if is_sorted else z.max()
-    e = np.exp(z, out=z)
+    e = softmax_weights(logits, is_sorted)
     cum = e.cumsum()
     j = min(int(cum.searchsorted(u * cum[-1], side="right")), cum.size - 1)
     return j, float(e[j] / cum[-1])
@@ -163,7 +171,7 @@ def logsumexp_and_entropy(x: np.ndarray, removed: Sequence[int] = ()) -> tuple[f
     ones = _ones(x.size)
     shift, weighted = 0.0, math.nan
     with np.errstate(over="ignore", invalid="ignore"):  # both mean: take the shifted path below
-        e = np.exp(x, out=_buffer(x.size))
+        e = np.exp(x, out=_scratch(x.size))
         # Both sums as dot products of the same shape: their float32 rounding errors are alike and
         # largely cancel in ln S - W / S (a pairwise sum for S alone doubled the entropy's error).
         total = float(np.vecdot(e, ones))
@@ -191,12 +199,12 @@ def logsumexp_and_entropy(x: np.ndarray, removed: Sequence[int] = ()) -> tuple[f
 _local = threading.local()
 
 
-def _buffer(n: int) -> np.ndarray:
-    """A float32 scratch array of length ``n``, reused per thread to avoid page faults."""
+def _scratch(n: int, dtype: type = np.float32) -> np.ndarray:
+    """A scratch array of length ``n``, reused per thread to avoid page faults."""
     try:
-        return _local.float32[n]
+        return _local.arrays[dtype, n]
     except (AttributeError, KeyError):
-        buf = _local.__dict__.setdefault("float32", {})[n] = np.empty(n, dtype=np.float32)
+        buf = _local.__dict__.setdefault("arrays", {})[dtype, n] = np.empty(n, dtype=dtype)
         return buf
 
 
@@ -208,15 +216,6 @@ def _ones(n: int) -> np.ndarray:
     if ones is None:
         ones = _ONES[n] = np.ones(n, dtype=np.float32)
     return ones
-
-
-def _mask(n: int) -> np.ndarray:
-    """A boolean scratch array of length ``n``, reused per thread."""
-    try:
-        return _local.bool[n]
-    except (AttributeError, KeyError):
-        buf = _local.__dict__.setdefault("bool", {})[n] = np.empty(n, dtype=bool)
-        return buf
 
 
 def largest(x: np.ndarray, k: int) -> np.ndarray:
@@ -239,7 +238,7 @@ def largest(x: np.ndarray, k: int) -> np.ndarray:
         threshold = sample[cut]
         if threshold == -np.inf:
             break
-        sel = np.greater_equal(x, threshold, out=_mask(x.size)).nonzero()[0]
+        sel = np.greater_equal(x, threshold, out=_scratch(x.size, bool)).nonzero()[0]
         if sel.size >= k:
             break
         sel, rank = None, rank * 4

@@ -25,7 +25,7 @@ from ..strategies import Strategy, get_strategy
 from . import filters, generation
 from .generation import GenerationResult, StreamPiece
 from .hook import NEUTRAL_LLAMA_KWARGS, LogitsHook
-from .numerics import as_vector, draw, logsumexp_and_entropy
+from .numerics import as_vector, draw, logsumexp_and_entropy, softmax_weights
 from .penalties import check_penalties, penalize, penalties_neutral, window_counts
 from .step import Step
 from .text import Detokenizer, TextTracker
@@ -207,7 +207,7 @@ class Sampler:
         """The float64 probabilities this step would draw from (zeros for removed tokens). No state
         changes: the generator, the strategy and the trace are left as they were."""
         step, ids, cand, _, is_sorted = self._run(logits, input_ids)
-        e = _weights(cand, is_sorted)
+        e = softmax_weights(cand, is_sorted)
         result = np.zeros(step.logits.size, dtype=np.float64)
         result[ids] = e / e.sum()
         return result
@@ -304,13 +304,6 @@ class Sampler:
         cand = cand.copy()
         cand[at] = penalize(cand[at], counts, self.repeat_penalty, self.frequency_penalty, self.presence_penalty)
         return cand
-
-
-def _weights(cand: np.ndarray, is_sorted: bool) -> np.ndarray:
-    """Unnormalized float64 probabilities ``exp(logit - max)`` of the candidates."""
-    z = cand.astype(np.float64)
-    z -= z[0] if is_sorted else z.max()
-    return np.exp(z, out=z)
 
 
 def _overflows(cand: np.ndarray, temperature: float, is_sorted: bool) -> bool:
