@@ -32,8 +32,8 @@ import llama_cpp
 
 import dyntemp
 from dyntemp.host import default_threads
-from dyntemp.model import load_model
-from dyntemp.sampler.generation import chat_prompt
+from dyntemp.llama.model import load_model
+from dyntemp.llama.generation import chat_prompt
 
 FILTERS = dict(top_k=40, top_p=0.95, min_p=0.05)
 GOAL = 0.98

@@ -4,7 +4,8 @@ Both sample the same logit vectors: real ones from the default model (vocabulary
 LLM-like synthetic ones (vocabulary 262,144, Gemma 3's size). The native side is llama.cpp's chain
 top_k 40 → top_p 0.95 → min_p 0.05 → temperature 0.8 → draw through ``llama_sampler_apply``
 (filling the token array from numpy included); dyntemp's is ``Sampler("edt")`` with the same
-filters. Runs alternate, and each side's best per-step time over the rounds is kept.
+filters. Each round times both sides over the same vectors, the order alternating between rounds;
+the printed times are the medians over rounds, and the ratio is the median of the paired ratios.
 
     python benchmarks/bench_step.py [--rounds N] [--steps N]
 """
@@ -12,14 +13,15 @@ filters. Runs alternate, and each side's best per-step time over the rounds is k
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 
 import numpy as np
 
 import dyntemp
-from dyntemp.model import load_model
-from dyntemp.native import NativeChain
+from dyntemp.llama.model import load_model
+from dyntemp.llama.native import NativeChain
 from dyntemp.testing import model_logits, synthetic_set
 
 PROMPTS = (
@@ -38,17 +40,24 @@ def _per_step(fn, vectors) -> float:
     return (time.perf_counter() - start) / len(vectors)
 
 
-def measure(vectors: np.ndarray, rounds: int) -> tuple[float, float]:
-    """Best per-step seconds of (native, dyntemp) over ``rounds`` alternating rounds."""
+def measure(vectors: np.ndarray, rounds: int) -> tuple[float, float, float]:
+    """Median per-step seconds of native and dyntemp, and the median of their paired ratios, over
+    ``rounds`` rounds whose order alternates."""
     native = NativeChain([("top_k", (40,)), ("top_p", (0.95, 1)), ("min_p", (0.05, 1)), ("temp", (0.8,)),
                           ("dist", (7,))], n_vocab=vectors.shape[1])
     sampler = dyntemp.Sampler("edt", top_k=40, top_p=0.95, min_p=0.05, seed=7)
-    best_native = best_ours = float("inf")
-    for _ in range(rounds):
-        best_native = min(best_native, _per_step(native.sample, vectors))
+
+    natives, mine, ratios = [], [], []
+    for round_ in range(rounds):
         sampler.reset()
-        best_ours = min(best_ours, _per_step(sampler.sample, vectors))
-    return best_native, best_ours
+        if round_ % 2:
+            b, a = _per_step(sampler.sample, vectors), _per_step(native.sample, vectors)
+        else:
+            a, b = _per_step(native.sample, vectors), _per_step(sampler.sample, vectors)
+        natives.append(a)
+        mine.append(b)
+        ratios.append(b / a)
+    return statistics.median(natives), statistics.median(mine), statistics.median(ratios)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,13 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         "49,152 (SmolLM2, real)": model_logits(llm, PROMPTS, args.steps),
         "262,144 (synthetic)": np.stack(synthetic_set(262_144, 64, seed=1)),
     }
-    print(f"{'vocabulary':<24} {'native ms':>10} {'dyntemp ms':>11} {'ratio':>7}")
+    print(f"{'vocabulary':<24} {'native ms':>10} {'dyntemp ms':>11} {'median ratio':>13}")
     worst = 0.0
     for name, vectors in sets.items():
-        native, ours = measure(vectors, args.rounds)
-        ratio = ours / native
+        native, ours, ratio = measure(vectors, args.rounds)
         worst = max(worst, ratio)
-        print(f"{name:<24} {native * 1e3:>10.4f} {ours * 1e3:>11.4f} {ratio:>7.2f}")
+        print(f"{name:<24} {native * 1e3:>10.4f} {ours * 1e3:>11.4f} {ratio:>13.2f}")
     print(f"worst ratio {worst:.2f} (limit {LIMIT})")
     return 0 if worst <= LIMIT else 1
 

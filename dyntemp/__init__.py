@@ -1,15 +1,27 @@
 """dyntemp: token-adaptive dynamic temperature sampling for local LLMs on llama.cpp.
 
+The sampling core (``dyntemp.core``) and the strategies (``dyntemp.strategies``) need numpy
+alone; ``load_model`` and generation on a model live in ``dyntemp.llama``.
+
 >>> import dyntemp
 >>> "edt" in dyntemp.list_strategies()
 True
 """
 
-from .model import load_model
-from .sampler import DEFAULT_ORDER, STAGES, Sampler, Step, Trace, TraceRecord
-from .sampler.generation import GenerationResult, StreamPiece
+from .core import (
+    DEFAULT_ORDER,
+    STAGES,
+    GenerationResult,
+    Sampler,
+    SamplerSettings,
+    Step,
+    StreamPiece,
+    Trace,
+    TraceRecord,
+)
 from .strategies import (
     Strategy,
+    StrategySpec,
     UnknownStrategyError,
     get_strategy,
     list_strategies,
@@ -20,7 +32,16 @@ from .strategies import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEFAULT_ORDER", "GenerationResult", "STAGES", "Sampler", "Step", "Strategy", "StreamPiece", "Trace",
-    "TraceRecord", "UnknownStrategyError", "get_strategy", "list_strategies", "load_model", "register_strategy",
-    "unregister_strategy",
+    "DEFAULT_ORDER", "GenerationResult", "STAGES", "Sampler", "SamplerSettings", "Step", "Strategy", "StrategySpec",
+    "StreamPiece", "Trace", "TraceRecord", "UnknownStrategyError", "get_strategy", "list_strategies", "load_model",
+    "register_strategy", "unregister_strategy",
 ]
+
+
+def __getattr__(name: str):
+    # load_model is imported on first use, so that importing dyntemp never needs llama.cpp's package.
+    if name == "load_model":
+        from .llama.model import load_model
+
+        return load_model
+    raise AttributeError(f"module 'dyntemp' has no attribute {name!r}")

@@ -11,6 +11,11 @@ import math
 from numbers import Integral, Real
 from typing import Iterable
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
 
 def number(
     name: str,
@@ -62,3 +67,29 @@ def closest(word: str, options: Iterable[str]) -> str | None:
     by_lower = {option.lower(): option for option in options}
     matches = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1)
     return by_lower[matches[0]] if matches else None
+
+
+def unknown(what: str, value: object, allowed: Iterable[str], *, listing: str | None = None) -> str:
+    """The one message for a name that is not among ``allowed``: the closest match, then the list.
+
+    >>> unknown("key", "thta", ["theta", "t0"])
+    "unknown key 'thta'. Did you mean 'theta'? Allowed: theta, t0"
+    >>> unknown("suite", "x", ["qa"], listing="Built-in suites")
+    "unknown suite 'x'. Built-in suites: qa"
+    """
+    allowed = list(allowed)
+    close = closest(str(value), allowed)
+    hint = f" Did you mean {close!r}?" if close else ""
+    return f"unknown {what} {value!r}.{hint} {listing or 'Allowed'}: {', '.join(allowed) or 'none'}"
+
+
+def load_toml(data: bytes | str) -> dict:
+    """Parse TOML text (``tomllib``, or ``tomli`` on Python 3.10); errors are ``tomllib.TOMLDecodeError``.
+
+    >>> load_toml('a = 1')
+    {'a': 1}
+    """
+    return tomllib.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+
+
+TOMLDecodeError = tomllib.TOMLDecodeError

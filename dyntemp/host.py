@@ -193,7 +193,7 @@ import llama_cpp
 say(stage="import", llama_cpp_version=llama_cpp.__version__,
     system_info=llama_cpp.llama_print_system_info().decode("utf-8", "replace"),
     gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()))
-from dyntemp.model import load_model
+from dyntemp.llama.model import load_model
 llm = load_model(sys.argv[1] or None, n_ctx=128, n_threads=int(sys.argv[3]))
 say(stage="load")
 ids = llm.tokenize(%r)
@@ -363,7 +363,7 @@ def host_info(*, timeout: float = 300.0) -> HostInfo:
     >>> info.check.ok, info.threads == physical_cores()
     (True, True)
     """
-    from .model import ModelNotFoundError, default_model_path
+    from .llama.model import ModelNotFoundError, default_model_path
 
     try:
         model, installed = default_model_path(), True

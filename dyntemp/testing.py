@@ -57,11 +57,11 @@ def model_logits(llm, prompts: Sequence[str], steps: int, seed: int = 0) -> np.n
     drawn at temperature 1 from the model itself, recording the logits before each draw. Returns
     an array of shape ``(len(prompts) * steps, n_vocab)``.
 
-    >>> from dyntemp.model import load_model
+    >>> from dyntemp.llama.model import load_model
     >>> model_logits(load_model(n_ctx=128), ["Hello"], steps=2).shape
     (2, 49152)
     """
-    from .sampler.loop import last_logits
+    from .llama.logits import last_logits
 
     rng = np.random.default_rng(seed)
     n_vocab = llm.n_vocab()

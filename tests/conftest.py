@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dyntemp.model import load_model
+from dyntemp.llama.model import load_model
 from dyntemp.testing import model_logits, synthetic_set
 
 PROMPTS = (

@@ -57,8 +57,8 @@ def test_strategies_lists_parameters_and_docs():
 @pytest.mark.parametrize("argv, message", [
     (["generate", "x", "--strategy", "edtt"], "unknown strategy 'edtt'. Did you mean 'edt'?"),
     (["generate", "x", "--top-p", "2"], "top_p must be <= 1.0, got 2.0"),
-    (["generate", "x", "--param", "theta"], "--param takes key=value, got 'theta'"),
-    (["generate", "x", "--strategy", "edt", "--param", "thta=1"], "has no parameter 'thta'"),
+    (["generate", "x", "--param", "theta"], "--param: expected KEY=VALUE, got 'theta'"),
+    (["generate", "x", "--strategy", "edt", "--param", "thta=1"], "unknown parameter 'thta'"),
     (["generate", "x", "--sentence-temps", "a,b"], "--sentence-temps takes numbers"),
     (["generate", "x", "--rules", "missing.toml"], "rules file not found: missing.toml"),
     (["generate", "x", "--model", "missing.gguf"], "model file not found: missing.gguf"),
@@ -82,16 +82,16 @@ def test_help_everywhere():
 
 
 def test_threads_and_gpu_layers_reach_the_model(monkeypatch, capsys):
-    from dyntemp import cli
+    from dyntemp.llama import model
 
     loaded = []
-    real = cli.load_model
+    real = model.load_model
 
     def spy(*args, **kwargs):
         loaded.append(kwargs)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cli, "load_model", spy)
+    monkeypatch.setattr(model, "load_model", spy)
     status, out = run("generate", "The capital of France is", "-t", "1", "-ngl", "3", "--temp", "0", "-n", "2")
     assert status == 0 and out.startswith(" Paris")
     assert loaded[0]["n_threads"] == 1 and loaded[0]["n_gpu_layers"] == 3

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 
+import dyntemp
 from dyntemp.cli import main
 from dyntemp.eval.report import plot_run
 from dyntemp.eval.runner import GENERATIONS, RunError, read_generations, run_sweep, trace_of
 from dyntemp.eval.spec import Sweep, parse_strategy
 from dyntemp.eval.summary import read_csv, summarize
-from dyntemp.model import default_model_path
+from dyntemp.llama.model import default_model_path
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -36,28 +37,29 @@ def small_run(tmp_path_factory):
 
 
 def keys(records):
-    return [(r["suite"], r["item"], r["setting"], r["seed"]) for r in records]
+    return [(r.suite, r.item, r.setting, r.seed) for r in records]
 
 
 def test_a_run_holds_every_generation_once_with_its_trace(small_run):
     records = read_generations(small_run)
     assert len(records) == 36 and len(set(keys(records))) == 36
-    record = next(r for r in records if r["setting"] == "constant:temperature=0.0" and r["suite"] == "qa")
+    record = next(r for r in records if r.setting == "constant:temperature=0.0" and r.suite == "qa")
     trace = trace_of(record)
     assert all(t == 0.0 for t in trace.columns()["temperature"])
-    assert trace.text.startswith(record["text"])
-    assert record["kind"] == "qa" and set(record["scores"]) == {"correct"}
-    assert record["metrics"]["length"] == len(trace) - (record["finish_reason"] == "eos") <= 24
-    assert record["metrics"]["nll"] == pytest.approx(-sum(trace.columns()["logprob"]) / len(trace))
-    edt = [r for r in records if r["strategy"] == "edt"]
-    assert all(r["metrics"]["temperature_mean"] > 0 for r in edt)
+    assert trace.text.startswith(record.text)
+    assert record.kind == "qa" and set(record.scores) == {"correct"}
+    assert record.metrics["length"] == record.completion_tokens == len(trace) - (record.finish_reason == "eos") <= 24
+    assert record.metrics["nll"] == pytest.approx(-sum(trace.columns()["logprob"]) / len(trace))
+    assert record.settings == dyntemp.SamplerSettings(0.0, seed=record.seed)
+    edt = [r for r in records if r.strategy.name == "edt"]
+    assert all(r.metrics["temperature_mean"] > 0 for r in edt)
 
 
 def test_seeds_repeat_exactly(small_run, tmp_path):
     again = run_sweep(Sweep(["qa"], SETTINGS[1:2], seeds=2, limit=3, max_tokens=24), tmp_path, progress=False)
-    before = {k: r["text"] for k, r in zip(keys(read_generations(small_run)), read_generations(small_run))}
+    before = {k: r.text for k, r in zip(keys(read_generations(small_run)), read_generations(small_run))}
     for key, record in zip(keys(read_generations(again)), read_generations(again)):
-        assert record["text"] == before[key]
+        assert record.text == before[key]
 
 
 def test_the_summary_has_one_row_per_setting_with_intervals(small_run):
@@ -80,12 +82,12 @@ def test_the_summary_has_one_row_per_setting_with_intervals(small_run):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_finished_run_does_nothing_when_rerun(small_run, workers, monkeypatch):
-    from dyntemp.eval import runner
+    from dyntemp.llama import model
 
     def no_model(*args, **kwargs):
         raise AssertionError("a finished run loaded a model")
 
-    monkeypatch.setattr(runner, "load_model", no_model)
+    monkeypatch.setattr(model, "load_model", no_model)
     before = (small_run / GENERATIONS).read_bytes()
     run_sweep(Sweep(["qa", "creative"], SETTINGS, seeds=2, limit=3, max_tokens=24, workers=workers), small_run,
               progress=False)
@@ -109,10 +111,10 @@ def test_a_torn_last_line_is_dropped_and_redone(tmp_path, capsys):
 def test_code_replies_are_run_against_their_tests(tmp_path):
     run = run_sweep(Sweep(["code"], SETTINGS[:1], seeds=2, limit=2), tmp_path, progress=False)
     records = read_generations(run)
-    assert all(set(r["scores"]) == {"passed", "error"} for r in records)
+    assert all(set(r.scores) == {"passed", "error"} for r in records)
     row = summarize(records)[0]
     # Greedy: both seeds give the same reply, so pass@k (k = 2 seeds) equals pass@1.
-    assert row["k"] == 2 and row["pass@k"] == row["pass@1"] == sum(r["scores"]["passed"] for r in records) / 4
+    assert row["k"] == 2 and row["pass@k"] == row["pass@1"] == sum(r.scores["passed"] for r in records) / 4
 
 
 def test_a_run_folder_refuses_other_sampler_settings(tmp_path):
@@ -233,5 +235,5 @@ def test_the_scorer_matches_the_generating_model_on_its_own_text(llm):
 def test_a_run_with_a_scorer_records_its_nll(tmp_path):
     sweep = Sweep(["creative"], SETTINGS[1:2], seeds=1, limit=1, max_tokens=32, scorer=default_model_path())
     record = read_generations(run_sweep(sweep, tmp_path, progress=False))[0]
-    assert 0 < record["metrics"]["scorer_nll"] < 20
+    assert 0 < record.metrics["scorer_nll"] < 20
     assert json.loads((tmp_path / "sweep.json").read_text())["scorer"] == default_model_path()

@@ -23,13 +23,13 @@ def test_settings_make_fresh_strategies_with_their_parameters():
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("edt:theta", "expected KEY=V1,V2,... after ':', got 'theta'"),
+    ("edt:theta", "expected KEY=VALUE, got 'theta'"),
     ("edtt", "unknown strategy 'edtt'. Did you mean 'edt'?"),
-    ("edt:thta=1", "has no parameter 'thta'. Did you mean 'theta'?"),
+    ("edt:thta=1", "unknown parameter 'thta'. Did you mean 'theta'?"),
     ("constant:temperature=-1", "temperature must be >= 0"),
     ("constant:temperature=0.5,", "empty value"),
     ("edt:theta=1:theta=2", "'theta' is given twice"),
-    ("", "--strategy needs a strategy name"),
+    ("", "--strategy '': needs a strategy name"),
 ])
 def test_bad_specs_say_what_is_wrong(spec, message):
     with pytest.raises(SweepSpecError, match="^.*" + message.replace("(", r"\(").replace(".", r"\.")):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dyntemp.sampler import apply_penalties, min_p, top_k, top_n_sigma, top_p, typical_p
+from dyntemp.core import apply_penalties, min_p, top_k, top_n_sigma, top_p, typical_p
 
 INF = np.inf
 

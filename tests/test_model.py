@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dyntemp import model
-from dyntemp.model import ModelNotFoundError, default_model_path, load_model
+from dyntemp.llama import model
+from dyntemp.llama.model import ModelNotFoundError, default_model_path, load_model
 
 
 def test_the_default_model_is_found_without_importing_its_package(llm):

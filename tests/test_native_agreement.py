@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import dyntemp
-from dyntemp.native import NativeChain
-from dyntemp.sampler import apply_penalties, min_p, top_k, top_n_sigma, top_p, typical_p
+from dyntemp.llama.native import NativeChain
+from dyntemp.core import apply_penalties, min_p, top_k, top_n_sigma, top_p, typical_p
 
 # Relative error of llama.cpp's float32 running sums over a whole vocabulary, with room to spare.
 FLOAT32_SUM_ERROR = 2e-3

@@ -4,6 +4,7 @@ real generation from the default model."""
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -16,10 +17,11 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
-from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.colors import to_hex, to_rgba  # noqa: E402
 
 import dyntemp  # noqa: E402
-from dyntemp.eval import plots  # noqa: E402
+from dyntemp.colour import SCALE  # noqa: E402
+from dyntemp.eval import metric_info, plots, sweep_plots, token_view, trace_plots  # noqa: E402
 from dyntemp.eval.plots import (  # noqa: E402
     pareto_frontier,
     plot_generation,
@@ -29,7 +31,7 @@ from dyntemp.eval.plots import (  # noqa: E402
     strategy_styles,
     tokens_html,
 )
-from dyntemp.sampler.trace import Trace, TraceRecord  # noqa: E402
+from dyntemp.core.trace import Trace, TraceRecord  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -65,6 +67,14 @@ def test_importing_the_module_does_not_import_matplotlib():
     code = "import sys, dyntemp.eval.plots; print(sorted(m for m in sys.modules if m.startswith('matplotlib')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_plots_gathers_the_public_names_of_the_plotting_modules():
+    homes = {"LOWER_IS_BETTER": metric_info, "pareto_frontier": sweep_plots, "plot_generation": trace_plots,
+             "plot_quality_vs_diversity": sweep_plots, "plot_quality_vs_temperature": sweep_plots,
+             "plot_tokens": token_view, "strategy_styles": sweep_plots, "tokens_html": token_view}
+    assert plots.__all__ == sorted(homes)
+    assert all(getattr(plots, name) is getattr(module, name) for name, module in homes.items())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,12 +269,12 @@ def test_sweep_plots_validate_their_rows(rows):
     for plot in (plot_quality_vs_temperature, plot_quality_vs_diversity):
         with pytest.raises(ValueError, match="rows is empty"):
             plot([])
-        with pytest.raises(ValueError, match=r"metric 'acuracy' is in no row \(did you mean 'accuracy'\?\); "
-                                             r"the metrics with values are: accuracy, distinct_2"):
+        with pytest.raises(ValueError, match=r"^unknown metric 'acuracy'\. Did you mean 'accuracy'\? Metrics with "
+                                             r"values: accuracy, distinct_2, self_bleu, temperature_mean$"):
             plot(rows, "acuracy")
         with pytest.raises(ValueError, match="metric 'pass@1' is NaN in every row"):
             plot([dict(r, **{"pass@1": math.nan}) for r in rows], "pass@1")
-    with pytest.raises(ValueError, match="metric 'distinct_3' is in no row"):
+    with pytest.raises(ValueError, match="unknown metric 'distinct_3'"):
         plot_quality_vs_diversity(rows, diversity="distinct_3")
     apart = [row("constant", "a", 0.5, 0.6, math.nan), row("constant", "b", math.nan, math.nan, 0.4)]
     with pytest.raises(ValueError, match="no row has values for all of 'distinct_2', 'accuracy'"):
@@ -278,7 +288,8 @@ def test_sweep_plots_need_a_suite_when_the_rows_span_several(rows):
     for plot in (plot_quality_vs_temperature, plot_quality_vs_diversity):
         with pytest.raises(ValueError, match=r"2 suites \('code', 'qa'\); pass suite="):
             plot(mixed)
-        with pytest.raises(ValueError, match=r"no row of suite 'cod' \(did you mean 'code'\?\)"):
+        with pytest.raises(ValueError, match=r"^unknown suite 'cod'\. Did you mean 'code'\? Suites in the rows: "
+                                             r"code, qa$"):
             plot(mixed, suite="cod")
     ax = plot_quality_vs_temperature(mixed, suite="code")
     (line,) = [line for line in ax.lines if not line.get_label().startswith("_")]
@@ -338,23 +349,49 @@ def test_tokens_html_has_one_escaped_span_per_token_with_hover_values(trace):
     assert not parsed.tags & {"script", "link", "img", "iframe"} and "http" not in page and "url(" not in page
 
 
-def test_tokens_html_colours_and_legend(trace):
+def backgrounds(page):
+    return re.findall(r'class="t" style="background:(#[0-9a-f]{6})', page)
+
+
+def near(colour, rgb):
+    """Whether ``#rrggbb`` is within a 256-entry colormap's step of ``rgb``."""
+    return all(abs(int(colour[i:i + 2], 16) - c) <= 2 for i, c in zip((1, 3, 5), rgb))
+
+
+def test_tokens_html_colours_follow_the_terminal_scale_by_default(trace):
     page = tokens_html(trace)
-    assert 'class="bar"' in page and "linear-gradient(to right, #3b4cc0" in page
+    assert 'class="bar"' in page and "linear-gradient(to right, #3b4cc0" in page and "#b40426); }" in page
+    assert '<span class="lo">0.00</span>' in page and '<span class="hi">2.00</span>' in page
+    colours = backgrounds(page)
+    assert len(colours) == len(trace)
+    assert all(near(colour, SCALE.rgb(r.temperature)) for colour, r in zip(colours, trace))
+    # The range is the scale's, not the trace's: a temperature has one colour in every trace.
+    alone = backgrounds(tokens_html(Trace(record(i, "x", 0.9) for i in range(3))))
+    assert alone == [colours[4]] * 3
+
+
+def test_tokens_html_takes_another_range_or_colormap(trace):
+    page = tokens_html(trace, vmin=0.2, vmax=1.4)
     assert '<span class="lo">0.20</span>' in page and '<span class="hi">1.40</span>' in page
     assert page.count("background:#3b4cc0") == 4 and page.count("background:#b40426") == 5
-    page = tokens_html(trace, vmin=0.0, vmax=2.0, cmap="viridis")
+    page = tokens_html(trace, vmin=0.2, vmax=1.4, cmap=matplotlib.colormaps["viridis"])
+    assert page.count("background:#440154") == 4 and page.count("background:#fde725") == 5
+    page = tokens_html(trace, vmin=0.0, cmap="viridis")
     assert '<span class="lo">0.00</span>' in page and '<span class="hi">2.00</span>' in page
     assert "background:#440154" not in page  # 0.2 is above viridis' lowest colour
-    with pytest.raises(ValueError, match="vmin must be below vmax"):
+    with pytest.raises(ValueError, match="vmin must be below vmax, got vmin=1.0, vmax=1.0"):
         tokens_html(trace, vmin=1.0, vmax=1.0)
-    with pytest.raises(ValueError, match="did you mean 'coolwarm'"):
+    with pytest.raises(ValueError, match="vmin must be below vmax, got vmin=2.5, vmax=2.0"):
+        tokens_html(trace, vmin=2.5)
+    with pytest.raises(ValueError, match=r"^unknown colormap 'coolwrm'\. Did you mean 'coolwarm'\? "
+                                         r"Colormaps: .*viridis"):
         tokens_html(trace, cmap="coolwrm")
 
 
-def test_one_temperature_throughout_sits_in_the_middle_of_the_scale():
-    page = tokens_html(Trace(record(i, "x", 0.7) for i in range(3)))
-    assert '<span class="lo">0.20</span>' in page and '<span class="hi">1.20</span>' in page
+def test_a_token_without_a_temperature_is_grey_whatever_the_colormap():
+    trace = Trace([record(0, "a", 0.5), record(1, "b", math.nan)])
+    for cmap in (None, "viridis"):
+        assert backgrounds(tokens_html(trace, cmap=cmap))[1] == SCALE.missing
 
 
 def test_plot_tokens_draws_each_non_empty_token_and_saves_a_png(trace, tmp_path):
@@ -367,6 +404,9 @@ def test_plot_tokens_draws_each_non_empty_token_and_saves_a_png(trace, tmp_path)
     assert not any(text.get_parse_math() for text in ax.texts)
     (boxes,) = ax.collections
     assert len(boxes.get_paths()) == len(ax.texts)
+    # The same colours as the HTML page.
+    page = dict(zip((f"token-{r.index}" for r in trace), backgrounds(tokens_html(trace))))
+    assert [to_hex(colour) for colour in boxes.get_facecolors()] == [page[text.get_gid()] for text in ax.texts]
     colorbar_ax = next(other for other in ax.figure.axes if other is not ax)
     assert colorbar_ax.get_xlabel() == "temperature"
     path = tmp_path / "tokens.png"

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import dyntemp
-from dyntemp.sampler import apply_penalties, min_p, top_k, top_n_sigma, top_p, typical_p
+from dyntemp.core import apply_penalties, min_p, top_k, top_n_sigma, top_p, typical_p
 
 finite = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, width=32)
 
@@ -102,7 +102,7 @@ def reference_stats(x: np.ndarray) -> tuple[float, float]:
 @given(x=logit_vectors(max_size=2000), offset=st.sampled_from([0.0, 80.0, -120.0]),
        banned=st.lists(st.integers(0, 1999), max_size=4))
 def test_full_vocabulary_statistics_match_float64(x, offset, banned):
-    from dyntemp.sampler.numerics import logsumexp_and_entropy
+    from dyntemp.core.numerics import logsumexp_and_entropy
 
     x = np.clip(x, -60, 60) + np.float32(offset)  # near float32's exp limit too
     banned = [b for b in set(banned) if b < x.size and (x.size > 1)]
@@ -121,7 +121,7 @@ def test_full_vocabulary_statistics_match_float64(x, offset, banned):
 @settings(max_examples=300, deadline=None)
 @given(x=logit_vectors(max_size=200), u=st.floats(0.0, 1.0, exclude_max=True))
 def test_candidate_entropy_and_draw_match_float64(x, u):
-    from dyntemp.sampler.numerics import draw, entropy64
+    from dyntemp.core.numerics import draw, entropy64
 
     x = np.clip(x, -60, 60)
     assert abs(entropy64(x) - reference_stats(x)[1]) <= 1e-9 * max(1.0, reference_stats(x)[1])

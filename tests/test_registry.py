@@ -43,7 +43,7 @@ def test_the_closest_match_ignores_case():
 
 
 def test_unknown_parameter_names_the_parameter_and_the_closest():
-    with pytest.raises(TypeError, match="strategy 'edt' has no parameter 'thta'. Did you mean 'theta'"):
+    with pytest.raises(TypeError, match="strategy 'edt': unknown parameter 'thta'. Did you mean 'theta'"):
         dyntemp.get_strategy("edt", thta=0.5)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import dyntemp
-from dyntemp.sampler import apply_penalties, top_k
+from dyntemp.core import apply_penalties, top_k
 from dyntemp.strategies import Strategy
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dyntemp.sampler import TextTracker
+from dyntemp.core import TextTracker
 
 
 def tracker_for(pieces: list[bytes]) -> tuple[TextTracker, list[int]]:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Sequence
 
 from . import plots
-from .runner import read_generations, trace_of
+from .metric_info import QUALITY
+from ..records import GenerationRecord
+from .run_folder import read_generations
 from .summary import summarize
-
-_QUALITY = ("accuracy", "pass@1", "scorer_nll", "nll")
 
 
 def default_quality(rows: Sequence[dict]) -> str:
@@ -22,20 +22,20 @@ def default_quality(rows: Sequence[dict]) -> str:
     >>> default_quality([{"accuracy": math.nan, "pass@1": math.nan, "nll": 2.0}])
     'nll'
     """
-    for name in _QUALITY:
+    for name in QUALITY:
         if any(not math.isnan(row.get(name, math.nan)) for row in rows):
             return name
     raise ValueError("no quality metric in these rows")
 
 
-def _example(records: list[dict], setting: str | None) -> dict:
+def _example(records: list[GenerationRecord], setting: str | None) -> GenerationRecord:
     """The generation to show: of ``setting`` (default: the first adaptive one), first prompt, seed 0."""
-    settings = list(dict.fromkeys(r["setting"] for r in records))
+    settings = list(dict.fromkeys(r.setting for r in records))
     if setting is None:
         setting = next((s for s in settings if not s.startswith("constant")), settings[0])
     elif setting not in settings:
         raise ValueError(f"example setting {setting!r} is not in the run; its settings: {', '.join(settings)}")
-    mine = sorted((r for r in records if r["setting"] == setting), key=lambda r: (r["seed"], r["item"]))
+    mine = sorted((r for r in records if r.setting == setting), key=lambda r: (r.seed, r.item))
     return mine[0]
 
 
@@ -56,7 +56,7 @@ def plot_run(run: str | os.PathLike, out: str | os.PathLike | None = None, *, su
     out = Path(run) / "plots" if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = summarize(records)
-    known = list(dict.fromkeys(r["suite"] for r in records))
+    known = list(dict.fromkeys(r.suite for r in records))
     for suite in suites or ():
         if suite not in known:
             raise ValueError(f"suite {suite!r} is not in the run; its suites: {', '.join(known)}")
@@ -74,9 +74,9 @@ def plot_run(run: str | os.PathLike, out: str | os.PathLike | None = None, *, su
             draw(ax)
             ax.set_title(f"{suite}: {ax.get_title()}" if ax.get_title() else suite)
             written.append(_save(fig, out / f"{suite}_{name}.png"))
-        record = _example([r for r in records if r["suite"] == suite], example)
-        trace = trace_of(record)
-        title = f"{suite} · {record['setting']} · {record['item']} · seed {record['seed']}"
+        record = _example([r for r in records if r.suite == suite], example)
+        trace = record.trace
+        title = f"{suite} · {record.setting} · {record.item} · seed {record.seed}"
         ax = plots.plot_generation(trace, title=title)
         written.append(_save(ax.figure, out / f"{suite}_generation.png"))
         ax = plots.plot_tokens(trace)

@@ -15,7 +15,6 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .. import _validate
-from ..model import load_model
 
 
 class Scorer:
@@ -24,7 +23,7 @@ class Scorer:
     ``n_ctx`` bounds prompt + reply; the model keeps the logits of every position, so memory grows
     with ``n_ctx × vocabulary``. ``n_threads`` and ``n_gpu_layers`` as in ``load_model``.
 
-    >>> from dyntemp.model import default_model_path
+    >>> from dyntemp.llama.model import default_model_path
     >>> scorer = Scorer(default_model_path(), n_ctx=128)
     >>> fluent = scorer.nll("Name a colour.", "My favourite colour is blue.")
     >>> fluent < scorer.nll("Name a colour.", "Purple monkey dishwasher gravel.")
@@ -35,6 +34,8 @@ class Scorer:
                  n_gpu_layers: int = 0) -> None:
         self.n_ctx = _validate.integer("n_ctx", n_ctx, low=16)
         self.path = os.fspath(path)
+        from ..llama.model import load_model  # here: reading a finished run needs no llama.cpp
+
         self._llm = load_model(self.path, n_ctx=self.n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers,
                                logits_all=True)
 

@@ -26,123 +26,32 @@ Everything is checked when the spec is read, before a model is loaded.
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from .. import _validate
-from ..sampler import Sampler
-from ..strategies import get_strategy
-
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
+from ..core.settings import SamplerSettings
+from ..strategies.spec import SpecError, StrategySpec, grid, parse_grid
 
 _SWEEP_KEYS = ("suites", "strategy", "seeds", "limit", "max_tokens", "sampler", "model", "scorer", "workers", "out",
                "n_ctx", "n_threads", "n_gpu_layers")
 
-
-class SweepSpecError(ValueError):
-    """A strategy spec or sweep file that cannot be run; the message says where and why."""
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+#: A sweep or strategy spec that cannot be run; the message says where and why.
+SweepSpecError = SpecError
+#: One point of a strategy's grid: a strategy spec.
+Setting = StrategySpec
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One strategy with one set of parameters: a point of a strategy's grid.
-
-    >>> s = Setting("edt", {"theta": 0.6})
-    >>> s.key, s.label
-    ('edt:theta=0.6', 'theta=0.6')
-    >>> s.make().temperature  # doctest: +ELLIPSIS
-    <bound method ...>
-    """
-
-    strategy: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        """The setting's identity in a run, e.g. ``constant:temperature=0.7``."""
-        return ":".join([self.strategy, *(f"{k}={_dump(v)}" for k, v in self.params.items())])
-
-    @property
-    def label(self) -> str:
-        """A short label for plots: the parameters (``defaults`` when there are none)."""
-        return ", ".join(f"{k}={_dump(v)}" for k, v in self.params.items()) or "defaults"
-
-    def make(self):
-        """A fresh strategy instance for this setting."""
-        return get_strategy(self.strategy, **self.params)
-
-    def __hash__(self) -> int:
-        return hash(self.key)
-
-
-def grid(strategy: str, axes: Mapping[str, Sequence] | None = None, fixed: Mapping[str, Any] | None = None,
-         *, where: str = "strategy") -> list[Setting]:
-    """Every combination of the ``axes`` values (with the ``fixed`` parameters), checked by building
-    each strategy once.
-
-    >>> [s.key for s in grid("constant", {"temperature": [0.5, 1.0]})]
-    ['constant:temperature=0.5', 'constant:temperature=1.0']
-    """
-    axes, fixed = dict(axes or {}), dict(fixed or {})
-    for key, values in axes.items():
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
-            raise SweepSpecError(f"{where}: grid values of {key!r} must be a non-empty list, got {values!r}")
-    both = sorted(set(axes) & set(fixed))
-    if both:
-        raise SweepSpecError(f"{where}: {', '.join(both)} given both as fixed and in the grid")
-    settings = []
-    for values in itertools.product(*axes.values()):
-        setting = Setting(strategy, {**fixed, **dict(zip(axes, values))})
-        try:
-            setting.make()
-        except (KeyError, TypeError, ValueError) as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            raise SweepSpecError(f"{where}: {message}") from None
-        settings.append(setting)
-    return settings
-
-
-def _value(text: str, where: str) -> Any:
-    if not text:
-        raise SweepSpecError(f"{where}: empty value")
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def parse_strategy(spec: str) -> list[Setting]:
-    """The settings of one ``--strategy`` spec: ``NAME[:KEY=V1,V2,...]...``.
+def parse_strategy(spec: str) -> list[StrategySpec]:
+    """The settings of one ``--strategy`` spec: ``NAME[:KEY=V1,V2,...]...`` (see ``dyntemp.strategies.spec``).
 
     >>> [s.label for s in parse_strategy("edt:theta=0.3,0.6:t0=1.0")]
     ['theta=0.3, t0=1.0', 'theta=0.6, t0=1.0']
     >>> parse_strategy("dynatemp")[0].key
     'dynatemp'
     """
-    where = f"--strategy {spec!r}"
-    if not isinstance(spec, str) or not spec.strip():
-        raise SweepSpecError(f"--strategy needs a strategy name, got {spec!r}")
-    name, *parts = spec.strip().split(":")
-    axes: dict[str, list] = {}
-    for part in parts:
-        key, sep, values = part.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise SweepSpecError(f"{where}: expected KEY=V1,V2,... after ':', got {part!r}")
-        if key in axes:
-            raise SweepSpecError(f"{where}: {key!r} is given twice")
-        axes[key] = [_value(v.strip(), where) for v in values.split(",")]
-    return grid(name.strip(), axes, where=where)
+    return parse_grid(spec, where=f"--strategy {spec!r}")
 
 
 @dataclass
@@ -203,7 +112,7 @@ class Sweep:
                 raise TypeError(f"sampler must be a table of Sampler settings, got {self.sampler!r}")
             if "seed" in self.sampler:
                 raise ValueError("sampler.seed cannot be set: each generation's seed comes from seeds")
-            Sampler(1.0, **self.sampler)
+            SamplerSettings(1.0, **self.sampler)
         except (TypeError, ValueError) as exc:
             raise SweepSpecError(str(exc)) from None
         for name in ("model", "scorer"):
@@ -233,7 +142,7 @@ class Sweep:
         """How many settings each strategy has (equal counts make a fair comparison)."""
         counts: dict[str, int] = {}
         for setting in self.settings:
-            counts[setting.strategy] = counts.get(setting.strategy, 0) + 1
+            counts[setting.name] = counts.get(setting.name, 0) + 1
         return counts
 
 
@@ -246,16 +155,14 @@ def load_sweep(path: str | os.PathLike, **overrides: Any) -> Sweep:
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            data = _validate.load_toml(f.read())
     except FileNotFoundError:
         raise FileNotFoundError(f"sweep file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except _validate.TOMLDecodeError as exc:
         raise SweepSpecError(f"{path}: not valid TOML: {exc}") from None
     unknown = [k for k in data if k not in _SWEEP_KEYS]
     if unknown:
-        close = _validate.closest(unknown[0], _SWEEP_KEYS)
-        hint = f" Did you mean {close!r}?" if close else ""
-        raise SweepSpecError(f"{path}: unknown key {unknown[0]!r}.{hint} Allowed: {', '.join(_SWEEP_KEYS)}")
+        raise SweepSpecError(f"{path}: {_validate.unknown('key', unknown[0], _SWEEP_KEYS)}")
     here = os.path.dirname(os.path.abspath(path))
 
     def local(p: str) -> str:
@@ -293,7 +200,7 @@ def load_sweep(path: str | os.PathLike, **overrides: Any) -> Sweep:
 def sweep_out(path: str | os.PathLike) -> str | None:
     """The ``out`` folder a sweep file names, if any (relative to the current folder, like ``--out``)."""
     with open(path, "rb") as f:
-        out = tomllib.load(f).get("out")
+        out = _validate.load_toml(f.read()).get("out")
     if out is None:
         return None
     if not isinstance(out, str):

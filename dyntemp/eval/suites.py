@@ -156,10 +156,8 @@ def load_suite(name_or_path: str | os.PathLike) -> Suite:
         raise SuiteError(f"a suite is a built-in name or a path, got {name_or_path!r}")
     path = Path(name_or_path)
     if isinstance(name_or_path, str) and os.sep not in name_or_path and path.suffix != ".jsonl" and not path.exists():
-        suggestion = _validate.closest(name_or_path, list_suites())
-        hint = f" Did you mean '{suggestion}'?" if suggestion else ""
-        raise SuiteError(f"unknown suite '{name_or_path}'.{hint} Built-in suites: {', '.join(list_suites())}; "
-                         "or give the path of a JSONL file")
+        raise SuiteError(_validate.unknown("suite", name_or_path, list_suites(), listing="Built-in suites")
+                         + "; or give the path of a JSONL file")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -202,9 +200,7 @@ def _item(suite: str, number: int, line: str) -> Item:
         raise ValueError(f"expected a JSON object, got {_json_type(record)}")
     for key in record:
         if key not in KEYS:
-            suggestion = _validate.closest(key, KEYS)
-            hint = f" Did you mean '{suggestion}'?" if suggestion else ""
-            raise ValueError(f"unknown key '{key}'.{hint} Keys: {', '.join(KEYS)}")
+            raise ValueError(_validate.unknown("key", key, KEYS, listing="Keys"))
     if "prompt" not in record:
         raise ValueError('missing "prompt"')
     prompt = _text("prompt", record["prompt"])

@@ -2,9 +2,10 @@
 
 Each summary row is a plain dict: ``suite``, ``strategy``, ``label``, ``setting``, ``n``
 (generations), ``prompts``, ``k`` (the k of pass@k: the seeds per prompt), and for every metric ``M``
-the mean ``M`` with its interval ``M_low``, ``M_high``. Per-generation metrics are resampled over
-generations; ``self_bleu`` and ``pass@k``, which compare the seeds of one prompt, over prompts.
-A metric that does not apply to the suite (accuracy on open prompts) is ``nan``.
+the mean ``M`` with its interval ``M_low``, ``M_high``, for the metrics of :mod:`.metric_info`.
+Per-generation metrics are resampled over generations; ``self_bleu`` and ``pass@k``, which compare
+the seeds of one prompt, over prompts. A metric that does not apply to the suite (accuracy on open
+prompts) is ``nan``.
 """
 
 from __future__ import annotations
@@ -14,16 +15,13 @@ import math
 import os
 from collections import defaultdict
 from numbers import Real
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
-from . import metrics
+from ..records import GenerationRecord
+from . import metric_info, metrics
+from .metric_info import HEADER
 
-PER_GENERATION = ("distinct_1", "distinct_2", "distinct_3", "rep_2", "rep_3", "rep_4", "length", "nll",
-                  "scorer_nll", "temperature_mean", "temperature_std", "temperature_entropy_corr")
-METRICS = ("accuracy", "pass@1", "pass@k", "distinct_1", "distinct_2", "distinct_3", "rep_2", "rep_3", "rep_4",
-           "self_bleu", "loop_rate", "length", "nll", "scorer_nll", "temperature_mean", "temperature_std",
-           "temperature_entropy_corr")
-HEADER = ("suite", "strategy", "label", "setting", "n", "prompts", "k")
+METRICS = tuple(metric_info.METRICS)  # the names, in column order
 # The CSV columns: the header fields, then each metric with its interval.
 COLUMNS = (*HEADER, *(f"{m}{end}" for m in METRICS for end in ("", "_low", "_high")))
 
@@ -37,33 +35,52 @@ def _add(row: dict, name: str, values: Iterable[float]) -> None:
     row[name], row[f"{name}_low"], row[f"{name}_high"] = metrics.bootstrap_ci(list(values))
 
 
-def summarize(records: Sequence[dict]) -> list[dict]:
+def _pass_at_k(prompts: Iterable[list[GenerationRecord]], k: int) -> Iterator[float]:
+    for seeds in prompts:
+        if "passed" in seeds[0].scores:
+            yield metrics.pass_at_k(len(seeds), int(sum(r.scores["passed"] for r in seeds)), k)
+
+
+def _self_bleu(prompts: Iterable[list[GenerationRecord]], k: int) -> Iterator[float]:
+    for seeds in prompts:
+        if len(seeds) > 1:
+            yield metrics.self_bleu([r.text for r in seeds])
+
+
+# How each metric without a per-generation source is computed: one value per prompt from its generations,
+# all called alike with the k of pass@k.
+_PER_PROMPT = {"pass@k": _pass_at_k, "self_bleu": _self_bleu}
+
+
+def _generation_values(group: Iterable[GenerationRecord], source: str) -> Iterator[float]:
+    section, key = source.split(".")
+    return (getattr(record, section)[key] for record in group if key in getattr(record, section))
+
+
+def summarize(records: Sequence[GenerationRecord]) -> list[dict]:
     """One row per (suite, setting) of the generation records of a run, in a stable order.
 
     >>> rows = summarize([])
     >>> rows
     []
     """
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[GenerationRecord]] = defaultdict(list)
     for record in records:
-        groups[record["suite"], record["setting"]].append(record)
+        groups[record.suite, record.setting].append(record)
     rows = []
     for (suite, setting), group in groups.items():
         first = group[0]
-        by_item: dict[str, list[dict]] = defaultdict(list)
+        by_item: dict[str, list[GenerationRecord]] = defaultdict(list)
         for record in group:
-            by_item[record["item"]].append(record)
+            by_item[record.item].append(record)
         k = min(len(v) for v in by_item.values())
-        row = {"suite": suite, "strategy": first["strategy"], "label": first["label"], "setting": setting,
-               "n": len(group), "prompts": len(by_item), "k": k, "params": first["params"]}
-        _add(row, "accuracy", (r["scores"]["correct"] for r in group if "correct" in r["scores"]))
-        _add(row, "pass@1", (r["scores"]["passed"] for r in group if "passed" in r["scores"]))
-        _add(row, "pass@k", (metrics.pass_at_k(len(v), int(sum(r["scores"]["passed"] for r in v)), k)
-                             for v in by_item.values() if "passed" in v[0]["scores"]))
-        for name in PER_GENERATION:
-            _add(row, name, (r["metrics"][name] for r in group if name in r["metrics"]))
-        _add(row, "loop_rate", (r["metrics"]["loop"] for r in group))
-        _add(row, "self_bleu", (metrics.self_bleu([r["text"] for r in v]) for v in by_item.values() if len(v) > 1))
+        spec = first.strategy
+        row = {"suite": suite, "strategy": spec.name, "label": spec.label, "setting": setting,
+               "n": len(group), "prompts": len(by_item), "k": k, "params": dict(spec.params)}
+        for name, metric in metric_info.METRICS.items():
+            values = (_generation_values(group, metric.source) if metric.per == "generation"
+                      else _PER_PROMPT[name](by_item.values(), k))
+            _add(row, name, values)
         rows.append(row)
     rows.sort(key=_order)
     return rows
@@ -85,7 +102,7 @@ def read_csv(path: str | os.PathLike) -> list[dict]:
         for key, value in row.items():
             if key in ("n", "prompts", "k"):
                 row[key] = int(value)
-            elif key not in ("suite", "strategy", "label", "setting"):
+            elif key not in HEADER:
                 row[key] = float(value) if value else math.nan
     return rows
 
@@ -95,20 +112,17 @@ def _cell(row: dict, name: str) -> str:
     if math.isnan(value):
         return "-"
     low, high = row.get(f"{name}_low", math.nan), row.get(f"{name}_high", math.nan)
-    digits = 1 if name == "length" else 3
     if math.isnan(low):
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+        return f"{value:.3f}"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def format_table(rows: Sequence[dict]) -> str:
     """The summary as a text table, one block per suite, with the metrics that apply to it."""
-    shown = ("accuracy", "pass@1", "pass@k", "distinct_2", "self_bleu", "loop_rate", "nll", "scorer_nll",
-             "temperature_mean")
     blocks = []
     for suite in dict.fromkeys(r["suite"] for r in rows):
         mine = [r for r in rows if r["suite"] == suite]
-        names = [m for m in shown if any(not math.isnan(r.get(m, math.nan)) for r in mine)]
+        names = [m for m in metric_info.TABLE if any(not math.isnan(r.get(m, math.nan)) for r in mine)]
         table = [["setting", "n", *names]] + [[r["setting"], str(r["n"]), *(_cell(r, m) for m in names)]
                                                for r in mine]
         widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]

@@ -7,7 +7,7 @@ import inspect
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..sampler.step import Step
+    from ..core.step import Step
 
 
 class Strategy(abc.ABC):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from numbers import Real
 from typing import Callable
 
 from .. import _validate
 from .base import Strategy
-from .registry import get_strategy, register_strategy
+from .registry import register_strategy
+from .spec import as_strategy
 
 
 class _Wrapper(Strategy):
@@ -79,11 +79,7 @@ class Choose(_Wrapper):
         if isinstance(condition, str):
             if condition not in CONDITIONS:
                 raise ValueError(f"condition must be a function of the step or one of {', '.join(CONDITIONS)}; got {condition!r}")
-            name = condition
-            self._test = lambda step: getattr(step, name)
-        elif callable(condition):
-            self._test = condition
-        else:
+        elif not callable(condition):
             raise TypeError(f"condition must be a function of the step or an attribute name, got {condition!r}")
         self.condition = condition
         self.then = as_strategy(then, "then")
@@ -91,14 +87,10 @@ class Choose(_Wrapper):
         self.children = (self.then, self.otherwise)
 
     def temperature(self, step) -> float:
-        return (self.then if self._test(step) else self.otherwise).temperature(step)
+        # The attribute is looked up each time rather than bound in a closure: a closure would not pickle.
+        holds = getattr(step, self.condition) if isinstance(self.condition, str) else self.condition(step)
+        return (self.then if holds else self.otherwise).temperature(step)
 
 
 CONDITIONS = ("in_code_block", "at_line_start", "at_sentence_start")
 
-
-def as_strategy(value: "str | Strategy | float", name: str) -> Strategy:
-    """A strategy from a name, an instance, or a number (a constant temperature)."""
-    if isinstance(value, Real) and not isinstance(value, bool):
-        return get_strategy("constant", temperature=_validate.number(name, value, low=0.0))
-    return get_strategy(value)

@@ -34,10 +34,8 @@ class UnknownStrategyError(KeyError):
     """No strategy has this name; the message lists the known names and the closest match."""
 
     def __init__(self, name: str, known: list[str]) -> None:
-        close = _validate.closest(name, known)
-        hint = f" Did you mean {close!r}?" if close else ""
         self.name = name
-        self.message = f"unknown strategy {name!r}.{hint} Known strategies: {', '.join(known)}"
+        self.message = _validate.unknown("strategy", name, known, listing="Known strategies")
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -147,6 +145,11 @@ def get_strategy(name: "str | Strategy", **params) -> Strategy:
     return strategy
 
 
+def registered_name(factory: Callable) -> str | None:
+    """The name ``factory`` (a class or function) is registered under, if any."""
+    return next((name for name, obj in _registry.items() if obj is factory), None)
+
+
 def strategy_parameters(name: str) -> dict[str, object]:
     """Parameter names of strategy ``name`` with their defaults (``inspect.Parameter.empty``: required)."""
     return {p.name: p.default for p in inspect.signature(strategy_factory(name)).parameters.values()
@@ -160,9 +163,7 @@ def _check_params(name: str, factory: Callable, params: dict) -> None:
     allowed = [p.name for p in sig.parameters.values() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
     for key in params:
         if key not in allowed:
-            close = _validate.closest(key, allowed)
-            hint = f" Did you mean {close!r}?" if close else ""
-            raise TypeError(f"strategy {name!r} has no parameter {key!r}.{hint} Its parameters: {', '.join(allowed) or 'none'}")
+            raise TypeError(f"strategy {name!r}: {_validate.unknown('parameter', key, allowed, listing='Its parameters')}")
     missing = [p.name for p in sig.parameters.values()
                if p.default is p.empty and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in params]
     if missing:

@@ -26,19 +26,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Mapping, Sequence
 
 from .. import _validate
 from .base import Strategy
-from .combinators import _Wrapper, as_strategy
-from .registry import get_strategy, register_strategy
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
+from .combinators import _Wrapper
+from .registry import register_strategy
+from .spec import SpecError, as_strategy
 
 MODES = ("first", "all")
 _FLAGS = ("in_code_block", "at_line_start", "at_sentence_start")
@@ -80,7 +75,7 @@ class Rule:
         """Build and validate a rule from a mapping as found in a rules file."""
         if not isinstance(spec, Mapping):
             raise RulesError(f"{where}: a rule must be a table of keys, got {spec!r}")
-        _check_keys(spec, RULE_KEYS, f"{where}: unknown key", "allowed keys")
+        _check_keys(spec, RULE_KEYS, where)
         actions = [k for k in _ACTIONS if k in spec]
         if len(actions) != 1:
             raise RulesError(f"{where}: a rule needs exactly one of 'temperature' or 'scale', got {actions or 'neither'}")
@@ -109,6 +104,19 @@ class Rule:
                 except re.error as exc:
                     raise RulesError(f"{where}: {key} {spec[key]!r} is not a valid regular expression: {exc}") from None
         return cls(**fields)
+
+    def to_dict(self) -> dict:
+        """The rule as a table ``from_dict`` reads back (conditions left unset are left out).
+
+        >>> Rule.from_dict({"name": "code", "line_regex": "^def ", "scale": 0.5}).to_dict()
+        {'name': 'code', 'scale': 0.5, 'line_regex': '^def '}
+        """
+        table = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                table[f.name] = value.pattern if isinstance(value, re.Pattern) else value
+        return table
 
     def matches(self, step) -> bool:
         """True when every condition of this rule holds at ``step``."""
@@ -187,31 +195,24 @@ class Rules(_Wrapper):
         return t
 
     def params(self) -> dict:
-        return {"rules": [r.name for r in self.rules], "base": self.base, "mode": self.mode, "file": self.file}
+        # The rules themselves rather than the file: the parameters rebuild this strategy anywhere.
+        return {"rules": [r.to_dict() for r in self.rules], "base": self.base, "mode": self.mode}
 
 
 def _base_strategy(base: "str | Strategy | float | Mapping") -> Strategy:
-    if isinstance(base, Mapping):
-        params = dict(base)
-        name = params.pop("strategy", None)
-        if not isinstance(name, str):
-            raise RulesError(f"base table needs strategy = \"<name>\", got {dict(base)!r}")
-        try:
-            return get_strategy(name, **params)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise RulesError(f"base: {exc}") from None
     try:
         return as_strategy(base, "base")
+    except SpecError as exc:  # already says "base: ..."
+        raise RulesError(str(exc)) from None
     except (TypeError, ValueError, KeyError) as exc:
-        raise RulesError(f"base: {exc}") from None
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise RulesError(f"base: {message}") from None
 
 
-def _check_keys(spec: Mapping, allowed: Sequence[str], unknown: str, listing: str) -> None:
+def _check_keys(spec: Mapping, allowed: Sequence[str], where: str) -> None:
     for key in spec:
         if key not in allowed:
-            close = _validate.closest(key, allowed)
-            hint = f" (did you mean {close!r}?)" if close else ""
-            raise RulesError(f"{unknown} {key!r}{hint}; {listing}: {', '.join(allowed)}")
+            raise RulesError(f"{where}: {_validate.unknown('key', key, allowed)}")
 
 
 def load_rules_file(path: "str | os.PathLike") -> dict:
@@ -223,13 +224,13 @@ def load_rules_file(path: "str | os.PathLike") -> dict:
         raw = f.read()
     try:
         is_json = path.lower().endswith(".json")
-        spec = json.loads(raw.decode("utf-8")) if is_json else tomllib.loads(raw.decode("utf-8"))
+        spec = json.loads(raw.decode("utf-8")) if is_json else _validate.load_toml(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         kind = "JSON" if is_json else "TOML"
         raise RulesError(f"{path}: not a valid {kind} rules file: {exc}") from None
     if not isinstance(spec, dict):
         raise RulesError(f"{path}: the top level must be a table with keys {', '.join(FILE_KEYS)}")
-    _check_keys(spec, FILE_KEYS, f"{path}: unknown key", "allowed top-level keys")
+    _check_keys(spec, FILE_KEYS, path)
     rules = spec.get("rule")
     if isinstance(rules, dict):
         raise RulesError(f"{path}: 'rule' must be a list of rules: write [[rule]] (double brackets), not [rule]")

@@ -3,8 +3,7 @@
 Each public filter takes a 1-D logits array and returns a new float32 array in which removed tokens
 are ``-inf``; the input is never changed. Each keeps at least ``min_keep`` tokens (1 by default; 0
 acts as 1, since a token must always remain), or every finite token if there are fewer. The neutral
-values change nothing: ``k <= 0``, ``p >= 1`` (top-p, typical-p), ``p <= 0`` (min-p), ``n <= 0``
-(top-nσ).
+values (``OFF``, ``is_off``) change nothing.
 
 The ``*_keep`` functions are the cores the sampler chains on its shrinking candidate set. They take
 the candidate logits and whether they are already sorted by logit descending, and return ``(keep, sorted_after)``: ``keep`` is ``None`` (keep all), a prefix ``slice`` or an index
@@ -22,6 +21,21 @@ from .numerics import as_logits, largest, mass_prefix, sort_desc
 
 Keep = tuple["np.ndarray | slice | None", bool]
 
+#: The value that turns each filter off (llama.cpp's neutral values); ``is_off`` holds for it and
+#: beyond it (``k <= 0``, ``p >= 1`` for top-p and typical-p, ``p <= 0`` for min-p, ``n <= 0`` for top-nσ).
+OFF = {"top_k": 0, "top_p": 1.0, "min_p": 0.0, "typical_p": 1.0, "top_n_sigma": -1.0}
+_OFF_AT_ONE = ("top_p", "typical_p")
+
+
+def is_off(name: str, value: float) -> bool:
+    """True when filter ``name`` with ``value`` keeps every token.
+
+    >>> is_off("top_k", 0), is_off("top_p", 1.0), is_off("min_p", 0.05)
+    (True, True, False)
+    """
+    return value >= 1.0 if name in _OFF_AT_ONE else value <= 0
+
+
 # Candidate sets up to this size are sorted outright; larger ones (the full vocabulary) are cut by a
 # threshold below the maximum so that only the head is ever sorted.
 _SORT_OUTRIGHT = 1024
@@ -32,7 +46,7 @@ _MASS_REL_ERROR = 1e-5
 
 def top_k_keep(x: np.ndarray, k: int, min_keep: int, is_sorted: bool) -> Keep:
     """Keep the ``max(k, min_keep)`` largest logits (ties: lower token id first)."""
-    if k <= 0:
+    if is_off("top_k", k):
         return None, is_sorted
     k = max(k, min_keep, 1)
     if k >= x.size:
@@ -49,7 +63,7 @@ def top_p_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
     exact smallest prefix holding ``>= p`` (llama.cpp sums in float32 and can move the cut by a few
     tail tokens).
     """
-    if p >= 1.0:
+    if is_off("top_p", p):
         return None, is_sorted
     min_keep = max(min_keep, 1)
     if is_sorted:
@@ -83,7 +97,7 @@ def _top_p_large(x: np.ndarray, p: float, min_keep: int, m: float) -> np.ndarray
 
 def min_p_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
     """Keep tokens with ``logit >= max_logit + ln(p)`` (float32, as llama.cpp)."""
-    if p <= 0.0:
+    if is_off("min_p", p):
         return None, is_sorted
     min_keep = max(min_keep, 1)
     threshold = np.float32(x[0] if is_sorted else x.max()) + np.float32(math.log(p))
@@ -98,7 +112,7 @@ def min_p_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
 
 def typical_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
     """Keep tokens in order of ``|-ln p - H|`` until their mass exceeds ``p`` (float64)."""
-    if p >= 1.0:
+    if is_off("typical_p", p):
         return None, is_sorted
     finite = np.flatnonzero(x > -np.inf)
     z = x[finite].astype(np.float64)
@@ -116,7 +130,7 @@ def typical_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Kee
 
 def top_n_sigma_keep(x: np.ndarray, n: float, min_keep: int, is_sorted: bool) -> Keep:
     """Keep tokens with ``logit >= max - n·σ``, σ the standard deviation of the finite logits."""
-    if n <= 0.0 or x.size <= 1:
+    if is_off("top_n_sigma", n) or x.size <= 1:
         return None, is_sorted
     finite = x[x > -np.inf]
     sigma = float(finite.astype(np.float64).std())

@@ -18,22 +18,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .loop import LogitsReader, piece_decoder
+from ..core import filters, penalties
+from .logits import LogitsReader, piece_decoder
 
 if TYPE_CHECKING:
-    from .pipeline import Sampler
+    from ..core.sampler import Sampler
 
-# llama-cpp-python's own stages, turned neutral: dyntemp applies each of them once.
-NEUTRAL_LLAMA_KWARGS = {
-    "temperature": 0.0,
-    "top_k": 0,
-    "top_p": 1.0,
-    "min_p": 0.0,
-    "typical_p": 1.0,
-    "repeat_penalty": 1.0,
-    "frequency_penalty": 0.0,
-    "presence_penalty": 0.0,
-}
+# llama-cpp-python's own stages, turned neutral (it has no top-nσ): dyntemp applies each of them once.
+NEUTRAL_LLAMA_KWARGS = {"temperature": 0.0, **{k: v for k, v in filters.OFF.items() if k != "top_n_sigma"},
+                        **penalties.OFF}
 # Far above any logit, and still finite after any temperature a chain could divide it by.
 CHOSEN_LOGIT = np.float32(1e30)
 
@@ -76,3 +69,10 @@ class LogitsHook:
                     and logits[middle] == scores[middle]):
                 return logits
         return np.ascontiguousarray(scores)
+
+
+def logits_processor(sampler: "Sampler", llm=None):
+    """``sampler``'s hook in a ``llama_cpp.LogitsProcessorList`` (see ``Sampler.logits_processor``)."""
+    import llama_cpp
+
+    return llama_cpp.LogitsProcessorList([LogitsHook(sampler, llm)])

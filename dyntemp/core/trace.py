@@ -1,4 +1,5 @@
-"""The trace: one ``TraceRecord`` per sampled token, writable as JSON lines or numpy columns."""
+"""The trace: one ``TraceRecord`` per sampled token, as JSON lines (a trace file), columns (inside a
+generation record) or numpy arrays (for plots)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class Trace:
     >>> trace = Trace([TraceRecord(0, 42, "Hi", 0.7, 2.1, 1.3, 12, 0.25, 0, 0, None)])
     >>> trace.columns()["temperature"]
     array([0.7])
-    >>> Trace.from_json_lines(trace.to_json_lines()) == trace
+    >>> Trace.from_json_lines(trace.to_json_lines()) == Trace.from_columns(trace.to_columns()) == trace
     True
     """
 
@@ -85,11 +86,19 @@ class Trace:
 
     def columns(self) -> dict[str, np.ndarray]:
         """Each field as a numpy array (``rule`` and ``piece`` as object arrays)."""
-        out = {}
-        for name in FIELDS:
-            values = [getattr(r, name) for r in self._records]
-            out[name] = np.array(values, dtype=object if name in ("piece", "rule") else None)
-        return out
+        return {name: np.array(values, dtype=object if name in ("piece", "rule") else None)
+                for name, values in self.to_columns().items()}
+
+    def to_columns(self) -> dict[str, list]:
+        """Each field as a list: the compact JSON form a generation record stores."""
+        return {name: [getattr(r, name) for r in self._records] for name in FIELDS}
+
+    @classmethod
+    def from_columns(cls, columns: dict[str, list]) -> "Trace":
+        """Read ``to_columns``' form; a field it lacks (written by an older version) takes its default."""
+        n = len(columns["token"])
+        values = [columns.get(name, [TraceRecord._field_defaults.get(name)] * n) for name in FIELDS]
+        return cls(TraceRecord(*row) for row in zip(*values))
 
     def to_json_lines(self) -> str:
         """The records as JSON lines, one object per token."""

@@ -1,62 +1,39 @@
-"""The per-token pipeline: logit bias → stages in ``order`` → draw, with a trace record per token.
+"""The ``Sampler``: one generation's state and the per-token step, on settings it never changes.
 
-The stages, in llama.cpp's default order::
+Per token: logit bias → the stages in ``order`` (see ``dyntemp.core.settings``) → draw, with a trace
+record. Stages whose parameters are neutral are skipped. Each stage works on the shrinking candidate
+set, as llama.cpp's samplers do, so after top-k everything costs next to nothing; no stage sorts the
+full vocabulary when top-k runs first. At the temperature stage the strategy reads the ``Step`` (the
+full logits, their entropy, the candidates, the text so far) and returns the temperature; 0 keeps
+only the most likely candidate. The draw uses the sampler's own seeded generator.
 
-    penalties → top_n_sigma → top_k → typical_p → top_p → min_p → temperature
-
-``order`` rearranges them (temperature first, say, so the filters see scaled logits). Stages whose
-parameters are neutral are skipped. Each stage works on the shrinking candidate set, as llama.cpp's
-samplers do, so after top-k everything costs next to nothing; no stage sorts the full vocabulary
-when top-k runs first. At the temperature stage the strategy reads the ``Step`` (the full logits,
-their entropy, the candidates, the text so far) and returns the temperature; 0 keeps only the most
-likely candidate. The draw uses the sampler's own seeded generator.
+This module imports no llama.cpp: ``generate``, ``stream``, ``chat`` and ``logits_processor`` are
+conveniences that hand the sampler to ``dyntemp.llama`` when called.
 """
 
 from __future__ import annotations
 
 import math
 from numbers import Real
-from typing import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .. import _validate
-from ..strategies import Strategy, get_strategy
-from . import filters, generation
-from .generation import GenerationResult, StreamPiece
-from .hook import NEUTRAL_LLAMA_KWARGS, LogitsHook
+from ..strategies import Strategy
 from .numerics import as_vector, draw, logsumexp_and_entropy, softmax_weights
-from .penalties import check_penalties, penalize, penalties_neutral, window_counts
+from .penalties import penalize, window_counts
+from .settings import DEFAULT_ORDER, SamplerSettings
 from .step import Step
 from .text import Detokenizer, TextTracker
 from .trace import Trace, TraceRecord
 
-STAGES = ("penalties", "top_n_sigma", "top_k", "typical_p", "top_p", "min_p", "temperature")
-DEFAULT_ORDER = STAGES
-_ALIASES = {"typical": "typical_p", "typ_p": "typical_p", "temp": "temperature", "penalty": "penalties"}
-_NOT_STAGES = ("dry", "xtc", "mirostat", "mirostat_v2", "infill", "grammar")
+if TYPE_CHECKING:
+    from .results import GenerationResult, StreamPiece
+
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)
 _SCALAR_BIAS_MAX = 16
-_FILTERS = {
-    "top_n_sigma": filters.top_n_sigma_keep,
-    "top_k": filters.top_k_keep,
-    "typical_p": filters.typical_keep,
-    "top_p": filters.top_p_keep,
-    "min_p": filters.min_p_keep,
-}
-
-
-def stage_name(name: str) -> str:
-    """The canonical stage name for ``name`` (accepts llama.cpp's spellings such as ``typ_p``)."""
-    key = str(name).strip().lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    if key in _NOT_STAGES:
-        raise ValueError(f"llama.cpp's {key!r} sampler is not a dyntemp stage; leave it out of order "
-                         f"(stages are {', '.join(STAGES)})")
-    if key not in STAGES:
-        raise ValueError(f"unknown stage {name!r} in order; stages are {', '.join(STAGES)}")
-    return key
+_SETTINGS = frozenset(SamplerSettings.__dataclass_fields__) - {"strategy", "logit_bias"}
 
 
 class Sampler:
@@ -64,9 +41,12 @@ class Sampler:
 
     Parameters follow llama-cpp-python's ``create_completion`` (and llama.cpp for ``top_n_sigma``,
     ``penalty_last_n``, ``min_keep``); every neutral value turns its stage off. ``strategy`` is a
-    registered name, a ``Strategy``, or a number (a constant temperature). ``detokenizer`` maps
-    token ids to bytes so that strategies can read the generated text. ``seed=None`` draws from
-    fresh entropy; a seed makes the same logits give the same tokens.
+    registered name or spec text (``"edt:theta=0.6"``), a table or ``StrategySpec``, a ``Strategy``,
+    or a number (a constant temperature). They are checked into ``sampler.settings``, a
+    ``SamplerSettings`` (see ``from_settings``). ``detokenizer`` maps token ids to bytes so that
+    strategies can read the generated text. ``seed=None`` draws from fresh entropy; a seed makes the
+    same logits give the same tokens. A sampler pickles without its detokenizer, which belongs to a
+    model of this process.
 
     >>> import numpy as np
     >>> sampler = Sampler("edt", top_k=2, top_p=1.0, min_p=0.0, seed=7)
@@ -96,50 +76,49 @@ class Sampler:
         seed: int | None = None,
         detokenizer: Detokenizer | None = None,
     ) -> None:
-        if isinstance(strategy, Real) and not isinstance(strategy, bool):
-            strategy = get_strategy("constant", temperature=strategy)
-        self.strategy = get_strategy(strategy)
-        self.top_k = _validate.integer("top_k", top_k, low=0)
-        self.top_p = _validate.number("top_p", top_p, low=0.0, high=1.0)
-        self.min_p = _validate.number("min_p", min_p, low=0.0, high=1.0)
-        self.typical_p = _validate.number("typical_p", typical_p, low=0.0, high=1.0)
-        self.top_n_sigma = _validate.number("top_n_sigma", top_n_sigma)
-        (self.repeat_penalty, self.frequency_penalty, self.presence_penalty,
-         self.penalty_last_n) = check_penalties(repeat_penalty, frequency_penalty, presence_penalty, penalty_last_n,
-                                                "penalty_last_n")
-        self.min_keep = _validate.integer("min_keep", min_keep, low=0)
-        self.logit_bias = _check_bias(logit_bias)
-        self.order = _check_order(order)
-        if seed is not None:
-            seed = _validate.integer("seed", seed, low=0)
-        self.seed = seed
-        self._plan = self._make_plan()
-        self._bias_items = tuple((token, np.float32(bias)) for token, bias in self.logit_bias.items())
-        self._bias_arrays = (np.fromiter(self.logit_bias, dtype=np.int64, count=len(self.logit_bias)),
-                             np.fromiter(self.logit_bias.values(), dtype=np.float32, count=len(self.logit_bias)))
-        self._bias_limit = max(self.logit_bias, default=-1) + 1  # the smallest vocabulary it fits
-        self._banned = tuple(token for token, bias in self.logit_bias.items() if bias == -math.inf)
+        settings = SamplerSettings(strategy, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
+                                   top_n_sigma=top_n_sigma, repeat_penalty=repeat_penalty,
+                                   frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
+                                   penalty_last_n=penalty_last_n, logit_bias=logit_bias, min_keep=min_keep,
+                                   order=order, seed=seed)
+        # A strategy instance given here is the one used (its caller may hold it); otherwise a fresh one.
+        self._setup(settings, strategy if isinstance(strategy, Strategy) else None, detokenizer)
+
+    @classmethod
+    def from_settings(cls, settings: SamplerSettings, *, detokenizer: Detokenizer | None = None) -> "Sampler":
+        """A sampler for ``settings`` with a fresh strategy: cheap enough to make one per generation.
+
+        >>> settings = SamplerSettings("sentence:temperatures=[0.2,0.9]", seed=1)
+        >>> Sampler.from_settings(settings).strategy
+        Sentence(temperatures=[0.2, 0.9])
+        """
+        sampler = cls.__new__(cls)
+        sampler._setup(settings, None, detokenizer)
+        return sampler
+
+    def _setup(self, settings: SamplerSettings, strategy: Strategy | None, detokenizer: Detokenizer | None) -> None:
+        self.settings = settings
+        self.strategy = strategy if strategy is not None else settings.make_strategy()
+        self._plan = settings.plan()
+        bias = settings.logit_bias
+        self._bias_items = tuple((token, np.float32(value)) for token, value in bias)
+        self._bias_arrays = (np.array([t for t, _ in bias], dtype=np.int64),
+                             np.array([v for _, v in bias], dtype=np.float32))
+        self._bias_limit = max((t for t, _ in bias), default=-1) + 1  # the smallest vocabulary it fits
+        self._banned = tuple(token for token, value in bias if value == -math.inf)
         self._tracker = TextTracker(detokenizer)
         self.reset()
 
-    def _neutral(self, stage: str) -> bool:
-        if stage == "penalties":
-            return penalties_neutral(self.repeat_penalty, self.frequency_penalty, self.presence_penalty,
-                                     self.penalty_last_n)
-        if stage == "temperature":
-            return False
-        value = getattr(self, stage)
-        return value >= 1 if stage in ("typical_p", "top_p") else value <= 0
+    def __getattr__(self, name: str):
+        # The settings read as the sampler's own attributes (sampler.top_k), as they always have.
+        if name in _SETTINGS:
+            return getattr(self.settings, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def _make_plan(self) -> tuple:
-        for stage in STAGES:
-            if stage not in self.order and not self._neutral(stage):
-                setting = (f"repeat_penalty={self.repeat_penalty}, frequency_penalty={self.frequency_penalty}, "
-                           f"presence_penalty={self.presence_penalty}" if stage == "penalties"
-                           else f"{stage}={getattr(self, stage)!r}")
-                raise ValueError(f"{setting} is set but {stage!r} is not in order {list(self.order)}")
-        return tuple((stage, _FILTERS.get(stage), getattr(self, stage, None))
-                     for stage in self.order if not self._neutral(stage))
+    @property
+    def logit_bias(self) -> dict[int, float]:
+        """``{token id: bias}`` added to the logits before every other stage."""
+        return dict(self.settings.logit_bias)
 
     @property
     def text(self) -> str:
@@ -156,43 +135,51 @@ class Sampler:
         self._tracker.reset()
         self._generated: list[int] = []
         self.trace = Trace()
-        self._rng = np.random.default_rng(self.seed)
+        self._rng = np.random.default_rng(self.settings.seed)
 
     def generate(self, llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
                  stop: "str | Sequence[str] | None" = None) -> GenerationResult:
         """Generate from ``prompt`` (text, special tokens parsed, or token ids) on ``llm``, a
         ``llama_cpp.Llama``: ``result.text``, ``.tokens``, ``.trace``, ``.finish_reason``.
 
-        >>> from dyntemp.model import load_model
+        >>> from dyntemp.llama.model import load_model
         >>> result = Sampler(0.0).generate(load_model(n_ctx=256), "The capital of France is", max_tokens=8,
         ...                                stop=".")
         >>> result.text, result.finish_reason
         (' Paris', 'stop')
         """
-        return generation.generate(self, llm, prompt, max_tokens=max_tokens, stop=stop)
+        from ..llama.generation import generate
+
+        return generate(self, llm, prompt, max_tokens=max_tokens, stop=stop)
 
     def stream(self, llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
                stop: "str | Sequence[str] | None" = None) -> Iterator[StreamPiece]:
         """Like ``generate``, yielding ``StreamPiece(text, record)`` as the text comes."""
-        return generation.stream(self, llm, prompt, max_tokens=max_tokens, stop=stop)
+        from ..llama.generation import stream
+
+        return stream(self, llm, prompt, max_tokens=max_tokens, stop=stop)
 
     def chat(self, llm, messages: Sequence[dict], *, max_tokens: int = 256,
              stop: "str | Sequence[str] | None" = None) -> GenerationResult:
         """``generate`` on ``messages`` formatted with the model's own chat template."""
-        return self.generate(llm, generation.chat_prompt(llm, messages), max_tokens=max_tokens, stop=stop)
+        from ..llama.generation import chat_prompt
+
+        return self.generate(llm, chat_prompt(llm, messages), max_tokens=max_tokens, stop=stop)
 
     def logits_processor(self, llm=None):
         """A ``LogitsProcessorList`` for llama-cpp-python's ``create_completion`` and
         ``create_chat_completion``, used with ``**sampler.llama_kwargs()``. Pass ``llm`` so that
         strategies reading the text can see it."""
-        import llama_cpp
+        from ..llama.hook import logits_processor
 
-        return llama_cpp.LogitsProcessorList([LogitsHook(self, llm)])
+        return logits_processor(self, llm)
 
     @staticmethod
     def llama_kwargs() -> dict:
         """llama-cpp-python's own temperature, filters and penalties, turned neutral (its draw
         greedy), so that each is applied once, by dyntemp."""
+        from ..llama.hook import NEUTRAL_LLAMA_KWARGS
+
         return dict(NEUTRAL_LLAMA_KWARGS)
 
     def process(self, logits: object, input_ids: Sequence[int] | None = None) -> np.ndarray:
@@ -244,9 +231,10 @@ class Sampler:
         step = Step(len(self._generated), x, self._tracker, self._generated, lse, entropy)
         ids, cand, is_sorted = None, x, False
         temperature = math.nan
+        min_keep = self.settings.min_keep
         for stage, keep_fn, value in self._plan:
             if keep_fn is not None:
-                keep, is_sorted = keep_fn(cand, value, self.min_keep, is_sorted)
+                keep, is_sorted = keep_fn(cand, value, min_keep, is_sorted)
                 if keep is not None:
                     cand = cand[keep]
                     ids = keep if ids is None else ids[keep]
@@ -292,7 +280,8 @@ class Sampler:
         return x
 
     def _penalized(self, cand: np.ndarray, ids: np.ndarray | None, history, n_vocab: int) -> np.ndarray:
-        tokens, counts = window_counts(history, self.penalty_last_n, n_vocab, "input_ids")
+        settings = self.settings
+        tokens, counts = window_counts(history, settings.penalty_last_n, n_vocab, "input_ids")
         if tokens.size == 0:
             return cand
         if ids is None:
@@ -302,7 +291,8 @@ class Sampler:
             hit = (where < tokens.size) & (tokens[np.minimum(where, tokens.size - 1)] == ids)
             at, counts = np.flatnonzero(hit), counts[where[hit]]
         cand = cand.copy()
-        cand[at] = penalize(cand[at], counts, self.repeat_penalty, self.frequency_penalty, self.presence_penalty)
+        cand[at] = penalize(cand[at], counts, settings.repeat_penalty, settings.frequency_penalty,
+                            settings.presence_penalty)
         return cand
 
 
@@ -321,36 +311,3 @@ def _finite(ids: np.ndarray | None, cand: np.ndarray) -> tuple[np.ndarray | None
         cand = cand[ids]
     return ids, cand
 
-
-def _check_bias(logit_bias: Mapping[int, float] | None) -> dict[int, float]:
-    if logit_bias is None:
-        return {}
-    if not isinstance(logit_bias, Mapping):
-        raise TypeError(f"logit_bias must be a mapping of token id to bias, got {logit_bias!r}")
-    out = {}
-    for token, bias in logit_bias.items():
-        if isinstance(token, str) and token.isdigit():
-            token = int(token)  # JSON object keys
-        token = _validate.integer("logit_bias token id", token, low=0)
-        if bias == -math.inf:
-            out[token] = bias
-            continue
-        try:
-            out[token] = _validate.number(f"logit_bias[{token}]", bias, low=-_FLOAT32_MAX, high=_FLOAT32_MAX)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{exc} (a bias is a number; -inf bans the token)") from None
-    return out
-
-
-def _check_order(order: Sequence[str]) -> tuple[str, ...]:
-    if not isinstance(order, (str, Sequence)):
-        raise TypeError(f"order must be a list of stage names or a ';'-separated string, got {order!r}")
-    if isinstance(order, str):
-        order = [s for s in order.replace(",", ";").split(";") if s.strip()]
-    names = tuple(stage_name(s) for s in order)
-    for name in set(names):
-        if names.count(name) > 1:
-            raise ValueError(f"stage {name!r} appears {names.count(name)} times in order {list(order)}")
-    if "temperature" not in names:
-        raise ValueError(f"order {list(order)} has no 'temperature' stage: the strategy would never run")
-    return names

@@ -53,6 +53,16 @@ class TextTracker:
             raise TypeError(f"detokenizer must be a function from a list of token ids to bytes, got {detokenize!r}")
         self._detokenize = detokenize
 
+    def __getstate__(self) -> dict:
+        # A detokenizer belongs to a model of this process: it is not pickled (the copy has none).
+        state = {name: getattr(self, name) for name in self.__slots__}
+        state["_detokenize"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
     def reset(self) -> None:
         """Forget all text: ready for a new generation."""
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

@@ -8,34 +8,14 @@ Streamed text holds back anything that could still become a stop string.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Generator, Iterator, Sequence
 
 from .. import _validate
-from .loop import LogitsReader, piece_decoder
-from .trace import Trace, TraceRecord
+from ..core.results import GenerationResult, StreamPiece
+from .logits import LogitsReader, piece_decoder
 
 if TYPE_CHECKING:
-    from .pipeline import Sampler
-
-
-@dataclass(frozen=True)
-class StreamPiece:
-    """A piece of streamed text and the record of the token that completed it."""
-
-    text: str
-    record: TraceRecord
-
-
-@dataclass(frozen=True)
-class GenerationResult:
-    """The outcome of ``Sampler.generate``: the text (without a stop string), the sampled tokens,
-    the trace and why generation ended: ``"stop"``, ``"length"`` or ``"eos"``."""
-
-    text: str
-    tokens: list[int]
-    trace: Trace
-    finish_reason: str
+    from ..core.sampler import Sampler
 
 
 def _check_stop(stop: "str | Sequence[str] | None") -> tuple[str, ...]:
@@ -60,9 +40,14 @@ def _held_back(text: str, stops: tuple[str, ...]) -> int:
 
 
 def stream(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
-           stop: "str | Sequence[str] | None" = None, finish: list | None = None) -> Iterator[StreamPiece]:
-    """Yield the generated text piece by piece (see ``Sampler.stream``); ``finish``, if given, gets
-    the finish reason appended when generation ends."""
+           stop: "str | Sequence[str] | None" = None) -> Iterator[StreamPiece]:
+    """Yield the generated text piece by piece (see ``Sampler.stream``)."""
+    yield from _pieces(sampler, llm, prompt, max_tokens, stop)
+
+
+def _pieces(sampler: "Sampler", llm, prompt: "str | Sequence[int]", max_tokens: int,
+            stop: "str | Sequence[str] | None") -> Generator[StreamPiece, None, str]:
+    """The pieces of ``stream``; the generator returns the finish reason."""
     max_tokens = _validate.integer("max_tokens", max_tokens, low=1)
     stops = _check_stop(stop)
     prompt_ids = llm.tokenize(prompt.encode("utf-8"), special=True) if isinstance(prompt, str) else list(prompt)
@@ -101,20 +86,23 @@ def stream(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens
         llm.eval([token])
     if reason != "stop" and len(sampler.text) > emitted:
         yield StreamPiece(sampler.text[emitted:], sampler.trace[-1])
-    if finish is not None:
-        finish.append(reason)
+    return reason
 
 
 def generate(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
              stop: "str | Sequence[str] | None" = None) -> GenerationResult:
     """Generate to the end (see ``Sampler.generate``)."""
-    finish: list[str] = []
-    text = "".join(piece.text for piece in stream(sampler, llm, prompt, max_tokens=max_tokens, stop=stop,
-                                                  finish=finish))
+    pieces, parts = _pieces(sampler, llm, prompt, max_tokens, stop), []
+    while True:
+        try:
+            parts.append(next(pieces).text)
+        except StopIteration as end:
+            reason = end.value
+            break
     tokens = [r.token for r in sampler.trace]
-    if finish[0] == "eos":
+    if reason == "eos":
         tokens = tokens[:-1]
-    return GenerationResult(text, tokens, sampler.trace, finish[0])
+    return GenerationResult("".join(parts), tokens, sampler.trace, reason)
 
 
 def chat_prompt(llm, messages: Sequence[dict]) -> str:

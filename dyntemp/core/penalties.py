@@ -26,9 +26,13 @@ def check_penalties(repeat_penalty: float, frequency_penalty: float, presence_pe
     )
 
 
+#: The penalty values that change nothing (a window of 0 tokens does too).
+OFF = {"repeat_penalty": 1.0, "frequency_penalty": 0.0, "presence_penalty": 0.0}
+
+
 def penalties_neutral(repeat_penalty: float, frequency_penalty: float, presence_penalty: float, last_n: int) -> bool:
     """True when the penalties change nothing, so the stage can be skipped."""
-    return last_n == 0 or (repeat_penalty == 1.0 and frequency_penalty == 0.0 and presence_penalty == 0.0)
+    return last_n == 0 or (repeat_penalty, frequency_penalty, presence_penalty) == tuple(OFF.values())
 
 
 def window_counts(history: object, last_n: int, n_vocab: int, name: str = "history") -> tuple[np.ndarray, np.ndarray]:

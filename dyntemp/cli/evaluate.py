@@ -1,0 +1,68 @@
+"""``dyntemp eval``: a sweep of strategy settings over prompt suites, resumable, with a summary."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+from .common import UsageError, add_host_flags, add_sampler_flags, check_host_flags, sampler_kwargs
+
+
+def add_parser(commands) -> None:
+    ev = commands.add_parser(
+        "eval", help="run strategy settings over prompt suites and summarise quality and diversity",
+        description="Run every strategy setting on every prompt of the suites with every seed. Results are "
+                    "appended per generation to OUT/generations.jsonl; rerun the same command to resume.")
+    ev.add_argument("--config", metavar="FILE.toml", help="a sweep file; flags given here override its values")
+    ev.add_argument("--suite", action="append", metavar="NAME|FILE.jsonl",
+                    help="a built-in suite (qa, creative, code) or a JSONL file; repeatable (default: qa)")
+    ev.add_argument("--strategy", "-s", action="append", metavar="NAME[:KEY=V1,V2...]",
+                    help="a strategy and its grid, e.g. constant:temperature=0.3,0.7 or edt:theta=0.3,0.6:t0=1; "
+                         "a list value in brackets, e.g. sentence:temperatures=[0.2,0.9]; repeatable")
+    ev.add_argument("--seeds", type=int, help="seeds per prompt, 0..N-1 (default 3)")
+    ev.add_argument("--limit", type=int, help="only the first N prompts of each suite")
+    ev.add_argument("--max-tokens", "-n", type=int, help="cap on each prompt's token budget (a quick look)")
+    ev.add_argument("--out", "-o", help="the run folder (required unless the sweep file names one)")
+    ev.add_argument("--workers", "-j", type=int, help="worker processes, each loading the model once (default 1)")
+    ev.add_argument("--model", "-m", help="a GGUF file (default: SmolLM2-135M-Instruct)")
+    ev.add_argument("--scorer", metavar="GGUF", help="an independent model that scores each reply's NLL")
+    ev.add_argument("--ctx-size", "-c", type=int, help="context size of the model (default 2048)")
+    add_host_flags(ev)
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_sampler_flags(ev)
+    ev.set_defaults(run=run)
+
+
+def run(args, out) -> None:
+    from ..eval.runner import run_sweep
+    from ..eval.spec import Sweep, load_sweep, parse_strategy, sweep_out
+    from ..eval.summary import format_table, read_csv
+    from ..host import physical_cores
+
+    check_host_flags(args)
+    settings = [s for spec in args.strategy or () for s in parse_strategy(spec)] or None
+    overrides = {"suites": args.suite, "settings": settings, "seeds": args.seeds, "limit": args.limit,
+                 "max_tokens": args.max_tokens, "workers": args.workers, "model": args.model, "scorer": args.scorer,
+                 "n_ctx": args.ctx_size, "n_threads": args.threads, "n_gpu_layers": args.n_gpu_layers or None,
+                 "sampler": sampler_kwargs(args) or None}
+    if args.config:
+        sweep = load_sweep(args.config, **overrides)
+        folder = args.out or sweep_out(args.config)
+    else:
+        if settings is None:
+            raise UsageError("give at least one --strategy (or a --config sweep file)")
+        sweep = Sweep(**{"suites": ["qa"], **{k: v for k, v in overrides.items() if v is not None}})
+        folder = args.out
+    if not folder:
+        raise UsageError("give --out FOLDER for the run's results")
+    each, cores = sweep.threads_per_worker(), physical_cores()
+    if sweep.workers * each > cores:
+        warnings.warn(f"{sweep.workers} workers x {each} thread(s) = {sweep.workers * each} threads on "
+                      f"{cores} physical cores: they will slow each other down")
+    counts = sweep.strategy_counts()
+    if len(set(counts.values())) > 1:
+        print("note: strategies have different numbers of settings ("
+              + ", ".join(f"{k} {v}" for k, v in counts.items()) + "); equal grids compare fairly", file=sys.stderr)
+    run_folder = run_sweep(sweep, folder, progress=False if args.no_progress else None)
+    print(format_table(read_csv(run_folder / "summary.csv")), file=out)
+    print(f"\nresults: {run_folder / 'generations.jsonl'}\nsummary: {run_folder / 'summary.csv'}", file=out)

