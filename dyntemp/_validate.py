@@ -83,6 +83,15 @@ def unknown(what: str, value: object, allowed: Iterable[str], *, listing: str | 
     return f"unknown {what} {value!r}.{hint} {listing or 'Allowed'}: {', '.join(allowed) or 'none'}"
 
 
+def message_of(exc: BaseException) -> str:
+    """An exception's message as a person reads it (a ``KeyError`` repr-quotes its own).
+
+    >>> message_of(KeyError("no such key")), message_of(ValueError("bad"))
+    ('no such key', 'bad')
+    """
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
 def load_toml(data: bytes | str) -> dict:
     """Parse TOML text (``tomllib``, or ``tomli`` on Python 3.10); errors are ``tomllib.TOMLDecodeError``.
 

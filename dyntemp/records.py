@@ -49,8 +49,7 @@ class GenerationRecord:
 
     def __post_init__(self) -> None:
         if self.completion_tokens is None:
-            # The end-of-generation token is in the trace but not in the text.
-            object.__setattr__(self, "completion_tokens", len(self.trace) - (self.finish_reason == "eos"))
+            object.__setattr__(self, "completion_tokens", len(self.trace))
 
     @property
     def strategy(self) -> StrategySpec:
@@ -69,6 +68,7 @@ class GenerationRecord:
 
     def to_dict(self) -> dict:
         """The record as JSON data (the trace as columns: one list per ``TraceRecord`` field)."""
+        settings = self.settings.to_dict()  # first: it says why settings that are not data cannot be written
         out: dict[str, Any] = {"schema": SCHEMA}
         for key in ("id", "suite", "item", "kind"):
             if getattr(self, key) is not None:
@@ -76,7 +76,7 @@ class GenerationRecord:
         # The setting's key, name, label and seed are repeated at the top for readers of the file (jq, pandas).
         spec = self.settings.strategy
         out.update(setting=spec.key, strategy=spec.name, label=spec.label, params=dict(spec.params), seed=self.seed,
-                   settings=self.settings.to_dict(), text=self.text, finish_reason=self.finish_reason,
+                   settings=settings, text=self.text, finish_reason=self.finish_reason,
                    prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens,
                    scores=dict(self.scores), metrics=dict(self.metrics), trace=self.trace.to_columns())
         return out
@@ -90,13 +90,18 @@ class GenerationRecord:
         if schema > SCHEMA:
             raise ValueError(f"a generation record of schema {schema}, newer than this dyntemp reads ({SCHEMA}): "
                              f"upgrade dyntemp")
+        # The strategy is read as data, not built: reading a record needs no strategy registered.
+        trace = Trace.from_columns(data["trace"])
         if schema == 0:
             settings = SamplerSettings(StrategySpec(data["strategy"], dict(data.get("params", {}))),
-                                       seed=data.get("seed"), **dict(sampler or {}))
+                                       seed=data.get("seed"), **dict(sampler or {}), check_strategy=False)
+            # Those traces kept the end-of-generation token's record.
+            completion_tokens = len(trace) - (data["finish_reason"] == "eos")
         else:
-            settings = SamplerSettings.from_dict(data["settings"])
+            settings = SamplerSettings.from_dict(data["settings"], check_strategy=False)
+            completion_tokens = data.get("completion_tokens")
         return cls(text=data["text"], finish_reason=data["finish_reason"], settings=settings,
-                   trace=Trace.from_columns(data["trace"]), completion_tokens=data.get("completion_tokens"),
+                   trace=trace, completion_tokens=completion_tokens,
                    prompt_tokens=data.get("prompt_tokens"), id=data.get("id"), suite=data.get("suite"),
                    item=data.get("item"), kind=data.get("kind"), scores=dict(data.get("scores", {})),
                    metrics=dict(data.get("metrics", {})))

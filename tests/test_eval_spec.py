@@ -93,7 +93,7 @@ grid = { t0 = [0.5, 1.0] }
 @pytest.mark.parametrize("text, message", [
     ("seeds = ", "not valid TOML"),
     ("seed = 3", "unknown key 'seed'. Did you mean 'seeds'?"),
-    ("[[strategy]]\ngrid = { t0 = [1.0] }", r"\[\[strategy\]\] #1 needs a name"),
+    ("[[strategy]]\ngrid = { t0 = [1.0] }", r"\[\[strategy\]\] #1: a strategy table needs name"),
     ("[[strategy]]\nname = 'edt'\ngrid = [1, 2]", "grid must be a table of lists"),
     ("[[strategy]]\nname = 'edt'\ngrid = { t0 = 1.0 }", "grid values of 't0' must be a non-empty list, got 1.0"),
     ("[[strategy]]\nname = 'edt'\nt0 = 1\ngrid = { t0 = [1.0] }", "t0 given both as fixed and in the grid"),

@@ -84,6 +84,7 @@ def test_the_core_strategies_and_eval_reports_run_where_llama_cpp_cannot_be_impo
 @pytest.mark.parametrize("name", dyntemp.list_strategies())
 def test_every_builtin_strategy_and_its_sampler_pickle_to_the_same_tokens(llm, name):
     sampler = Sampler(builtin(name), seed=5, repeat_penalty=1.1)
+    assert isinstance(sampler.settings.strategy, StrategySpec)  # every built-in is data
     for copy in (pickle.loads(pickle.dumps(sampler)),
                  Sampler.from_settings(pickle.loads(pickle.dumps(sampler.settings))),
                  Sampler(pickle.loads(pickle.dumps(builtin(name))), seed=5, repeat_penalty=1.1)):
@@ -98,7 +99,7 @@ def test_settings_are_immutable_data_that_round_trip_through_json():
                                top_k=20, logit_bias={7: -float("inf"), 3: 1.5}, order="top_k;min_p;temperature",
                                top_p=1.0, seed=4)
     data = json.loads(json.dumps(settings.to_dict()))
-    assert data["logit_bias"] == {"3": 1.5, "7": -float("inf")}
+    assert data["logit_bias"] == {"3": 1.5, "7": "-inf"}  # strict JSON has no infinity
     again = SamplerSettings.from_dict(data)
     assert again == settings and again.logit_bias == ((3, 1.5), (7, -float("inf")))
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -146,7 +147,7 @@ class TestOneSpecParser:
         assert strategy.strategy.temperatures == [0.2, 0.9] and strategy.max_temp == 1.2
 
     def test_a_comma_means_alternatives_everywhere_and_one_setting_refuses_them(self):
-        assert [s.params["temperatures"] for s in parse_grid("sentence:temperatures=[0.2,0.9],[1.0]")] == [
+        assert [s.to_dict()["temperatures"] for s in parse_grid("sentence:temperatures=[0.2,0.9],[1.0]")] == [
             [0.2, 0.9], [1.0]]
         with pytest.raises(SpecError, match=r"temperatures has 2 values \(0.2,0.9\) where one setting takes one; "
                                             r"write a list in brackets: temperatures=\[0.2,0.9\]"):
@@ -227,3 +228,70 @@ def test_a_legacy_run_folder_resumes_and_keeps_its_lines(tmp_path):
     records = read_generations(run)
     assert len({(r.item, r.setting, r.seed) for r in records}) == 8
     assert all(r.settings.top_k == 20 for r in records)
+
+
+class TestSettingsStayWhatTheySay:
+    def test_a_spec_never_changes_and_equal_specs_hash_alike(self):
+        spec = parse_spec("sentence:temperatures=[0.2,0.9]")
+        with pytest.raises(TypeError, match="cannot change"):
+            spec.params["temperatures"] = [1.0]
+        assert spec.params["temperatures"] == (0.2, 0.9) and spec.key == "sentence:temperatures=[0.2,0.9]"
+        a, b = StrategySpec("edt", {"theta": 1, "t0": 0.5}), StrategySpec("edt", {"t0": 0.5, "theta": 1.0})
+        assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+        with pytest.raises(SpecError, match="is not data"):
+            StrategySpec("choose", {"condition": len, "then": 0.1, "otherwise": 1.0})
+
+    def test_a_strategy_whose_params_do_not_rebuild_it_is_kept_as_itself(self):
+        @dyntemp.register_strategy("renamed-doc-test")
+        class Renamed(dyntemp.Strategy):
+            def __init__(self, level: float = 1.0) -> None:
+                self._level = level  # params() cannot see it
+
+            def temperature(self, step):
+                return self._level
+
+        try:
+            strategy = Renamed(level=1.7)
+            settings = Sampler(strategy).settings
+            assert settings.strategy is strategy  # not a spec that would rebuild level=1.0
+            with pytest.raises(TypeError, match="cannot be written as data"):
+                settings.to_dict()
+        finally:
+            dyntemp.unregister_strategy("renamed-doc-test")
+        # A built-in's spec holds what differs from its defaults.
+        assert Sampler(dyntemp.get_strategy("edt", theta=0.4)).settings.strategy.to_dict() == {"name": "edt",
+                                                                                            "theta": 0.4}
+
+    def test_sampler_settings_cannot_be_assigned_and_unknown_names_say_what_they_are_here(self):
+        sampler = Sampler("edt", seed=1)
+        with pytest.raises(AttributeError, match=r"seed is one of the sampler's settings.*replace\(seed=...\)"):
+            sampler.seed = 5
+        with pytest.raises(TypeError, match="Sampler has no setting 'repeat_last_n': here it is penalty_last_n"):
+            Sampler("edt", repeat_last_n=32)
+        with pytest.raises(TypeError, match=r"Sampler has no setting 'temperature': here it is the strategy"):
+            Sampler("edt", temperature=0.7)
+        with pytest.raises(TypeError, match="unknown setting 'top_kk'. Did you mean 'top_k'"):
+            Sampler("edt", top_kk=3)
+
+    def test_settings_to_dict_is_strict_json(self):
+        settings = SamplerSettings("edt", logit_bias={2: -float("inf")}, order=["top_k", "temperature"], top_p=1.0,
+                                   min_p=0.0)
+        text = json.dumps(settings.to_dict(), allow_nan=False)
+        assert SamplerSettings.from_dict(json.loads(text)) == settings
+        with pytest.raises(TypeError, match="order must hold stage names, got 5"):
+            SamplerSettings("edt", order=["top_k", 5, "temperature"])
+        with pytest.raises(TypeError, match=r"logit_bias must be a mapping of token id to bias or \(token, bias\)"):
+            SamplerSettings("edt", logit_bias=[(1, 2, 3)])
+
+    def test_records_read_without_their_strategy_registered_and_errors_cross_processes(self):
+        from dyntemp.strategies.spec import UnknownStrategySpecError
+
+        data = GenerationRecord("x", "length", SamplerSettings(0.5, seed=1), dyntemp.Trace()).to_dict()
+        data["settings"]["strategy"] = {"name": "a-plugin-not-installed-here", "level": 2}
+        record = GenerationRecord.from_dict(data)
+        assert record.setting == "a-plugin-not-installed-here:level=2"
+        try:
+            parse_spec("edtt")
+        except UnknownStrategySpecError as exc:
+            again = pickle.loads(pickle.dumps(exc))
+            assert str(again) == str(exc) and isinstance(again, dyntemp.UnknownStrategyError)

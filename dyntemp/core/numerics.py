@@ -29,6 +29,8 @@ _MIN_RANK = 6
 # does not (entropy of 40 candidates: 0.024 ms in Python against 0.064 ms in numpy).
 _SMALL = 64
 _FLOAT32_LOWEST = np.finfo(np.float32).min
+#: The largest float32, as a Python float: bounds for logit biases and temperatures.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def as_vector(logits: object, name: str = "logits") -> np.ndarray:

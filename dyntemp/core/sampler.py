@@ -13,16 +13,18 @@ conveniences that hand the sampler to ``dyntemp.llama`` when called.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from numbers import Real
-from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
+from .. import _validate
 from ..strategies import Strategy
-from .numerics import as_vector, draw, logsumexp_and_entropy, softmax_weights
+from .numerics import FLOAT32_MAX, as_vector, draw, logsumexp_and_entropy, softmax_weights
 from .penalties import penalize, window_counts
-from .settings import DEFAULT_ORDER, SamplerSettings
+from .settings import SamplerSettings
 from .step import Step
 from .text import Detokenizer, TextTracker
 from .trace import Trace, TraceRecord
@@ -30,16 +32,30 @@ from .trace import Trace, TraceRecord
 if TYPE_CHECKING:
     from .results import GenerationResult, StreamPiece
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)
 _SCALAR_BIAS_MAX = 16
-_SETTINGS = frozenset(SamplerSettings.__dataclass_fields__) - {"strategy", "logit_bias"}
+_SETTINGS_ORDER = tuple(f.name for f in dataclasses.fields(SamplerSettings) if f.name != "strategy")
+_SETTINGS = frozenset(_SETTINGS_ORDER) - {"logit_bias"}
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SamplerSettings) if f.name != "strategy"}
+# Names users bring from llama.cpp and llama-cpp-python, and what they are called here.
+_OTHER_NAMES = {"repeat_last_n": "penalty_last_n", "typical": "typical_p", "samplers": "order",
+                "temp": "the strategy (a number is a constant temperature: Sampler(0.7))",
+                "temperature": "the strategy (a number is a constant temperature: Sampler(0.7))"}
+
+
+def _unknown_setting(name: str) -> str:
+    if name in _OTHER_NAMES:
+        return f"Sampler has no setting {name!r}: here it is {_OTHER_NAMES[name]}"
+    return f"Sampler: {_validate.unknown('setting', name, _SETTINGS_ORDER)}"
 
 
 class Sampler:
     """A token-adaptive sampler: a strategy picks each token's temperature inside a filter chain.
 
-    Parameters follow llama-cpp-python's ``create_completion`` (and llama.cpp for ``top_n_sigma``,
+    The keyword settings are ``SamplerSettings``' fields, with its defaults: ``top_k``, ``top_p``,
+    ``min_p``, ``typical_p``, ``top_n_sigma``, ``repeat_penalty``, ``frequency_penalty``,
+    ``presence_penalty``, ``penalty_last_n``, ``logit_bias``, ``min_keep``, ``order``, ``seed``.
+    They follow llama-cpp-python's ``create_completion`` (and llama.cpp for ``top_n_sigma``,
     ``penalty_last_n``, ``min_keep``); every neutral value turns its stage off. ``strategy`` is a
     registered name or spec text (``"edt:theta=0.6"``), a table or ``StrategySpec``, a ``Strategy``,
     or a number (a constant temperature). They are checked into ``sampler.settings``, a
@@ -55,32 +71,16 @@ class Sampler:
     array([0.709, 0.291, 0.   ])
     >>> sampler.sample(logits) in (0, 1), len(sampler.trace)
     (True, 1)
+    >>> sampler
+    Sampler(EDT(t0=1.0, n=0.8, theta=1.0, entropy_floor=1e-06, min_temp=0.0, max_temp=inf), top_k=2, top_p=1.0, min_p=0.0, seed=7)
     """
 
-    def __init__(
-        self,
-        strategy: "str | Strategy | float",
-        *,
-        top_k: int = 40,
-        top_p: float = 0.95,
-        min_p: float = 0.05,
-        typical_p: float = 1.0,
-        top_n_sigma: float = -1.0,
-        repeat_penalty: float = 1.0,
-        frequency_penalty: float = 0.0,
-        presence_penalty: float = 0.0,
-        penalty_last_n: int = 64,
-        logit_bias: Mapping[int, float] | None = None,
-        min_keep: int = 1,
-        order: Sequence[str] = DEFAULT_ORDER,
-        seed: int | None = None,
-        detokenizer: Detokenizer | None = None,
-    ) -> None:
-        settings = SamplerSettings(strategy, top_k=top_k, top_p=top_p, min_p=min_p, typical_p=typical_p,
-                                   top_n_sigma=top_n_sigma, repeat_penalty=repeat_penalty,
-                                   frequency_penalty=frequency_penalty, presence_penalty=presence_penalty,
-                                   penalty_last_n=penalty_last_n, logit_bias=logit_bias, min_keep=min_keep,
-                                   order=order, seed=seed)
+    def __init__(self, strategy: "str | Strategy | float", *, detokenizer: Detokenizer | None = None,
+                 **settings: Any) -> None:
+        for name in settings:
+            if name not in _SETTINGS and name != "logit_bias":
+                raise TypeError(_unknown_setting(name))
+        settings = SamplerSettings(strategy, **settings)
         # A strategy instance given here is the one used (its caller may hold it); otherwise a fresh one.
         self._setup(settings, strategy if isinstance(strategy, Strategy) else None, detokenizer)
 
@@ -107,6 +107,7 @@ class Sampler:
         self._bias_limit = max((t for t, _ in bias), default=-1) + 1  # the smallest vocabulary it fits
         self._banned = tuple(token for token, value in bias if value == -math.inf)
         self._tracker = TextTracker(detokenizer)
+        self._check_text()
         self.reset()
 
     def __getattr__(self, name: str):
@@ -114,6 +115,21 @@ class Sampler:
         if name in _SETTINGS:
             return getattr(self.settings, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SETTINGS or name == "logit_bias":
+            raise AttributeError(f"{name} is one of the sampler's settings, which do not change; make another "
+                                 f"sampler: Sampler.from_settings(sampler.settings.replace({name}=...))")
+        object.__setattr__(self, name, value)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._check_text()  # the detokenizer stayed behind
+
+    def __repr__(self) -> str:
+        changed = ", ".join(f"{f}={getattr(self.settings, f)!r}" for f in _SETTINGS_ORDER
+                            if getattr(self.settings, f) != _DEFAULTS[f])
+        return f"Sampler({self.strategy!r}{', ' if changed else ''}{changed})"
 
     @property
     def logit_bias(self) -> dict[int, float]:
@@ -128,6 +144,17 @@ class Sampler:
     def use_detokenizer(self, detokenizer: Detokenizer | None) -> None:
         """Decode sampled tokens with ``detokenizer`` (token ids → bytes) from now on."""
         self._tracker.use_detokenizer(detokenizer)
+        self._check_text()
+
+    def _check_text(self) -> None:
+        # Without a detokenizer the text stays empty: a strategy that reads it would run on nothing.
+        self._blind = self.strategy.reads_text and self._tracker.detokenizer is None
+
+    def _refuse_blind(self) -> None:
+        raise ValueError(
+            f"strategy {self.strategy.name or type(self.strategy).__name__!r} reads the generated text, but this "
+            f"sampler has no detokenizer to know it: give Sampler(..., detokenizer=...) (token ids -> bytes), pass "
+            f"the model to logits_processor(llm), or generate with sampler.generate/stream/chat")
 
     def reset(self) -> None:
         """Ready for a new generation: clears the trace, text and strategy state, and re-seeds."""
@@ -135,6 +162,7 @@ class Sampler:
         self._tracker.reset()
         self._generated: list[int] = []
         self.trace = Trace()
+        self.finish_reason: str | None = None  # set when a generation on a model ends
         self._rng = np.random.default_rng(self.settings.seed)
 
     def generate(self, llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
@@ -154,22 +182,27 @@ class Sampler:
 
     def stream(self, llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
                stop: "str | Sequence[str] | None" = None) -> Iterator[StreamPiece]:
-        """Like ``generate``, yielding ``StreamPiece(text, record)`` as the text comes."""
+        """Like ``generate``, yielding ``StreamPiece(text, record)`` as the text comes; when it ends,
+        ``sampler.finish_reason`` says why and ``sampler.trace`` holds every token's record."""
         from ..llama.generation import stream
 
         return stream(self, llm, prompt, max_tokens=max_tokens, stop=stop)
 
     def chat(self, llm, messages: Sequence[dict], *, max_tokens: int = 256,
-             stop: "str | Sequence[str] | None" = None) -> GenerationResult:
-        """``generate`` on ``messages`` formatted with the model's own chat template."""
-        from ..llama.generation import chat_prompt
+             stop: "str | Sequence[str] | None" = None, chat_template: str | None = None) -> GenerationResult:
+        """``generate`` on ``messages`` formatted with the model's own chat template (or
+        ``chat_template``, a Jinja template for a model without one), tokenized as llama-cpp-python's
+        ``create_chat_completion`` does."""
+        from ..llama.generation import chat_tokens
 
-        return self.generate(llm, chat_prompt(llm, messages), max_tokens=max_tokens, stop=stop)
+        return self.generate(llm, chat_tokens(llm, messages, chat_template), max_tokens=max_tokens, stop=stop)
 
     def logits_processor(self, llm=None):
         """A ``LogitsProcessorList`` for llama-cpp-python's ``create_completion`` and
         ``create_chat_completion``, used with ``**sampler.llama_kwargs()``. Pass ``llm`` so that
         strategies reading the text can see it."""
+        if llm is None and self.strategy.reads_text:
+            self._refuse_blind()
         from ..llama.hook import logits_processor
 
         return logits_processor(self, llm)
@@ -186,7 +219,7 @@ class Sampler:
         """The float32 logits this step would draw from: removed tokens ``-inf``, the rest divided by
         the temperature. No state changes."""
         step, ids, cand, _, _ = self._run(logits, input_ids)
-        result = np.full(step.logits.size, -np.inf, dtype=np.float32)
+        result = np.full(step._logits.size, -np.inf, dtype=np.float32)
         result[ids] = cand
         return result
 
@@ -195,7 +228,7 @@ class Sampler:
         changes: the generator, the strategy and the trace are left as they were."""
         step, ids, cand, _, is_sorted = self._run(logits, input_ids)
         e = softmax_weights(cand, is_sorted)
-        result = np.zeros(step.logits.size, dtype=np.float64)
+        result = np.zeros(step._logits.size, dtype=np.float64)
         result[ids] = e / e.sum()
         return result
 
@@ -222,6 +255,8 @@ class Sampler:
     def _run(self, logits: object, input_ids: Sequence[int] | None,
              overwrite: bool = False) -> tuple[Step, np.ndarray, np.ndarray, float, bool]:
         """``(step, candidate ids, their final logits, temperature, whether sorted by logit)``."""
+        if self._blind:
+            self._refuse_blind()
         x = as_vector(logits)
         banned = ()
         if self._bias_items:
@@ -248,7 +283,7 @@ class Sampler:
                     is_sorted = True
                 else:
                     # Beyond float32's range a temperature is as good as infinite: uniform.
-                    cand = cand / np.float32(min(temperature, _FLOAT32_MAX))
+                    cand = cand / np.float32(min(temperature, FLOAT32_MAX))
             else:
                 cand = self._penalized(cand, ids, input_ids, x.size)
                 is_sorted = False
@@ -301,7 +336,7 @@ def _overflows(cand: np.ndarray, temperature: float, is_sorted: bool) -> bool:
     if temperature < _FLOAT32_TINY:
         return True
     largest = max(abs(float(cand[0])), abs(float(cand[-1]))) if is_sorted else float(np.abs(cand).max())
-    return largest / temperature >= _FLOAT32_MAX
+    return largest / temperature >= FLOAT32_MAX
 
 
 def _finite(ids: np.ndarray | None, cand: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:

@@ -14,22 +14,20 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from typing import Any, Mapping, Sequence
-
-import numpy as np
 
 from .. import _validate
 from ..strategies import Strategy
 from ..strategies.spec import StrategySpec, spec_of
 from . import filters
+from .numerics import FLOAT32_MAX
 from .penalties import check_penalties, penalties_neutral
 
 STAGES = ("penalties", "top_n_sigma", "top_k", "typical_p", "top_p", "min_p", "temperature")
 DEFAULT_ORDER = STAGES
 _ALIASES = {"typical": "typical_p", "typ_p": "typical_p", "temp": "temperature", "penalty": "penalties"}
 _NOT_STAGES = ("dry", "xtc", "mirostat", "mirostat_v2", "infill", "grammar")
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _KEEP = {
     "top_n_sigma": filters.top_n_sigma_keep,
     "top_k": filters.top_k_keep,
@@ -59,7 +57,9 @@ class SamplerSettings:
     number (a constant temperature) or a ``Strategy``; it is kept as a ``StrategySpec``, or as the
     ``Strategy`` itself when that cannot be written as data (then ``to_dict`` refuses). The other
     fields are ``Sampler``'s keyword arguments; ``logit_bias`` is kept as sorted ``(token, bias)``
-    pairs and ``order`` as a tuple, so settings never change once built.
+    pairs and ``order`` as a tuple, so settings never change once built. ``check_strategy=False``
+    takes a ``StrategySpec`` as it is, without building it: for settings read back from a record,
+    whose strategy may not be registered in the reading process.
 
     >>> settings = SamplerSettings("edt:theta=0.6", top_k=20, seed=3)
     >>> settings.strategy.key, settings.top_k
@@ -86,12 +86,14 @@ class SamplerSettings:
     min_keep: int = 1
     order: "Sequence[str] | str" = DEFAULT_ORDER
     seed: int | None = None
+    check_strategy: InitVar[bool] = True
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, check_strategy: bool) -> None:
         def put(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)
 
-        put("strategy", spec_of(self.strategy))
+        if check_strategy or not isinstance(self.strategy, StrategySpec):
+            put("strategy", spec_of(self.strategy))
         put("top_k", _validate.integer("top_k", self.top_k, low=0))
         for name in ("top_p", "min_p", "typical_p"):
             put(name, _validate.number(name, getattr(self, name), low=0.0, high=1.0))
@@ -145,13 +147,16 @@ class SamplerSettings:
                             f"(dyntemp.register_strategy) and give it parameters that are numbers, text or lists")
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["strategy"] = self.strategy.to_dict()
-        out["logit_bias"] = {str(token): bias for token, bias in self.logit_bias}
+        # JSON has no infinity: a ban is written "-inf", which _check_bias reads back.
+        out["logit_bias"] = {str(token): ("-inf" if bias == -math.inf else bias) for token, bias in self.logit_bias}
         out["order"] = list(self.order)
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "settings") -> "SamplerSettings":
-        """Settings from a dict such as ``to_dict`` writes; missing keys take their defaults."""
+    def from_dict(cls, data: Mapping[str, Any], where: str = "settings", *,
+                  check_strategy: bool = True) -> "SamplerSettings":
+        """Settings from a dict such as ``to_dict`` writes; missing keys take their defaults.
+        ``check_strategy=False`` reads the strategy's table without building it."""
         if not isinstance(data, Mapping):
             raise TypeError(f"{where} must be a table of sampler settings, got {data!r}")
         allowed = [f.name for f in dataclasses.fields(cls)]
@@ -160,13 +165,22 @@ class SamplerSettings:
                 raise ValueError(f"{where}: {_validate.unknown('key', key, allowed)}")
         if "strategy" not in data:
             raise ValueError(f"{where} needs a strategy")
-        return cls(**data)
+        values = dict(data)
+        if not check_strategy and isinstance(values["strategy"], Mapping):
+            values["strategy"] = StrategySpec.from_dict(values["strategy"], f"{where}: strategy")
+        try:
+            return cls(**values, check_strategy=check_strategy)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{where}: {exc}") from None
 
 
 def _check_bias(logit_bias: object) -> tuple[tuple[int, float], ...]:
     if logit_bias is None:
         return ()
-    if isinstance(logit_bias, tuple):
+    if isinstance(logit_bias, (list, tuple)):  # (token, bias) pairs, as settings keep them
+        if not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in logit_bias):
+            raise TypeError(f"logit_bias must be a mapping of token id to bias or (token, bias) pairs, "
+                            f"got {logit_bias!r}")
         logit_bias = dict(logit_bias)
     if not isinstance(logit_bias, Mapping):
         raise TypeError(f"logit_bias must be a mapping of token id to bias, got {logit_bias!r}")
@@ -175,13 +189,13 @@ def _check_bias(logit_bias: object) -> tuple[tuple[int, float], ...]:
         if isinstance(token, str) and token.isdigit():
             token = int(token)  # JSON object keys
         token = _validate.integer("logit_bias token id", token, low=0)
-        if bias == -math.inf:
+        if bias == -math.inf or bias == "-inf":
             out[token] = -math.inf
             continue
         try:
-            out[token] = _validate.number(f"logit_bias[{token}]", bias, low=-_FLOAT32_MAX, high=_FLOAT32_MAX)
+            out[token] = _validate.number(f"logit_bias[{token}]", bias, low=-FLOAT32_MAX, high=FLOAT32_MAX)
         except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{exc} (a bias is a number; -inf bans the token)") from None
+            raise type(exc)(f"{exc} (a bias is a number; -inf, or \"-inf\" in JSON, bans the token)") from None
     return tuple(sorted(out.items()))
 
 
@@ -190,6 +204,9 @@ def _check_order(order: "Sequence[str] | str") -> tuple[str, ...]:
         raise TypeError(f"order must be a list of stage names or a ';'-separated string, got {order!r}")
     if isinstance(order, str):
         order = [s for s in order.replace(",", ";").split(";") if s.strip()]
+    for stage in order:
+        if not isinstance(stage, str):
+            raise TypeError(f"order must hold stage names, got {stage!r} in {list(order)!r}")
     names = tuple(stage_name(s) for s in order)
     for name in set(names):
         if names.count(name) > 1:

@@ -18,7 +18,8 @@ class Step:
     and it doubles as the check of the logits) and the candidates' ``candidate_entropy``.
 
     - ``index``: index of the token being generated (0 for the first);
-    - ``logits``: the full-vocabulary float32 logits after logit bias (removed tokens are ``-inf``);
+    - ``logits``: the full-vocabulary float32 logits after logit bias (removed tokens are ``-inf``),
+      read-only and valid during this step only (copy what you keep: the buffer is reused);
     - ``entropy``, ``logsumexp``, ``logprob(token)``: of the full distribution ``softmax(logits)``;
     - ``candidate_ids``, ``candidate_logits``, ``n_candidates``, ``candidate_entropy``: the tokens that
       survive the stages before temperature, with their (penalized) logits;
@@ -34,14 +35,14 @@ class Step:
     """
 
     __slots__ = (
-        "index", "logits", "rule", "_tracker", "_generated", "_lse", "_entropy", "_cand_ids", "_cand_logits",
+        "index", "_logits", "rule", "_tracker", "_generated", "_lse", "_entropy", "_cand_ids", "_cand_logits",
         "_cand_entropy",
     )
 
     def __init__(self, index: int, logits: np.ndarray, tracker: TextTracker, generated: Sequence[int],
                  logsumexp: float | None = None, entropy: float | None = None) -> None:
         self.index = index
-        self.logits = logits
+        self._logits = logits
         self.rule: str | None = None
         self._tracker = tracker
         self._generated = generated
@@ -74,7 +75,7 @@ class Step:
         self._cand_entropy = None
 
     def _full_stats(self) -> None:
-        self._lse, self._entropy = logsumexp_and_entropy(self.logits)
+        self._lse, self._entropy = logsumexp_and_entropy(self._logits)
 
     @property
     def entropy(self) -> float:
@@ -92,19 +93,25 @@ class Step:
 
     def logprob(self, token: int) -> float:
         """Log-probability (nats) of ``token`` under the full distribution."""
-        return float(self.logits[token]) - self.logsumexp
+        return float(self._logits[token]) - self.logsumexp
 
     @property
     def candidate_ids(self) -> np.ndarray:
         """Token ids of the candidates that reach the temperature stage."""
         if self._cand_ids is None:
             return np.arange(self._cand_logits.size)
-        return self._cand_ids
+        return _read_only(self._cand_ids)
+
+    @property
+    def logits(self) -> np.ndarray:
+        """The full-vocabulary logits after logit bias, read-only. They are llama.cpp's own buffer, which
+        the next token overwrites: copy what you keep (``np.array(step.logits)``)."""
+        return _read_only(self._logits)
 
     @property
     def candidate_logits(self) -> np.ndarray:
         """Float32 logits of the candidates that reach the temperature stage."""
-        return self._cand_logits
+        return _read_only(self._cand_logits)
 
     @property
     def n_candidates(self) -> int:
@@ -115,7 +122,7 @@ class Step:
     def candidate_entropy(self) -> float:
         """Entropy (nats) of the softmax over the candidates, before temperature."""
         if self._cand_entropy is None:
-            if self._cand_ids is None and self._cand_logits is self.logits:
+            if self._cand_ids is None and self._cand_logits is self._logits:
                 self._cand_entropy = self.entropy
             else:
                 self._cand_entropy = entropy64(self._cand_logits)
@@ -165,3 +172,10 @@ class Step:
     def generated_ids(self) -> Sequence[int]:
         """Token ids sampled so far in this generation."""
         return self._generated
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A view of ``array`` that cannot be written: a strategy must not change what the sampler draws from."""
+    view = array.view()
+    view.flags.writeable = False
+    return view

@@ -47,6 +47,11 @@ class TextTracker:
         self.use_detokenizer(detokenize)
         self.reset()
 
+    @property
+    def detokenizer(self) -> Detokenizer | None:
+        """The function that turns token ids into bytes (``None``: the text stays empty)."""
+        return self._detokenize
+
     def use_detokenizer(self, detokenize: Detokenizer | None) -> None:
         """Decode tokens with ``detokenize`` (token ids → bytes) from now on."""
         if detokenize is not None and not callable(detokenize):

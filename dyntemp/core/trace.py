@@ -1,11 +1,16 @@
 """The trace: one ``TraceRecord`` per sampled token, as JSON lines (a trace file), columns (inside a
-generation record) or numpy arrays (for plots)."""
+generation record) or numpy arrays (for plots).
+
+A trace file may start with a header line, ``{"header": {...}}``, saying how the run was made (the
+command line writes the model, the settings, the seed and the prompt there); the readers take files
+with and without one.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from typing import IO, Iterable, Iterator, NamedTuple
+from typing import IO, Any, Iterable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
@@ -43,6 +48,8 @@ class TraceRecord(NamedTuple):
 
 
 FIELDS = TraceRecord._fields
+#: The key of a trace file's first line, ``{"header": {...}}``: how the run was made (see ``Trace.to_json_lines``).
+HEADER = "header"
 
 
 class Trace:
@@ -63,6 +70,10 @@ class Trace:
     def append(self, record: TraceRecord) -> None:
         """Add the record of the next token."""
         self._records.append(record)
+
+    def pop(self) -> TraceRecord:
+        """Remove and return the last record."""
+        return self._records.pop()
 
     def __len__(self) -> int:
         return len(self._records)
@@ -100,25 +111,78 @@ class Trace:
         values = [columns.get(name, [TraceRecord._field_defaults.get(name)] * n) for name in FIELDS]
         return cls(TraceRecord(*row) for row in zip(*values))
 
-    def to_json_lines(self) -> str:
-        """The records as JSON lines, one object per token."""
-        return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in self._records)
+    def to_json_lines(self, header: Mapping[str, Any] | None = None) -> str:
+        """The records as JSON lines, one object per token, after a first line ``{"header": {...}}``
+        when ``header`` is given: what the records alone do not say (the model, the settings, the
+        seed, the prompt), so that the file is enough to reproduce the run.
 
-    def to_jsonl(self, file: str | os.PathLike | IO[str]) -> None:
-        """Write the records as JSON lines to a path or an open text file."""
+        >>> trace = Trace([TraceRecord(0, 42, "Hi", 0.7, 2.1, 1.3, 12, 0.25, 0, 0, None)])
+        >>> text = trace.to_json_lines(header={"seed": 7})
+        >>> text.splitlines()[0]
+        '{"header": {"seed": 7}}'
+        >>> Trace.from_json_lines(text) == trace, Trace.from_json_lines(text, with_header=True)
+        (True, ({'seed': 7}, Trace(1 records)))
+        """
+        lines = [] if header is None else [json.dumps({HEADER: dict(header)}, ensure_ascii=False) + "\n"]
+        return "".join(lines + [json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in self._records])
+
+    def to_jsonl(self, file: str | os.PathLike | IO[str], *, header: Mapping[str, Any] | None = None) -> None:
+        """Write the records as JSON lines (after ``header``, see ``to_json_lines``) to a path or an
+        open text file."""
         if hasattr(file, "write"):
-            file.write(self.to_json_lines())
+            file.write(self.to_json_lines(header))
         else:
             with open(file, "w", encoding="utf-8") as f:
-                f.write(self.to_json_lines())
+                f.write(self.to_json_lines(header))
 
     @classmethod
-    def from_json_lines(cls, text: str) -> "Trace":
-        """Read records written by ``to_json_lines``."""
-        return cls(TraceRecord(**json.loads(line)) for line in text.splitlines() if line.strip())
+    def from_json_lines(cls, text: str, *, with_header: bool = False) -> "Trace | tuple[dict | None, Trace]":
+        """Read records written by ``to_json_lines``, with or without a header line (files written
+        before traces had headers have none). ``with_header=True`` returns ``(header, trace)``, the
+        header ``None`` when there is none.
+
+        >>> Trace.from_json_lines("", with_header=True)
+        (None, Trace(0 records))
+        """
+        header, records = None, []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            data = json.loads(line)
+            if _is_header(data):
+                if header is not None or records:
+                    raise ValueError(f"line {number}: a trace header after the first line: this text holds "
+                                     f"several traces, each starting at its header")
+                header = data[HEADER]
+            else:
+                records.append(TraceRecord(**data))
+        trace = cls(records)
+        return (header, trace) if with_header else trace
 
     @classmethod
-    def from_jsonl(cls, path: str | os.PathLike) -> "Trace":
-        """Read a trace file written by ``to_jsonl``."""
+    def from_jsonl(cls, path: str | os.PathLike, *, with_header: bool = False) -> "Trace | tuple[dict | None, Trace]":
+        """Read a trace file written by ``to_jsonl`` (``with_header``: see ``from_json_lines``)."""
         with open(path, encoding="utf-8") as f:
-            return cls.from_json_lines(f.read())
+            return cls.from_json_lines(f.read(), with_header=with_header)
+
+    @staticmethod
+    def read_header(path: str | os.PathLike) -> dict | None:
+        """The header of a trace file, reading its first line only; ``None`` when it has none.
+
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.jsonl")
+        >>> Trace().to_jsonl(path, header={"model": "m.gguf"})
+        >>> Trace.read_header(path)
+        {'model': 'm.gguf'}
+        """
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    data = json.loads(line)
+                    return data[HEADER] if _is_header(data) else None
+        return None
+
+
+def _is_header(data: object) -> bool:
+    """True for a header line's object: ``{"header": {...}}`` and nothing else (no record has that key)."""
+    return isinstance(data, dict) and len(data) == 1 and isinstance(data.get(HEADER), dict)

@@ -27,7 +27,7 @@ class Metric:
     """One metric of a summary row.
 
     ``label`` names it on a plot's axis. ``source`` is where a generation record keeps the
-    metric's value, as ``"section.key"`` (``"scores.correct"`` is ``record["scores"]["correct"]``);
+    metric's value, as ``"section.key"`` (``"scores.correct"`` is ``record.scores["correct"]``);
     a metric without one compares the seeds of a prompt and has a value per prompt.
     ``in_table`` puts it in the text table of a run. ``quality_rank`` orders the metrics a suite's
     quality is judged by when none is named (1 first), ``None`` for the others.

@@ -32,7 +32,7 @@ def _example(records: list[GenerationRecord], setting: str | None) -> Generation
     """The generation to show: of ``setting`` (default: the first adaptive one), first prompt, seed 0."""
     settings = list(dict.fromkeys(r.setting for r in records))
     if setting is None:
-        setting = next((s for s in settings if not s.startswith("constant")), settings[0])
+        setting = next((r.setting for r in records if r.strategy.name != "constant"), settings[0])
     elif setting not in settings:
         raise ValueError(f"example setting {setting!r} is not in the run; its settings: {', '.join(settings)}")
     mine = sorted((r for r in records if r.setting == setting), key=lambda r: (r.seed, r.item))

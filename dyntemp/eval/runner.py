@@ -23,11 +23,9 @@ from .suites import Item, Suite, load_suite
 __all__ = ["GENERATIONS", "RunError", "read_generations", "run_sweep", "trace_of"]
 
 
-def trace_of(record: "GenerationRecord | dict") -> Trace:
-    """The ``Trace`` of a generation record (or of its JSON form)."""
-    if isinstance(record, GenerationRecord):
-        return record.trace
-    return Trace.from_columns(record["trace"])
+def trace_of(record: GenerationRecord) -> Trace:
+    """The ``Trace`` of a generation record (``record.trace``)."""
+    return record.trace
 
 
 def _run_header(sweep: Sweep) -> dict:

@@ -26,6 +26,7 @@ Everything is checked when the spec is read, before a model is loaded.
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -35,7 +36,7 @@ from ..core.settings import SamplerSettings
 from ..strategies.spec import SpecError, StrategySpec, grid, parse_grid
 
 _SWEEP_KEYS = ("suites", "strategy", "seeds", "limit", "max_tokens", "sampler", "model", "scorer", "workers", "out",
-               "n_ctx", "n_threads", "n_gpu_layers")
+               "n_ctx", "n_threads", "n_gpu_layers", "imports")
 
 #: A sweep or strategy spec that cannot be run; the message says where and why.
 SweepSpecError = SpecError
@@ -64,7 +65,8 @@ class Sweep:
     ``scorer`` are GGUF paths (``None``: the default model, no scorer). ``n_threads`` is each
     worker's llama.cpp threads (``None``: the physical cores split between the workers);
     ``n_gpu_layers`` as in ``load_model``. Neither changes what is generated, so a run folder does
-    not record them.
+    not record them. ``imports`` names modules every worker imports before it builds a strategy:
+    those that register the sweep's own strategies (``@dyntemp.register_strategy``).
 
     >>> sweep = Sweep(["qa"], parse_strategy("constant:temperature=0.3,1.0"), seeds=2, limit=5)
     >>> len(sweep.settings), sweep.seeds
@@ -83,8 +85,12 @@ class Sweep:
     n_ctx: int = 2048
     n_threads: int | None = None
     n_gpu_layers: int = 0
+    imports: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if isinstance(self.imports, str) or not all(isinstance(m, str) and m for m in self.imports):
+            raise SweepSpecError(f"imports must be a list of module names, got {self.imports!r}")
+        self.imports = list(self.imports)
         if isinstance(self.suites, str) or not self.suites or not all(isinstance(s, (str, os.PathLike))
                                                                       for s in self.suites):
             raise SweepSpecError(f"suites must be a non-empty list of suite names or files, got {self.suites!r}")
@@ -164,6 +170,13 @@ def load_sweep(path: str | os.PathLike, **overrides: Any) -> Sweep:
     if unknown:
         raise SweepSpecError(f"{path}: {_validate.unknown('key', unknown[0], _SWEEP_KEYS)}")
     here = os.path.dirname(os.path.abspath(path))
+    imports = data.get("imports", [])
+    if isinstance(imports, list) and all(isinstance(m, str) for m in imports):
+        for module in imports:  # before the strategies: they may be the modules' own
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise SweepSpecError(f"{path}: imports: cannot import {module!r}: {exc}") from None
 
     def local(p: str) -> str:
         return p if os.path.isabs(p) else os.path.join(here, p) if os.path.exists(os.path.join(here, p)) else p
@@ -175,13 +188,11 @@ def load_sweep(path: str | os.PathLike, **overrides: Any) -> Sweep:
     for i, table in enumerate(tables, 1):
         where = f"{path}: [[strategy]] #{i}"
         table = dict(table)
-        name = table.pop("name", None)
-        if not isinstance(name, str):
-            raise SweepSpecError(f"{where} needs a name = \"...\"")
         axes = table.pop("grid", {})
         if not isinstance(axes, dict):
             raise SweepSpecError(f"{where}: grid must be a table of lists, got {axes!r}")
-        settings += grid(name, axes, table, where=where)
+        fixed = StrategySpec.from_dict(table, where)
+        settings += grid(fixed.name, axes, fixed.params, where=where)
     suites = data.pop("suites", ["qa"])
     if isinstance(suites, list):
         suites = [local(s) if isinstance(s, str) and s.endswith(".jsonl") else s for s in suites]

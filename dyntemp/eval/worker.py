@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+
 from ..core import Sampler, SamplerSettings
 from ..records import GenerationRecord
 from ..strategies.spec import StrategySpec
 from . import metrics
+from .run_folder import RunError
 from .spec import Sweep
 from .suites import Item
 
@@ -17,6 +20,8 @@ class Worker:
         from ..llama.model import load_model
         from .scorer import Scorer
 
+        for module in sweep.imports:  # the modules that register the sweep's own strategies
+            importlib.import_module(module)
         self.sampler = dict(sweep.sampler)
         self.max_tokens = sweep.max_tokens
         threads = sweep.threads_per_worker()
@@ -25,9 +30,12 @@ class Worker:
                        if sweep.scorer else None)
 
     def __call__(self, suite: str, item: Item, setting: StrategySpec, seed: int) -> GenerationRecord:
-        settings = SamplerSettings(setting, seed=seed, **self.sampler)
+        settings = SamplerSettings(setting, seed=seed, **self.sampler, check_strategy=False)  # the sweep checked it
         budget = item.max_tokens if self.max_tokens is None else min(item.max_tokens, self.max_tokens)
-        result = Sampler.from_settings(settings).chat(self.llm, item.messages(), max_tokens=budget)
+        try:
+            result = Sampler.from_settings(settings).chat(self.llm, item.messages(), max_tokens=budget)
+        except ValueError as exc:  # the item itself cannot run (its prompt does not fit the context)
+            raise RunError(f"suite {suite}, item {item.id!r}: {exc}") from None
         columns = result.trace.to_columns()
         values = {
             **metrics.text_metrics(result.text),

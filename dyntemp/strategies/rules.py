@@ -3,7 +3,7 @@
 A rules file (TOML or JSON) reads::
 
     mode = "first"              # "first": the first matching rule applies; "all": each in turn
-    base = 1.2                  # a temperature, a strategy name, or a table {strategy = "edt", theta = 0.6}
+    base = 1.2                  # a temperature, a strategy name, or a table {name = "edt", theta = 0.6}
 
     [[rule]]
     name = "code"
@@ -31,12 +31,12 @@ from typing import Any, Mapping, Sequence
 
 from .. import _validate
 from .base import Strategy
-from .combinators import _Wrapper
+from .combinators import CONDITIONS, _Wrapper
 from .registry import register_strategy
 from .spec import SpecError, as_strategy
 
 MODES = ("first", "all")
-_FLAGS = ("in_code_block", "at_line_start", "at_sentence_start")
+_FLAGS = CONDITIONS
 _REGEXES = ("sentence_regex", "line_regex")
 _COUNTS = ("after_sentence", "before_sentence", "after_token")
 _ACTIONS = ("temperature", "scale")
@@ -118,6 +118,11 @@ class Rule:
                 table[f.name] = value.pattern if isinstance(value, re.Pattern) else value
         return table
 
+    @property
+    def reads_text(self) -> bool:
+        """True when a condition reads the text (all but ``after_token`` do)."""
+        return any(getattr(self, key) is not None for key in (*_FLAGS, *_REGEXES, "after_sentence", "before_sentence"))
+
     def matches(self, step) -> bool:
         """True when every condition of this rule holds at ``step``."""
         for key in _FLAGS:
@@ -194,19 +199,25 @@ class Rules(_Wrapper):
             step.rule = ",".join(fired)
         return t
 
+    @property
+    def reads_text(self) -> bool:
+        return self.base.reads_text or any(rule.reads_text for rule in self.rules)
+
     def params(self) -> dict:
         # The rules themselves rather than the file: the parameters rebuild this strategy anywhere.
-        return {"rules": [r.to_dict() for r in self.rules], "base": self.base, "mode": self.mode}
+        return {"rules": [r.to_dict() for r in self.rules], "base": self.base, "mode": self.mode, "file": None}
 
 
 def _base_strategy(base: "str | Strategy | float | Mapping") -> Strategy:
+    if isinstance(base, Mapping) and "name" not in base and isinstance(base.get("strategy"), str):
+        # Rules files have named the base's strategy "strategy"; a strategy table names it "name".
+        base = {"name": base["strategy"], **{k: v for k, v in base.items() if k != "strategy"}}
     try:
         return as_strategy(base, "base")
     except SpecError as exc:  # already says "base: ..."
         raise RulesError(str(exc)) from None
     except (TypeError, ValueError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        raise RulesError(f"base: {message}") from None
+        raise RulesError(f"base: {_validate.message_of(exc)}") from None
 
 
 def _check_keys(spec: Mapping, allowed: Sequence[str], where: str) -> None:

@@ -20,6 +20,8 @@ class Sentence(Strategy):
     [0.2, 0.9, 1.4, 1.4]
     """
 
+    reads_text = True
+
     def __init__(self, temperatures: "Sequence[float] | Callable[[int], float]") -> None:
         self.temperatures = temperatures
         self._at = schedule(temperatures, "temperatures")
@@ -39,6 +41,8 @@ class SentencePosition(Strategy):
     >>> s.temperature(Step.from_text("Done. ")), s.temperature(Step.from_text("Done. An"))
     (1.2, 0.6)
     """
+
+    reads_text = True
 
     def __init__(self, temperatures: "Sequence[float] | Callable[[int], float]" = (1.2, 1.0, 0.7)) -> None:
         self.temperatures = temperatures

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .. import _validate
 from .base import Strategy
-from .registry import UnknownStrategyError, get_strategy, registered_name
+from .registry import UnknownStrategyError, get_strategy, registered_name, strategy_parameters
 
 _OPEN, _CLOSE = "[{(", "]})"
 
@@ -43,6 +43,40 @@ class UnknownStrategySpecError(SpecError, UnknownStrategyError):
         UnknownStrategyError.__init__(self, cause.name, [])
         self.message = f"{where}: {cause.message}"
         self.args = (self.message,)
+        self._where, self._cause = where, cause
+
+    def __reduce__(self):
+        # Raised in a worker process, it must unpickle in the parent.
+        return (type(self), (self._where, self._cause))
+
+
+class _Frozen(dict):
+    """A dict that refuses changes (a spec's parameters); it pickles as a plain dict would."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("a StrategySpec's parameters cannot change; build another spec")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self):
+        return (_Frozen, (dict(self),))
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return _Frozen({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    """Frozen parameters back as JSON data: dicts and lists."""
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
 
 
 def _dump(value: Any) -> str:
@@ -51,8 +85,9 @@ def _dump(value: Any) -> str:
 
 @dataclass(frozen=True)
 class StrategySpec:
-    """A strategy as data: its registered name and parameters. It pickles, converts to and from
-    JSON, and builds a fresh strategy with ``make()``.
+    """A strategy as data: its registered name and parameters (numbers, text, lists, tables; a
+    strategy given as a parameter is kept as its table). It never changes, pickles, converts to and
+    from JSON, and builds a fresh strategy with ``make()``.
 
     >>> spec = parse_spec("edt:theta=0.6")
     >>> spec, spec.key, spec.label
@@ -65,6 +100,17 @@ class StrategySpec:
 
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise SpecError(f"a strategy spec needs a strategy name, got {self.name!r}")
+        if not isinstance(self.params, Mapping):
+            raise SpecError(f"strategy {self.name!r}: parameters must be a table, got {self.params!r}")
+        for key, value in self.params.items():
+            if _plain(value) is _NOT_PLAIN:
+                raise SpecError(f"strategy {self.name!r}: parameter {key}={value!r} is not data (numbers, text, "
+                                f"lists, tables or strategies that are); pass the Strategy itself instead")
+        object.__setattr__(self, "params", _freeze({str(k): _plain(v) for k, v in self.params.items()}))
 
     @property
     def key(self) -> str:
@@ -79,11 +125,11 @@ class StrategySpec:
 
     def make(self) -> Strategy:
         """A fresh strategy instance."""
-        return get_strategy(self.name, **self.params)
+        return get_strategy(self.name, **_thaw(self.params))
 
     def to_dict(self) -> dict:
         """``{"name": ..., **params}``, JSON-ready."""
-        return {"name": self.name, **self.params}
+        return {"name": self.name, **_thaw(self.params)}
 
     @classmethod
     def from_dict(cls, table: Mapping[str, Any], where: str = "strategy") -> "StrategySpec":
@@ -92,26 +138,28 @@ class StrategySpec:
             raise SpecError(f"{where}: a strategy table is {{\"name\": ..., parameters...}}, got {table!r}")
         params = dict(table)
         name = params.pop("name", None)
-        if name is None and isinstance(params.get("strategy"), str):
-            name = params.pop("strategy")
         if not isinstance(name, str) or not name:
             raise SpecError(f"{where}: a strategy table needs name = \"<strategy>\", got {dict(table)!r}")
         return cls(name, params)
 
     @classmethod
     def of(cls, strategy: Strategy) -> "StrategySpec | None":
-        """The spec that rebuilds ``strategy``, or ``None`` when it cannot be written as data (an
-        unregistered class, a function among its parameters)."""
+        """The spec that rebuilds ``strategy`` (its parameters that differ from their defaults), or
+        ``None`` when it cannot be written as data: an unregistered class, a function among its
+        parameters, or parameters that do not rebuild it (``params()`` not naming what ``__init__`` takes)."""
         name = strategy.name or registered_name(type(strategy))
         if name is None:
             return None
-        params = {}
-        for key, value in strategy.params().items():
-            value = _plain(value)
-            if value is _NOT_PLAIN:
-                return None
-            params[key] = value
-        return cls(name, params)
+        given = _plain(strategy.params())
+        defaults = strategy_parameters(name)
+        if given is _NOT_PLAIN or set(defaults) - set(given):  # params() must name every parameter
+            return None
+        params = {k: v for k, v in given.items() if k not in defaults or _plain(defaults[k]) != v}
+        try:
+            rebuilt = _plain(get_strategy(name, **params).params())
+        except (KeyError, TypeError, ValueError):
+            return None
+        return cls(name, params) if rebuilt == given else None
 
     def check(self, where: str = "strategy") -> "StrategySpec":
         """This spec, after building it once: an unknown name or a bad parameter raises ``SpecError``."""
@@ -120,12 +168,12 @@ class StrategySpec:
         except UnknownStrategyError as exc:
             raise UnknownStrategySpecError(where, exc) from None
         except (KeyError, TypeError, ValueError) as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            raise SpecError(f"{where}: {message}") from None
+            raise SpecError(f"{where}: {_validate.message_of(exc)}") from None
         return self
 
     def __hash__(self) -> int:
-        return hash(self.key)
+        # Equal specs can spell a value differently (1 and 1.0): the hash rests on what cannot differ.
+        return hash((self.name, tuple(sorted(self.params))))
 
 
 _NOT_PLAIN = object()
@@ -142,7 +190,7 @@ def _plain(value: Any) -> Any:
         return os.fspath(value)
     if isinstance(value, Mapping):
         out = {str(k): _plain(v) for k, v in value.items()}
-        return _NOT_PLAIN if _NOT_PLAIN in out.values() else out
+        return _NOT_PLAIN if any(v is _NOT_PLAIN for v in out.values()) else out
     if isinstance(value, (list, tuple)):
         out = [_plain(v) for v in value]
         return _NOT_PLAIN if any(v is _NOT_PLAIN for v in out) else out
@@ -214,6 +262,10 @@ def _value(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
+        pass
+    try:  # nan, inf, -inf: numbers that the parameter's own check then names
+        return float(text)
+    except ValueError:
         return text
 
 
@@ -253,16 +305,18 @@ def _parse(text: str, where: str | None) -> tuple[str, dict[str, list], str]:
     return name.strip(), axes, where
 
 
-def parse_spec(text: str, *, where: str | None = None) -> StrategySpec:
-    """The one setting ``NAME[:KEY=VALUE]...`` (checked by building it once).
+def parse_spec(text: str, *, where: str | None = None, check: bool = True) -> StrategySpec:
+    """The one setting ``NAME[:KEY=VALUE]...``, checked by building it once unless ``check=False``
+    (when more parameters are still to be added).
 
     >>> parse_spec('clamp:strategy={"name":"edt","theta":0.6}:max_temp=1.2').make().strategy.theta
     0.6
-    >>> parse_spec("sentence:temperatures=[0.2,0.9]").params
-    {'temperatures': [0.2, 0.9]}
+    >>> parse_spec("sentence:temperatures=[0.2,0.9]").to_dict()
+    {'name': 'sentence', 'temperatures': [0.2, 0.9]}
     """
     name, axes, where = _parse(text, where)
-    return StrategySpec(name, {k: single(k, v, where) for k, v in axes.items()}).check(where)
+    spec = StrategySpec(name, {k: single(k, v, where) for k, v in axes.items()})
+    return spec.check(where) if check else spec
 
 
 def parse_grid(text: str, *, where: str | None = None) -> list[StrategySpec]:
