@@ -1,35 +1,81 @@
-"""The dyntemp command, run through its entry function on the default model."""
+"""The dyntemp command, run through its entry function (and as a process where signals, pipes and
+terminals matter) on the default model."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import pty
+import selectors
+import signal
 import subprocess
 import sys
+import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
-from dyntemp.cli import main
+import dyntemp
+from dyntemp import Sampler, SamplerSettings, Trace
+from dyntemp.cli import build_parser, main
+from dyntemp.cli.llama_syntax import unescape
+from dyntemp.llama import chat_tokens, load_model
+
+FRANCE = "The capital of France is"
 
 
-def run(*argv, stdin=None, monkeypatch=None):
-    out = io.StringIO()
+def run(*argv, stdin=None, monkeypatch=None, out=None):
+    """``main`` on ``argv``; ``generate`` gets one llama.cpp thread unless told otherwise, which keeps
+    the tests fast on a busy machine (idle llama.cpp threads spin, waiting for a core)."""
+    argv = list(argv)
+    if argv[0] == "generate" and not {"-t", "--threads"} & set(argv):
+        argv += ["-t", "1"]
+    buffer = out or io.StringIO()
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    status = main(list(argv), out=out)
-    return status, out.getvalue()
+    status = main(argv, out=buffer)
+    return status, (buffer.getvalue() if out is None else None)
+
+
+def fails(argv, capsys, status=2) -> str:
+    """The one line a failing command prints on standard error."""
+    with pytest.raises(SystemExit) as exit_:
+        run(*argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == status, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+def process(*argv, env=None, **kwargs) -> subprocess.Popen:
+    """``python -m dyntemp ARGV`` as a child process (one llama.cpp thread for ``generate``)."""
+    argv = [*argv, "-t", "1"] if argv[0] == "generate" else list(argv)
+    return subprocess.Popen([sys.executable, "-m", "dyntemp", *argv], env={**os.environ, **(env or {})}, **kwargs)
+
+
+def finished(*argv, env=None, input=None, text=True, **kwargs) -> subprocess.CompletedProcess:
+    if input is not None:
+        kwargs["stdin"] = subprocess.PIPE
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    child = process(*argv, env=env, stderr=subprocess.PIPE, text=text, **kwargs)
+    out, err = child.communicate(input, timeout=300)
+    return subprocess.CompletedProcess(child.args, child.returncode, out, err)
 
 
 def test_sentence_schedule_with_show(tmp_path):
     trace = tmp_path / "t.jsonl"
     status, out = run("generate", "Write four short sentences about the sea.", "--chat", "--sentence-temps",
-                      "0.2,0.9,1.4", "--seed", "8", "--max-tokens", "120", "--show", "--trace", str(trace))
+                      "0.2,0.9,1.4", "--seed", "8", "--max-tokens", "120", "--show", "--color", "always",
+                      "--trace", str(trace))
     assert status == 0
     assert "\x1b[38;5;" in out and "sentence tokens temperature" in out
     rows = [line.split() for line in out.splitlines() if line[:8].strip().isdigit()]
     assert [row[2] for row in rows[:3]] == ["0.20", "0.90", "1.40"]
-    records = [json.loads(line) for line in trace.read_text().splitlines()]
-    assert all(r["temperature"] == [0.2, 0.9, 1.4][min(r["sentence_index"], 2)] for r in records)
+    header, records = Trace.from_jsonl(trace, with_header=True)
+    assert header["seed"] == 8
+    assert all(r.temperature == [0.2, 0.9, 1.4][min(r.sentence_index, 2)] for r in records)
 
 
 def test_strategy_params_filters_and_stdin(monkeypatch):
@@ -38,10 +84,19 @@ def test_strategy_params_filters_and_stdin(monkeypatch):
     assert status == 0 and out.startswith(" Paris")
 
 
+def test_a_spec_in_strategy_and_params_in_param_make_one_setting():
+    # The list and the inner strategy come from --param: the spec is checked once, after merging.
+    status, out = run("generate", FRANCE, "--strategy", "clamp:max_temp=0.0", "--param",
+                      'strategy={"name":"sentence","temperatures":[1.5,1.5]}', "-n", "3")
+    assert status == 0 and out.startswith(" Paris")
+    status, out = run("generate", FRANCE, "--strategy", "sentence", "--param", "temperatures=[0.0]", "-n", "3")
+    assert status == 0 and out.startswith(" Paris")
+
+
 def test_rules_file_and_stop(tmp_path):
     rules = tmp_path / "r.toml"
     rules.write_text("[[rule]]\ntemperature = 0.0\n")
-    status, out = run("generate", "The capital of France is", "--rules", str(rules), "--stop", ".", "-n", "10")
+    status, out = run("generate", FRANCE, "--rules", str(rules), "--stop", ".", "-n", "10")
     assert status == 0 and out == " Paris\n"
 
 
@@ -54,31 +109,80 @@ def test_strategies_lists_parameters_and_docs():
     assert "(in prose, when ``sentences``), ``low`` everywhere else.\n" in out
 
 
+def test_strategies_name_shows_one_strategy_whole(capsys):
+    status, out = run("strategies", "edt")
+    assert status == 0 and out.startswith("edt(t0=1.0, n=0.8, theta=1.0")
+    doc = dyntemp.strategies.EDT.__doc__.strip().splitlines()
+    assert doc[0] in out and doc[-1].strip() in out  # the whole doc, not its first line
+    assert "  theta = 1.0" in out and "--strategy edt" in out
+    assert "unknown strategy 'edtt'. Did you mean 'edt'?" in fails(["strategies", "edtt"], capsys)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["generate", "x", "--strategy", "edtt"], "unknown strategy 'edtt'. Did you mean 'edt'?"),
     (["generate", "x", "--top-p", "2"], "top_p must be <= 1.0, got 2.0"),
     (["generate", "x", "--param", "theta"], "--param: expected KEY=VALUE, got 'theta'"),
     (["generate", "x", "--strategy", "edt", "--param", "thta=1"], "unknown parameter 'thta'"),
     (["generate", "x", "--sentence-temps", "a,b"], "--sentence-temps takes numbers"),
-    (["generate", "x", "--rules", "missing.toml"], "rules file not found: missing.toml"),
-    (["generate", "x", "--model", "missing.gguf"], "model file not found: missing.gguf"),
+    (["generate", "x", "--rules", "missing.toml"], "--rules missing.toml: no such file or directory"),
+    (["generate", "x", "--model", "missing.gguf"], "--model missing.gguf: no such file or directory"),
     (["generate", "x", "--samplers", "top_k;dry;temperature"], "'dry' sampler is not a dyntemp stage"),
     (["generate", "x", "--strategy", "edt", "--rules", "r.toml"], "give one of --strategy, --rules"),
     (["generate", "x", "--top-k", "many"], "invalid int value: 'many'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    # No option is silently ignored.
+    (["generate", "x", "--strategy", "edt", "--temp", "1.5"],
+     "--temp sets the temperature of the default strategy (constant, when none of --strategy, --rules, "
+     "--sentence-temps is given); with --strategy edt, give its own parameters with --param KEY=VALUE"),
+    (["generate", "x", "--strategy", "dynatemp", "--temp", "1.5"],
+     "with --strategy dynatemp, give --param temperature=T"),
+    (["generate", "x", "--sentence-temps", "0.2,0.9", "--temp", "1.5"],
+     "--sentence-temps gives the temperatures itself"),
+    (["generate", "x", "--rules", "r.toml", "--temp", "1.5"], "give it with --param base=T"),
+    (["generate", "x", "--param", "temperature=0.3", "--temp", "1.5"],
+     "--temp 1.5 and --param temperature=0.3 both set the constant strategy's temperature: give one"),
+    (["generate", "x", "--strategy", "rules"], "the rules strategy needs rules: give --rules FILE"),
+    (["generate", "x", "--strategy", "edt:theta=0.5", "--param", "theta=0.6"],
+     "the strategy parameter 'theta' is given twice: by --strategy edt:theta=0.5 and by --param theta=0.6"),
+    (["generate", "x", "--param", "theta=1"], "(without --strategy, the strategy is constant)"),
+    (["generate", "x", "--color", "always"], "--color applies to --show's coloured text: add --show"),
+    (["generate", "x", "--json", "--show"], "--json and --show"),
+    (["generate", "x", "--json", "--trace", "-"], "--json and --trace - both write to standard output"),
+    (["generate", "x", "--stop", ""], "--stop: a stop string cannot be empty"),
+    (["generate", "x", "--seed", "-2"], "--seed must be >= 0 (-1: pick one), got -2"),
+    (["generate", "x", "-N", "0"], "--samples must be >= 1, got 0"),
+    (["generate", "x", "-n", "0"], "--max-tokens must be >= 1 (-1: until the context is full), got 0"),
+    (["generate", "x", "--logit-bias", "15043*2"], "expected TOKEN_ID+BIAS or TOKEN_ID-BIAS"),
+    (["generate", "x", "--logit-bias", "99999999+1"], "--logit-bias: token 99999999 is not in the model's vocabulary"),
+    (["generate", "x", "--import", "no_such_module_here"],
+     "--import no_such_module_here: no module named 'no_such_module_here'"),
 ])
 def test_bad_arguments_exit_2_with_one_line(capsys, argv, message):
-    with pytest.raises(SystemExit) as info:
-        main(argv, out=io.StringIO())
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert message in err and err.strip().splitlines()[-1].startswith("dyntemp")
+    err = fails(argv, capsys)
+    assert message in err and err.startswith("dyntemp")
 
 
 def test_help_everywhere():
     for argv in (["--help"], ["generate", "--help"], ["strategies", "--help"]):
         result = subprocess.run([sys.executable, "-m", "dyntemp.cli", *argv], capture_output=True, text=True)
         assert result.returncode == 0 and "usage: dyntemp" in result.stdout
+    result = finished("generate", "--help")  # python -m dyntemp
+    assert result.returncode == 0 and result.stdout.rstrip().splitlines()[-1].startswith("  dyntemp generate")
+    assert "examples:" in result.stdout
+    assert "after generation" in result.stdout  # --show cannot stream: it says so
+
+
+def test_every_flag_has_help():
+    def parsers(parser):
+        yield parser
+        for action in parser._actions:
+            if isinstance(action.choices, dict):  # the subcommands
+                for sub in action.choices.values():
+                    yield from parsers(sub)
+
+    missing = [f"{p.prog} {a.option_strings or a.dest}" for p in parsers(build_parser()) for a in p._actions
+               if not a.help and a.dest != "command"]
+    assert missing == []
 
 
 def test_threads_and_gpu_layers_reach_the_model(monkeypatch, capsys):
@@ -92,7 +196,7 @@ def test_threads_and_gpu_layers_reach_the_model(monkeypatch, capsys):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(model, "load_model", spy)
-    status, out = run("generate", "The capital of France is", "-t", "1", "-ngl", "3", "--temp", "0", "-n", "2")
+    status, out = run("generate", FRANCE, "-t", "1", "-ngl", "3", "--temp", "0", "-n", "2")
     assert status == 0 and out.startswith(" Paris")
     assert loaded[0]["n_threads"] == 1 and loaded[0]["n_gpu_layers"] == 3
     # A CPU build cannot offload: said in one line, not ignored.
@@ -123,3 +227,286 @@ def test_eval_warns_when_workers_times_threads_exceed_the_cores(tmp_path, capsys
     assert status == 0
     assert (f"dyntemp: warning: 2 workers x {threads} thread(s) = {2 * threads} threads on {threads} physical cores"
             in capsys.readouterr().err)
+
+
+# -- streaming and Ctrl-C --------------------------------------------------------------------------
+
+def test_text_streams_and_ctrl_c_keeps_it_with_status_130(tmp_path):
+    child = process("generate", "Once upon a time", "-n", "400", "--ignore-eos", "--seed", "5",
+                    "--trace", str(tmp_path / "t.jsonl"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    selector, first = selectors.DefaultSelector(), b""
+    selector.register(child.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + 120
+    while len(first) < 10 and time.monotonic() < deadline:
+        if selector.select(timeout=1):
+            first += os.read(child.stdout.fileno(), 4096)
+    assert first and child.poll() is None  # text came while it was still generating
+    child.send_signal(signal.SIGINT)
+    rest, err = child.communicate(timeout=60)
+    text, err = (first + rest).decode(), err.decode()
+    assert child.returncode == 130 and err.strip().splitlines()[-1] == "dyntemp: interrupted"
+    assert "Traceback" not in err
+    assert text.endswith("\n") and text.startswith(first.decode())
+    header, trace = Trace.from_jsonl(tmp_path / "t.jsonl", with_header=True)
+    assert header["seed"] == 5 and 0 < len(trace) < 400 and text.startswith(trace.text[:len(first)])
+
+
+# -- --trace: checked first, a header, standard output ---------------------------------------------
+
+def read_only_folder(tmp_path) -> Path:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    return folder if not os.access(folder, os.W_OK) else Path("/sys")  # root writes anywhere but /sys
+
+
+@pytest.mark.parametrize("where", ["a folder", "a missing folder", "a read-only folder"])
+def test_trace_path_is_checked_before_the_model_loads(tmp_path, capsys, monkeypatch, where):
+    from dyntemp.llama import model
+
+    monkeypatch.setattr(model, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    path, reason = {
+        "a folder": (tmp_path, "is a directory, not a file"),
+        "a missing folder": (tmp_path / "missing" / "t.jsonl", f"no such folder: {tmp_path / 'missing'}"),
+        "a read-only folder": (read_only_folder(tmp_path) / "t.jsonl", "permission denied"),
+    }[where]
+    assert fails(["generate", "Hi", "--trace", str(path)], capsys) == f"dyntemp: error: --trace {path}: {reason}"
+
+
+def test_trace_header_reproduces_the_run(tmp_path, capsys):
+    path = tmp_path / "t.jsonl"
+    status, out = run("generate", "The sea", "--strategy", "edt:theta=0.6", "--top-k", "20", "-n", "12",
+                      "--trace", str(path))
+    seed = int(capsys.readouterr().err.split("seed: ")[1].split()[0])  # picked, and said
+    header, trace = Trace.from_jsonl(path, with_header=True)
+    assert Trace.read_header(path) == header and Trace.from_jsonl(path) == trace
+    assert header["seed"] == seed and header["settings"]["seed"] == seed and header["prompt"] == "The sea"
+    assert header["strategy"] == "edt:theta=0.6" and header["settings"]["top_k"] == 20
+    assert header["dyntemp"] and header["llama_cpp_python"] and os.path.isfile(header["model"])
+    settings = SamplerSettings.from_dict(header["settings"])
+    again = Sampler.from_settings(settings).generate(load_model(header["model"], n_ctx=header["n_ctx"], n_threads=1),
+                                                     header["prompt"], max_tokens=header["max_tokens"])
+    assert again.tokens == [r.token for r in trace] and out == again.text + "\n"
+    # And the same seed on the command line gives the same text.
+    assert run("generate", "The sea", "--strategy", "edt:theta=0.6", "--top-k", "20", "-n", "12",
+               "--seed", str(seed))[1] == out
+
+
+def test_trace_to_standard_output_sends_the_text_to_standard_error(capsys):
+    status, out = run("generate", FRANCE, "--temp", "0", "-n", "4", "--seed", "1", "--trace", "-")
+    header, trace = Trace.from_json_lines(out, with_header=True)
+    assert status == 0 and header["seed"] == 1 and len(trace) == 4
+    assert capsys.readouterr().err == trace.text + "\n"
+
+
+def test_old_trace_files_without_a_header_still_read(tmp_path):
+    trace = Sampler(0.5, seed=1).generate(load_model(n_ctx=128, n_threads=1), "Hi", max_tokens=3).trace
+    trace.to_jsonl(tmp_path / "old.jsonl")
+    assert Trace.from_jsonl(tmp_path / "old.jsonl", with_header=True) == (None, trace)
+    assert Trace.read_header(tmp_path / "old.jsonl") is None
+
+
+# -- seeds, samples, JSON, llama-cli's flags -------------------------------------------------------
+
+def test_samples_and_json(capsys):
+    status, out = run("generate", "Once upon a time", "-N", "3", "--seed", "10", "--json", "-n", "5")
+    objects = [json.loads(line) for line in out.splitlines()]
+    assert status == 0 and [o["seed"] for o in objects] == [10, 11, 12]
+    assert capsys.readouterr().err.split() == ["seed:", "10", "seed:", "11", "seed:", "12"]
+    assert set(objects[0]) == {"text", "finish_reason", "seed", "prompt_tokens", "completion_tokens",
+                               "tokens_per_second", "settings"}
+    assert objects[1]["completion_tokens"] == 5 and objects[1]["settings"]["seed"] == 11
+    single = json.loads(run("generate", "Once upon a time", "--seed", "11", "--json", "-n", "5")[1])
+    assert single["text"] == objects[1]["text"]  # each sample is the run of its own seed
+
+
+def test_escapes_in_prompt_and_stop_as_llama_cli(tmp_path):
+    path = tmp_path / "t.jsonl"
+    status, out = run("generate", "List three seas:\\n1.", "--stop", "\\n", "--temp", "0", "-n", "30",
+                      "--trace", str(path))
+    header = Trace.read_header(path)
+    assert header["prompt"] == "List three seas:\n1." and header["stop"] == ["\n"]
+    assert status == 0 and out.count("\n") == 1 and out.strip()  # stopped at the first newline
+    run("generate", "List three seas:\\n1.", "--no-escape", "--temp", "0", "-n", "2", "--trace", str(path))
+    assert Trace.read_header(path)["prompt"] == "List three seas:\\n1."
+
+
+@pytest.mark.parametrize("typed, text", [
+    (r"a\nb\tc\\n", "a\nb\tc\\n"), (r"\x41\xc3\xa9", "Aé"), (r"\q\x4", "\\q\\x4"), ("\\", "\\"), (r"\'\"", "'\"")])
+def test_unescape_follows_llama_cpp(typed, text):
+    assert unescape(typed) == text
+
+
+def test_system_message_and_chat_template_file(tmp_path, llm, capsys):
+    template = tmp_path / "chat.jinja"
+    template.write_text("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}<assistant>")
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a sea."}]
+    status, out = run("generate", "Name a sea.", "--system", "Be brief.", "--chat-template", str(template),
+                      "--json", "-n", "3")
+    assert status == 0 and json.loads(out)["prompt_tokens"] == len(chat_tokens(llm, messages, template.read_text()))
+    # --system alone implies --chat with the model's own template.
+    status, out = run("generate", "Name a sea.", "--system", "Be brief.", "--json", "-n", "3")
+    assert json.loads(out)["prompt_tokens"] == len(chat_tokens(llm, messages))
+    template.write_text("{% for m in messages %}")
+    capsys.readouterr()
+    assert f"--chat-template {template}: not a valid Jinja template" in fails(
+        ["generate", "x", "--chat-template", str(template)], capsys)
+
+
+def test_ignore_eos_and_logit_bias(llm):
+    status, out = run("generate", "Say hi.", "--chat", "--temp", "0", "-n", "40", "--json")
+    assert json.loads(out)["finish_reason"] == "eos"
+    status, out = run("generate", "Say hi.", "--chat", "--temp", "0", "-n", "40", "--json", "--ignore-eos")
+    result = json.loads(out)
+    assert result["finish_reason"] == "length" and result["completion_tokens"] == 40
+    assert result["settings"]["logit_bias"][str(llm.token_eos())] == "-inf"
+    paris, london = llm.tokenize(b" Paris", add_bos=False)[0], llm.tokenize(b" London", add_bos=False)[0]
+    banned = run("generate", FRANCE, "--temp", "0", "-n", "2", "--logit-bias", f"{paris}-inf")[1]
+    assert banned.strip() and not banned.startswith(" Paris")
+    assert run("generate", FRANCE, "--temp", "0", "-n", "2", "-l", f"{london}+50")[1].startswith(" London")
+
+
+def test_verbose_shows_llama_logs_and_timing(capfd):
+    status, _ = run("generate", FRANCE, "-n", "3", "--seed", "1", "--verbose")
+    err = capfd.readouterr().err
+    assert status == 0 and "llama_model_loader" in err
+    assert "timing: 3 tokens in " in err and " tokens/s" in err
+
+
+# -- errors: I/O, internal bugs, the user's module -------------------------------------------------
+
+@pytest.mark.parametrize("flag", ["--rules", "--model", "--chat-template"])
+def test_a_folder_given_as_a_file_is_named_with_its_flag(tmp_path, capsys, flag):
+    assert fails(["generate", "x", flag, str(tmp_path)], capsys) == (
+        f"dyntemp: error: {flag} {tmp_path}: is a directory, not a file")
+
+
+def test_unwritable_eval_and_plot_folders_exit_2(tmp_path, capsys):
+    target = str(read_only_folder(tmp_path) / "run")
+    assert fails(["eval", "--strategy", "edt", "--out", target], capsys).startswith(f"dyntemp: error: --out {target}: ")
+    assert "is it a run folder" in fails(["plot", str(tmp_path)], capsys)
+
+
+def test_a_full_disk_while_writing_exits_1_keeping_the_text():
+    result = finished("generate", FRANCE, "--temp", "0", "-n", "3", "--seed", "1", "--trace", "/dev/full")
+    assert result.returncode == 1 and result.stdout.startswith(" Paris")
+    assert result.stderr == "dyntemp: error: --trace /dev/full: no space left on the device; the trace is incomplete\n"
+    with open("/dev/full", "w") as full:
+        result = finished("generate", FRANCE, "--temp", "0", "-n", "3", "--seed", "1", stdout=full)
+    assert result.returncode == 1
+    assert result.stderr == "dyntemp: error: cannot write to standard output: no space left on the device\n"
+
+
+def test_standard_input_that_cannot_be_read_and_a_closed_pipe():
+    with open(os.devnull, "w") as write_only:
+        result = finished("generate", "-", stdin=write_only)
+    assert result.returncode == 2
+    assert result.stderr == "dyntemp: error: cannot read the prompt from standard input: bad file descriptor\n"
+    result = finished("generate", "-", "--seed", "1", input=b"caf\xe9", text=False)
+    assert result.returncode == 2 and result.stderr == b"dyntemp: error: standard input: not UTF-8 text (byte 3)\n"
+    child = process("generate", "Once upon a time", "-n", "400", "--ignore-eos", "--seed", "5",
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.read(1)
+    child.stdout.close()  # the reader leaves, as head does
+    assert child.wait(timeout=120) == 141 and child.stderr.read() == b""
+
+
+def test_a_bug_is_an_internal_error_not_a_usage_error(monkeypatch, capsys):
+    from dyntemp.cli import request
+
+    def broken(args):
+        raise TypeError("an internal bug")
+
+    monkeypatch.setattr(request, "strategy_spec", broken)
+    with pytest.raises(SystemExit) as exit_:
+        run("generate", "x")
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and "Traceback" not in err
+    assert err.startswith("dyntemp: internal error: TypeError: an internal bug\n") and "please report" in err
+    monkeypatch.setenv("DYNTEMP_DEBUG", "1")
+    with pytest.raises(SystemExit):
+        run("generate", "x")
+    assert "Traceback" in capsys.readouterr().err
+
+
+# -- colour ----------------------------------------------------------------------------------------
+
+def test_show_colours_only_on_a_terminal_without_no_color(monkeypatch):
+    def shown(*flags):
+        leader, follower = pty.openpty()
+        with os.fdopen(follower, "w", encoding="utf-8") as terminal:
+            run("generate", FRANCE, "--temp", "0", "-n", "3", "--show", *flags, out=terminal)
+        data = b""
+        os.set_blocking(leader, False)
+        try:
+            while True:
+                data += os.read(leader, 65536)
+        except (BlockingIOError, OSError):  # all read; OSError: the follower side is closed
+            pass
+        os.close(leader)
+        return data.decode()
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert "\x1b[38;5;" in shown()
+    assert "\x1b[38;5;" not in shown("--color", "never")
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = shown()
+    assert "\x1b[38;5;" not in plain and "Paris" in plain
+    assert "\x1b[38;5;" in shown("--color", "always")
+    assert "\x1b[" not in run("generate", FRANCE, "--temp", "0", "-n", "3", "--show")[1]  # not a terminal
+
+
+def test_show_leaves_out_the_stop_string_and_counts_only_the_text(tmp_path):
+    status, out = run("generate", FRANCE, "--temp", "0", "--stop", ".", "-n", "10", "--show")
+    lines = out.splitlines()
+    assert lines[0] == " Paris" and "[finish: stop]" in out
+    assert [line.split()[:2] for line in lines if line[:8].strip().isdigit()] == [["0", "1"]]
+    # A reply that ends with the end-of-generation token: the token is in neither the trace nor the table.
+    path = tmp_path / "t.jsonl"
+    status, out = run("generate", "Say hi.", "--chat", "--temp", "0", "-n", "60", "--show", "--trace", str(path))
+    trace = Trace.from_jsonl(path)
+    counts = [int(line.split()[1]) for line in out.splitlines() if line[:8].strip().isdigit()]
+    assert "[finish: eos]" in out and sum(counts) == len(trace) and "<|im_end|>" not in trace.text
+
+
+# -- --import --------------------------------------------------------------------------------------
+
+STRATEGIES = '''
+import dyntemp
+
+@dyntemp.register_strategy("cold-test")
+class Cold(dyntemp.Strategy):
+    """Always greedy: a strategy of the user's own."""
+
+    def temperature(self, step):
+        return 0.0
+
+@dyntemp.register_strategy("broken-test")
+class Broken(dyntemp.Strategy):
+    def temperature(self, step):
+        raise RuntimeError("the user's own bug")
+'''
+
+
+def test_import_makes_a_users_strategies_work_everywhere(tmp_path):
+    (tmp_path / "my_strategies.py").write_text(textwrap.dedent(STRATEGIES))
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = finished("generate", FRANCE, "--import", "my_strategies", "--strategy", "cold-test", "-n", "2", env=env)
+    assert result.returncode == 0 and result.stdout.startswith(" Paris"), result.stderr
+    result = finished("strategies", "cold-test", env={**env, "DYNTEMP_IMPORT": "my_strategies"})
+    assert result.returncode == 0 and "a strategy of the user's own" in result.stdout
+    # eval with workers: each worker process imports the module too.
+    run_folder = tmp_path / "run"
+    result = finished("eval", "--strategy", "cold-test", "--limit", "1", "--seeds", "2", "-n", "2", "--workers", "2",
+                      "-t", "1", "--out", str(run_folder), "--no-progress",
+                      env={**env, "DYNTEMP_IMPORT": "my_strategies"})
+    assert result.returncode == 0, result.stderr
+    lines = (run_folder / "generations.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(line)["settings"]["strategy"]["name"] == "cold-test" for line in lines)
+    # An exception from the module's code is the module's, not a dyntemp bug.
+    result = finished("generate", "Hi", "--import", "my_strategies", "--strategy", "broken-test", "-n", "2",
+                      "--seed", "1", env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        "dyntemp: error in module my_strategies (--import): RuntimeError: the user's own bug")

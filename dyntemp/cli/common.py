@@ -1,17 +1,21 @@
-"""What the subcommands share: the one-line usage error, llama.cpp-named sampler and host flags,
-and the strategy a command line asks for."""
+"""What the subcommands share: llama.cpp-named sampler and host flags, ``--import``, and the checks of
+the files and folders a command line names, made before any model is loaded."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
+import sys
+import tempfile
+from typing import Mapping
 
-from ..strategies import get_strategy
-from ..strategies.spec import SpecError, parse_params, parse_spec
+from .errors import UsageError, describe_oserror
 
+__all__ = ["UsageError", "add_host_flags", "add_import_flag", "add_sampler_flags", "check_host_flags",
+           "check_input_file", "check_output_folder", "import_modules", "modules_to_import", "sampler_kwargs"]
 
-class UsageError(Exception):
-    """A bad command-line argument: reported in one line, exit status 2."""
-
+IMPORT_VARIABLE = "DYNTEMP_IMPORT"
 
 # llama.cpp's flag → Sampler keyword.
 SAMPLER_FLAGS = {
@@ -27,16 +31,17 @@ def sampler_kwargs(args) -> dict:
 
 
 def add_sampler_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--top-k", type=int, help="top-k (default 40; 0: off)")
-    parser.add_argument("--top-p", type=float, help="top-p (default 0.95; 1.0: off)")
-    parser.add_argument("--min-p", type=float, help="min-p (default 0.05; 0.0: off)")
-    parser.add_argument("--typical", type=float, help="typical-p (default 1.0: off)")
-    parser.add_argument("--top-n-sigma", type=float, help="top-nσ (default -1: off)")
-    parser.add_argument("--repeat-penalty", type=float, help="default 1.0: off")
-    parser.add_argument("--frequency-penalty", type=float, help="default 0.0: off")
-    parser.add_argument("--presence-penalty", type=float, help="default 0.0: off")
-    parser.add_argument("--repeat-last-n", type=int, help="tokens the penalties look back on (default 64)")
-    parser.add_argument("--samplers", help="stage order, ';'-separated, e.g. penalties;top_k;top_p;min_p;temperature")
+    parser.add_argument("--top-k", type=int, metavar="N", help="top-k (default 40; 0: off)")
+    parser.add_argument("--top-p", type=float, metavar="P", help="top-p (default 0.95; 1.0: off)")
+    parser.add_argument("--min-p", type=float, metavar="P", help="min-p (default 0.05; 0.0: off)")
+    parser.add_argument("--typical", type=float, metavar="P", help="typical-p (default 1.0: off)")
+    parser.add_argument("--top-n-sigma", type=float, metavar="N", help="top-nσ (default -1: off)")
+    parser.add_argument("--repeat-penalty", type=float, metavar="R", help="repetition penalty (default 1.0: off)")
+    parser.add_argument("--frequency-penalty", type=float, metavar="F", help="frequency penalty (default 0.0: off)")
+    parser.add_argument("--presence-penalty", type=float, metavar="F", help="presence penalty (default 0.0: off)")
+    parser.add_argument("--repeat-last-n", type=int, metavar="N", help="tokens the penalties look back on (default 64)")
+    parser.add_argument("--samplers", metavar="STAGES",
+                        help="stage order, ';'-separated, e.g. penalties;top_k;top_p;min_p;temperature")
 
 
 def add_host_flags(parser: argparse.ArgumentParser) -> None:
@@ -53,29 +58,89 @@ def check_host_flags(args) -> None:
         raise UsageError(f"--n-gpu-layers must be >= -1 (-1: all layers), got {args.n_gpu_layers}")
 
 
-def strategy_from_args(args):
-    """The strategy of ``generate``'s flags: ``--rules``, ``--sentence-temps``, ``--strategy`` (a name
-    or spec text) or the default constant ``--temp``; ``--param`` items add parameters."""
-    chosen = [flag for flag, given in (("--rules", args.rules), ("--sentence-temps", args.sentence_temps),
-                                        ("--strategy", args.strategy)) if given]
-    if len(chosen) > 1:
-        raise UsageError(f"give one of --strategy, --rules, --sentence-temps, not {' and '.join(chosen)}")
-    try:
-        params = parse_params(args.param)
-        if args.rules:
-            return get_strategy("rules", file=args.rules, **params)
-        if args.sentence_temps:
-            return get_strategy("sentence", temperatures=_temperatures(args.sentence_temps), **params)
-        if args.strategy:
-            spec = parse_spec(args.strategy, where=f"--strategy {args.strategy!r}")
-            return get_strategy(spec.name, **{**spec.params, **params})
-    except SpecError as exc:
-        raise UsageError(str(exc)) from None
-    return get_strategy("constant", **{"temperature": args.temp, **params})
+def add_import_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import a Python module first, so that the strategies it registers "
+                             "(@dyntemp.register_strategy) can be named; found on PYTHONPATH or in the "
+                             f"current folder; repeatable (also ${IMPORT_VARIABLE}, comma-separated)")
 
 
-def _temperatures(text: str) -> list[float]:
+def modules_to_import(args, environ: Mapping[str, str] = os.environ) -> list[tuple[str, str]]:
+    """``(module, where it was named)`` for ``$DYNTEMP_IMPORT``'s modules, then ``--import``'s, once each.
+
+    >>> import argparse
+    >>> modules_to_import(argparse.Namespace(imports=["b", "c"]), {IMPORT_VARIABLE: "a, b"})
+    [('a', 'DYNTEMP_IMPORT'), ('b', 'DYNTEMP_IMPORT'), ('c', '--import')]
+    """
+    named = [(m.strip(), IMPORT_VARIABLE) for m in environ.get(IMPORT_VARIABLE, "").split(",") if m.strip()]
+    named += [(m, "--import") for m in getattr(args, "imports", None) or ()]
+    seen, out = set(), []
+    for module, where in named:
+        if module not in seen:
+            seen.add(module)
+            out.append((module, where))
+    return out
+
+
+def import_modules(modules: list[tuple[str, str]]) -> dict[str, str]:
+    """Import each ``(module, where)``; returns their source files and folders (path → module name),
+    by which an exception from their code is told from dyntemp's own.
+
+    A module that is not found, or whose code fails, is a usage error naming where it was given.
+    The current folder is searched last, as ``python -m`` would, so that the ``dyntemp`` command
+    finds a module next to the user as ``python -m dyntemp`` does; worker processes inherit the path.
+    """
+    if modules and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    files = {}
+    for module, where in modules:
+        try:
+            imported = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module or module.startswith(f"{exc.name}."):
+                raise UsageError(f"{where} {module}: no module named {exc.name!r} on PYTHONPATH or in the "
+                                 f"current folder") from None
+            raise UsageError(f"{where} {module}: the module failed to import: {exc}") from exc
+        except Exception as exc:  # the user's code: its own error, shown as such
+            raise UsageError(f"{where} {module}: the module failed to import: {type(exc).__name__}: {exc}") from exc
+        path = getattr(imported, "__file__", None)
+        if path:
+            package = getattr(imported, "__path__", None)
+            files[os.path.abspath(os.path.dirname(path) if package else path)] = module
+    return files
+
+
+def check_input_file(flag: str, path: str) -> str:
+    """``path`` if it is a file this process can read, else a usage error naming ``flag``.
+
+    >>> check_input_file("--rules", "no/such.toml")
+    Traceback (most recent call last):
+    ...
+    dyntemp.cli.errors.UsageError: --rules no/such.toml: no such file or directory
+    """
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"--sentence-temps takes numbers separated by commas, got {text!r}") from None
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(describe_oserror(exc, flag, path)) from None
+    return path
+
+
+def check_output_folder(flag: str, path: str) -> str:
+    """``path`` as a folder that exists (made if needed) and takes new files, else a usage error.
+
+    >>> check_output_folder("--out", "/dev/null/runs")
+    Traceback (most recent call last):
+    ...
+    dyntemp.cli.errors.UsageError: --out /dev/null/runs: a part of the path is not a directory
+    """
+    try:
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise UsageError(f"{flag} {path}: exists and is not a folder")
+        os.makedirs(path, exist_ok=True)
+        # Writing a file is the one test that catches permissions, read-only mounts and root alike.
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise UsageError(describe_oserror(exc, flag, path)) from None
+    return path

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
-from .common import UsageError, add_host_flags, add_sampler_flags, check_host_flags, sampler_kwargs
+from .common import (add_host_flags, add_import_flag, add_sampler_flags, check_host_flags, check_input_file,
+                     check_output_folder, modules_to_import, sampler_kwargs)
+from .errors import UsageError, WorkError, checked
 
 
 def add_parser(commands) -> None:
@@ -19,42 +22,57 @@ def add_parser(commands) -> None:
     ev.add_argument("--strategy", "-s", action="append", metavar="NAME[:KEY=V1,V2...]",
                     help="a strategy and its grid, e.g. constant:temperature=0.3,0.7 or edt:theta=0.3,0.6:t0=1; "
                          "a list value in brackets, e.g. sentence:temperatures=[0.2,0.9]; repeatable")
-    ev.add_argument("--seeds", type=int, help="seeds per prompt, 0..N-1 (default 3)")
-    ev.add_argument("--limit", type=int, help="only the first N prompts of each suite")
-    ev.add_argument("--max-tokens", "-n", type=int, help="cap on each prompt's token budget (a quick look)")
-    ev.add_argument("--out", "-o", help="the run folder (required unless the sweep file names one)")
-    ev.add_argument("--workers", "-j", type=int, help="worker processes, each loading the model once (default 1)")
-    ev.add_argument("--model", "-m", help="a GGUF file (default: SmolLM2-135M-Instruct)")
+    ev.add_argument("--seeds", type=int, metavar="N", help="seeds per prompt, 0..N-1 (default 3)")
+    ev.add_argument("--limit", type=int, metavar="N", help="only the first N prompts of each suite")
+    ev.add_argument("--max-tokens", "-n", type=int, metavar="N",
+                    help="cap on each prompt's token budget (a quick look)")
+    ev.add_argument("--out", "-o", metavar="FOLDER", help="the run folder (required unless the sweep file names one)")
+    ev.add_argument("--workers", "-j", type=int, metavar="N",
+                    help="worker processes, each loading the model once (default 1)")
+    ev.add_argument("--model", "-m", metavar="GGUF", help="a GGUF file (default: SmolLM2-135M-Instruct)")
     ev.add_argument("--scorer", metavar="GGUF", help="an independent model that scores each reply's NLL")
-    ev.add_argument("--ctx-size", "-c", type=int, help="context size of the model (default 2048)")
+    ev.add_argument("--ctx-size", "-c", type=int, metavar="N", help="context size of the model (default 2048)")
     add_host_flags(ev)
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_sampler_flags(ev)
+    add_import_flag(ev)
     ev.set_defaults(run=run)
 
 
 def run(args, out) -> None:
-    from ..eval.runner import run_sweep
+    from ..eval.runner import RunError, run_sweep
     from ..eval.spec import Sweep, load_sweep, parse_strategy, sweep_out
+    from ..eval.suites import load_suite
     from ..eval.summary import format_table, read_csv
     from ..host import physical_cores
 
     check_host_flags(args)
-    settings = [s for spec in args.strategy or () for s in parse_strategy(spec)] or None
-    overrides = {"suites": args.suite, "settings": settings, "seeds": args.seeds, "limit": args.limit,
-                 "max_tokens": args.max_tokens, "workers": args.workers, "model": args.model, "scorer": args.scorer,
-                 "n_ctx": args.ctx_size, "n_threads": args.threads, "n_gpu_layers": args.n_gpu_layers or None,
-                 "sampler": sampler_kwargs(args) or None}
-    if args.config:
-        sweep = load_sweep(args.config, **overrides)
-        folder = args.out or sweep_out(args.config)
-    else:
-        if settings is None:
-            raise UsageError("give at least one --strategy (or a --config sweep file)")
-        sweep = Sweep(**{"suites": ["qa"], **{k: v for k, v in overrides.items() if v is not None}})
-        folder = args.out
+    if args.config is not None and not os.path.exists(args.config):
+        raise UsageError(f"--config: sweep file not found: {args.config}")
+    for flag, path in (("--config", args.config), ("--model", args.model), ("--scorer", args.scorer)):
+        if path is not None:
+            check_input_file(flag, path)
+    imports = [module for module, _ in modules_to_import(args)]  # main imported them; workers must too
+    with checked():
+        settings = [s for spec in args.strategy or () for s in parse_strategy(spec)] or None
+        overrides = {"suites": args.suite, "settings": settings, "seeds": args.seeds, "limit": args.limit,
+                     "max_tokens": args.max_tokens, "workers": args.workers, "model": args.model,
+                     "scorer": args.scorer, "n_ctx": args.ctx_size, "n_threads": args.threads,
+                     "n_gpu_layers": args.n_gpu_layers or None, "sampler": sampler_kwargs(args) or None}
+        if args.config:
+            sweep = load_sweep(args.config, **overrides)
+            folder = args.out or sweep_out(args.config)
+        else:
+            if settings is None:
+                raise UsageError("give at least one --strategy (or a --config sweep file)")
+            sweep = Sweep(**{"suites": ["qa"], **{k: v for k, v in overrides.items() if v is not None}})
+            folder = args.out
+        sweep.imports = list(dict.fromkeys([*sweep.imports, *imports]))
+        for suite in sweep.suites:  # a bad suite line stops the run before a model loads
+            load_suite(suite)
     if not folder:
         raise UsageError("give --out FOLDER for the run's results")
+    check_output_folder("--out" if args.out else f"out (in {args.config})", folder)
     each, cores = sweep.threads_per_worker(), physical_cores()
     if sweep.workers * each > cores:
         warnings.warn(f"{sweep.workers} workers x {each} thread(s) = {sweep.workers * each} threads on "
@@ -63,6 +81,9 @@ def run(args, out) -> None:
     if len(set(counts.values())) > 1:
         print("note: strategies have different numbers of settings ("
               + ", ".join(f"{k} {v}" for k, v in counts.items()) + "); equal grids compare fairly", file=sys.stderr)
-    run_folder = run_sweep(sweep, folder, progress=False if args.no_progress else None)
+    try:
+        run_folder = run_sweep(sweep, folder, progress=False if args.no_progress else None)
+    except RunError as exc:  # the run broke off: what it wrote stays, and the same command resumes it
+        raise WorkError(str(exc)) from None
     print(format_table(read_csv(run_folder / "summary.csv")), file=out)
     print(f"\nresults: {run_folder / 'generations.jsonl'}\nsummary: {run_folder / 'summary.csv'}", file=out)

@@ -1,15 +1,23 @@
-"""``dyntemp strategies``: every registered strategy with its parameters and one line of its doc."""
+"""``dyntemp strategies [NAME]``: every registered strategy with its parameters and one line of its
+doc, or one strategy's whole documentation."""
 
 from __future__ import annotations
 
 import inspect
 
 from ..strategies import list_strategies, strategy_factory, strategy_parameters
+from ..strategies.registry import UnknownStrategyError
+from .common import add_import_flag
+from .errors import UsageError
 
 
 def add_parser(commands) -> None:
-    strategies = commands.add_parser("strategies", help="list every strategy with its parameters",
-                                     description="List every registered strategy with its parameters.")
+    strategies = commands.add_parser(
+        "strategies", help="list every strategy with its parameters, or show one in full",
+        description="List every registered strategy with its parameters and the first sentence of its doc; "
+                    "with NAME, show that strategy's whole documentation.")
+    strategies.add_argument("name", nargs="?", metavar="NAME", help="one strategy to show in full")
+    add_import_flag(strategies)
     strategies.set_defaults(run=run)
 
 
@@ -19,9 +27,46 @@ def _first_sentence(doc: str) -> str:
     return head + dot.strip()
 
 
+def signature(name: str) -> str:
+    """``name(parameter=default, ...)``, as a strategy is listed.
+
+    >>> signature("constant")
+    'constant(temperature=1.0)'
+    """
+    params = ", ".join(key if default is inspect.Parameter.empty else f"{key}={default!r}"
+                       for key, default in strategy_parameters(name).items())
+    return f"{name}({params})"
+
+
+def describe(name: str) -> str:
+    """One strategy's whole documentation: its signature, its doc, its parameters and how to use it.
+
+    >>> print(describe("constant").splitlines()[0])
+    constant(temperature=1.0)
+    """
+    factory = strategy_factory(name)
+    doc = inspect.getdoc(factory) or "(no documentation)"
+    params = strategy_parameters(name)
+    lines = [signature(name), "", doc, "", "parameters:"]
+    for key, default in params.items():
+        lines.append(f"  {key}" + (" (required)" if default is inspect.Parameter.empty else f" = {default!r}"))
+    if not params:
+        lines.append("  (none)")
+    example = ":".join([name, *(f"{key}=..." for key, default in params.items()
+                                if default is inspect.Parameter.empty)])
+    lines += ["", f"use: dyntemp generate PROMPT --strategy {example} [--param KEY=VALUE ...]",
+              f"from: {getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', factory)}"]
+    return "\n".join(lines)
+
+
 def run(args, out) -> None:
+    if args.name is not None:
+        try:
+            text = describe(args.name)
+        except UnknownStrategyError as exc:
+            raise UsageError(str(exc)) from None
+        print(text, file=out)
+        return
     for name in list_strategies():
         doc = inspect.getdoc(strategy_factory(name)) or ""
-        params = ", ".join(name if default is inspect.Parameter.empty else f"{name}={default!r}"
-                           for name, default in strategy_parameters(name).items())
-        print(f"{name}({params})\n    {_first_sentence(doc)}", file=out)
+        print(f"{signature(name)}\n    {_first_sentence(doc)}", file=out)

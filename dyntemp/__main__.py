@@ -1,0 +1,7 @@
+"""``python -m dyntemp``: the ``dyntemp`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
