@@ -510,3 +510,38 @@ def test_import_makes_a_users_strategies_work_everywhere(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(
         "dyntemp: error in module my_strategies (--import): RuntimeError: the user's own bug")
+
+
+def test_ctrl_c_inside_a_callback_from_c_is_not_lost(capsys):
+    # llama.cpp calls back into Python (its log lines) while a model loads; ctypes swallows an
+    # interrupt raised there, so the command notes it and raises it when loading ends.
+    import ctypes
+    import os
+    import signal
+
+    from dyntemp.cli.errors import interrupts_kept
+
+    compare = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
+
+    def interrupting(a, b):
+        os.kill(os.getpid(), signal.SIGINT)
+        return a[0] - b[0]
+
+    values = (ctypes.c_int * 3)(3, 1, 2)
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_kept():
+            ctypes.CDLL(None).qsort(values, 3, ctypes.sizeof(ctypes.c_int), compare(interrupting))
+    assert "Exception ignored" not in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_strategy_rules_with_rules_and_a_context_too_large_for_memory(tmp_path, capsys):
+    rules = tmp_path / "r.toml"
+    rules.write_text("[[rule]]\ntemperature = 0.0\n")
+    status, out = run("generate", "The capital of France is", "--strategy", "rules", "--rules", str(rules), "-n", "2",
+                      "--seed", "1")
+    assert status == 0 and out.startswith(" Paris")
+    with pytest.raises(SystemExit) as info:
+        run("generate", "Hi", "--ctx-size", "99999999", "-n", "2", "--seed", "1")
+    assert info.value.code == 2
+    assert "could not make a context of n_ctx=100000000 tokens" in capsys.readouterr().err

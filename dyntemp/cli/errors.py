@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
+import sys
 import traceback
 from contextlib import contextmanager
 from typing import Iterator, Sequence
@@ -142,3 +144,29 @@ def _user_module(exc: BaseException, user_files: dict[str, str]) -> str | None:
 def debugging(args) -> bool:
     """True when tracebacks are wanted: ``--verbose``, or ``DYNTEMP_DEBUG`` set to anything but 0."""
     return bool(getattr(args, "verbose", False)) or os.environ.get("DYNTEMP_DEBUG", "") not in ("", "0")
+
+
+@contextmanager
+def interrupts_kept() -> Iterator[None]:
+    """Ctrl-C while llama.cpp calls back into Python (its log lines, during loading) is swallowed by
+    ctypes: note it, and raise it when the block ends.
+    """
+    seen = []
+
+    def note(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    def quiet(unraisable):  # the swallowed interrupt is raised below, not printed as "Exception ignored"
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            unraisable_hook(unraisable)
+
+    previous, unraisable_hook = signal.signal(signal.SIGINT, note), sys.unraisablehook
+    sys.unraisablehook = quiet
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = unraisable_hook
+    if seen:
+        raise KeyboardInterrupt

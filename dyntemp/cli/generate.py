@@ -11,7 +11,7 @@ import time
 from ..core import Sampler
 from ..llama.logits import eog_tokens
 from .common import add_host_flags, add_import_flag, add_sampler_flags
-from .errors import UsageError, checked
+from .errors import UsageError, checked, interrupts_kept
 from .llama_syntax import logit_bias
 from .output import Sample, TextStream, TraceFiles, colour_mode, show, use_colour
 from .request import Request, read_request
@@ -93,7 +93,7 @@ def run(args, out) -> None:
     traces = TraceFiles(args.trace, len(request.seeds), out)
     try:
         try:
-            with checked():
+            with checked(), interrupts_kept():
                 llm = load_model(args.model, n_ctx=args.ctx_size, n_threads=args.threads,
                                  n_gpu_layers=args.n_gpu_layers, verbose=args.verbose)
         except ModelNotFoundError as exc:

@@ -47,6 +47,10 @@ def strategy_spec(args) -> StrategySpec:
     """
     chosen = [flag for flag, given in (("--rules", args.rules), ("--sentence-temps", args.sentence_temps),
                                         ("--strategy", args.strategy)) if given]
+    strategy_name = args.strategy.partition(":")[0].strip() if args.strategy else ""
+    if chosen[:2] in (["--rules", "--strategy"], ["--sentence-temps", "--strategy"]) and len(chosen) == 2 \
+            and strategy_name == {"--rules": "rules", "--sentence-temps": "sentence"}[chosen[0]]:
+        chosen = chosen[:1]  # --strategy names the strategy the shortcut flag gives: they agree
     if len(chosen) > 1:
         raise UsageError(f"give one of --strategy, --rules, --sentence-temps, not {' and '.join(chosen)}")
     if args.temp is not None and chosen:
@@ -62,6 +66,9 @@ def strategy_spec(args) -> StrategySpec:
             params[key], given_by[key] = value, flag
 
     try:
+        if args.strategy and chosen[0] != "--strategy":  # --strategy rules with --rules, say: its parameters too
+            add(dict(parse_spec(args.strategy, where=f"--strategy {args.strategy!r}", check=False).params),
+                f"--strategy {args.strategy}")
         if args.rules:
             name = "rules"
             add({"file": check_input_file("--rules", args.rules)}, "--rules")

@@ -90,6 +90,10 @@ def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None =
         return llama_cpp.Llama(model_path=path, n_threads=n_threads, n_gpu_layers=n_gpu_layers, verbose=verbose,
                                **llama_kwargs)
     except ValueError as exc:
+        if "context" in str(exc):  # the model loaded; its context (n_ctx tokens of KV cache) could not be made
+            raise ValueError(f"llama.cpp loaded {path} but could not make a context of n_ctx={llama_kwargs['n_ctx']} "
+                             f"tokens (too large for this machine's memory?): give a smaller n_ctx "
+                             f"(--ctx-size)") from None
         raise ValueError(f"llama.cpp could not load the model at {path}: is it a valid GGUF file? ({exc})") from None
 
 
