@@ -36,6 +36,7 @@ def test_python_examples_run(tmp_path, monkeypatch):
         assert result.text.count(".") >= 3 and result.finish_reason in ("eos", "stop", "length")
         assert story.text.strip() and story.finish_reason in ("eos", "stop", "length")
         assert namespace["data"]["strategy"] == {"name": "edt", "theta": 0.6}
+        assert namespace["answer"] in ("yes", "no")
         assert namespace["sampler"].strategy.name == "calm-code"
         assert (tmp_path / "trace.jsonl").stat().st_size > 0
     finally:

@@ -27,7 +27,38 @@ SAMPLER_FLAGS = {
 
 def sampler_kwargs(args) -> dict:
     """The Sampler settings given on the command line (the others keep the Sampler's defaults)."""
-    return {key: getattr(args, flag) for flag, key in SAMPLER_FLAGS.items() if getattr(args, flag) is not None}
+    kwargs = {key: getattr(args, flag) for flag, key in SAMPLER_FLAGS.items() if getattr(args, flag) is not None}
+    grammar = _grammar(args)
+    if grammar is not None:
+        kwargs["grammar"] = grammar
+    return kwargs
+
+
+def _grammar(args) -> str | None:
+    """The GBNF of ``--grammar``, ``--grammar-file``, ``--json-schema`` or ``--json-schema-file`` (one of them)."""
+    given = [(flag, value) for flag, value in (("--grammar", args.grammar), ("--grammar-file", args.grammar_file),
+                                               ("--json-schema", args.json_schema),
+                                               ("--json-schema-file", args.json_schema_file)) if value is not None]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise UsageError(f"give one of --grammar, --grammar-file, --json-schema, --json-schema-file, not "
+                         f"{' and '.join(flag for flag, _ in given)}")
+    flag, value = given[0]
+    if flag.endswith("-file"):
+        try:
+            with open(check_input_file(flag, value), encoding="utf-8") as f:
+                value = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{flag} {value}: cannot be read: {exc}") from None
+    if flag.startswith("--json-schema"):
+        from ..llama.grammar import json_schema_grammar
+
+        try:
+            return json_schema_grammar(value)
+        except ValueError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+    return value
 
 
 def add_sampler_flags(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +73,11 @@ def add_sampler_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat-last-n", type=int, metavar="N", help="tokens the penalties look back on (default 64)")
     parser.add_argument("--samplers", metavar="STAGES",
                         help="stage order, ';'-separated, e.g. penalties;top_k;top_p;min_p;temperature")
+    parser.add_argument("--grammar", metavar="GBNF", help="only output this GBNF grammar allows (llama.cpp's syntax)")
+    parser.add_argument("--grammar-file", metavar="FILE", help="the grammar from a .gbnf file")
+    parser.add_argument("--json-schema", metavar="SCHEMA",
+                        help='only JSON matching this JSON schema, e.g. \'{"type": "object"}\'')
+    parser.add_argument("--json-schema-file", metavar="FILE", help="the JSON schema from a file")
 
 
 def add_host_flags(parser: argparse.ArgumentParser) -> None:

@@ -64,6 +64,12 @@ class Sampler:
     same logits give the same tokens. A sampler pickles without its detokenizer, which belongs to a
     model of this process.
 
+    ``grammar`` (GBNF text, or a ``llama_cpp.LlamaGrammar``) or ``json_schema`` (a dict or its JSON,
+    converted as llama-cpp-python converts it) restrict the candidates to what the grammar allows
+    before the filters and the strategy see them, so that constrained output (JSON mode) keeps its
+    shape at any temperature. A grammar is applied on a model: ``generate``, ``stream``, ``chat`` and
+    ``logits_processor(llm)`` attach it (``use_constraint``).
+
     >>> import numpy as np
     >>> sampler = Sampler("edt", top_k=2, top_p=1.0, min_p=0.0, seed=7)
     >>> logits = np.log(np.array([0.6, 0.3, 0.1], dtype=np.float32))
@@ -76,10 +82,19 @@ class Sampler:
     """
 
     def __init__(self, strategy: "str | Strategy | float", *, detokenizer: Detokenizer | None = None,
-                 **settings: Any) -> None:
+                 json_schema: "str | Mapping | None" = None, **settings: Any) -> None:
         for name in settings:
             if name not in _SETTINGS and name != "logit_bias":
                 raise TypeError(_unknown_setting(name))
+        grammar = settings.get("grammar")
+        if grammar is not None and not isinstance(grammar, str):
+            settings["grammar"] = getattr(grammar, "_grammar", grammar)  # a llama_cpp.LlamaGrammar: its GBNF
+        if json_schema is not None:
+            if grammar is not None:
+                raise ValueError("give grammar or json_schema, not both")
+            from ..llama.grammar import json_schema_grammar
+
+            settings["grammar"] = json_schema_grammar(json_schema)
         settings = SamplerSettings(strategy, **settings)
         # A strategy instance given here is the one used (its caller may hold it); otherwise a fresh one.
         self._setup(settings, strategy if isinstance(strategy, Strategy) else None, detokenizer)
@@ -107,6 +122,7 @@ class Sampler:
         self._bias_limit = max((t for t, _ in bias), default=-1) + 1  # the smallest vocabulary it fits
         self._banned = tuple(token for token, value in bias if value == -math.inf)
         self._tracker = TextTracker(detokenizer)
+        self._constraints: tuple = ()
         self._check_text()
         self.reset()
 
@@ -122,9 +138,13 @@ class Sampler:
                                  f"sampler: Sampler.from_settings(sampler.settings.replace({name}=...))")
         object.__setattr__(self, name, value)
 
+    def __getstate__(self) -> dict:
+        # Constraints belong to a model of this process, as the detokenizer does: they stay behind.
+        return {**self.__dict__, "_constraints": ()}
+
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self._check_text()  # the detokenizer stayed behind
+        self._check_text()  # the detokenizer and constraints stayed behind
 
     def __repr__(self) -> str:
         changed = ", ".join(f"{f}={getattr(self.settings, f)!r}" for f in _SETTINGS_ORDER
@@ -146,11 +166,23 @@ class Sampler:
         self._tracker.use_detokenizer(detokenizer)
         self._check_text()
 
+    def use_constraint(self, *constraints) -> None:
+        """Restrict the candidates with ``constraints`` from now on (objects with ``restrict(logits)``
+        returning the logits with disallowed tokens at ``-inf``, ``accept(token)`` and ``reset()``,
+        as ``dyntemp.llama.GrammarConstraint``); none: unrestricted."""
+        self._constraints = constraints
+        self._check_text()
+
     def _check_text(self) -> None:
         # Without a detokenizer the text stays empty: a strategy that reads it would run on nothing.
-        self._blind = self.strategy.reads_text and self._tracker.detokenizer is None
+        # A grammar without its constraint would not hold: refused the same way.
+        self._blind = ((self.strategy.reads_text and self._tracker.detokenizer is None)
+                       or (self.settings.grammar is not None and not self._constraints))
 
     def _refuse_blind(self) -> None:
+        if self.settings.grammar is not None and not self._constraints:
+            raise ValueError("this sampler has a grammar, which needs the model's vocabulary: generate with "
+                             "sampler.generate/stream/chat, or pass the model to logits_processor(llm)")
         raise ValueError(
             f"strategy {self.strategy.name or type(self.strategy).__name__!r} reads the generated text, but this "
             f"sampler has no detokenizer to know it: give Sampler(..., detokenizer=...) (token ids -> bytes), pass "
@@ -163,6 +195,8 @@ class Sampler:
         self._generated: list[int] = []
         self.trace = Trace()
         self.finish_reason: str | None = None  # set when a generation on a model ends
+        for constraint in self._constraints:
+            constraint.reset()
         self._rng = np.random.default_rng(self.settings.seed)
 
     def generate(self, llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
@@ -201,7 +235,7 @@ class Sampler:
         """A ``LogitsProcessorList`` for llama-cpp-python's ``create_completion`` and
         ``create_chat_completion``, used with ``**sampler.llama_kwargs()``. Pass ``llm`` so that
         strategies reading the text can see it."""
-        if llm is None and self.strategy.reads_text:
+        if llm is None and (self.strategy.reads_text or self.settings.grammar is not None):
             self._refuse_blind()
         from ..llama.hook import logits_processor
 
@@ -244,6 +278,8 @@ class Sampler:
         token = int(ids[j])
         index, sentence_index, sentence_position = step.index, step.sentence_index, step.sentence_position
         data = self._tracker.bytes_of(token)  # first: a failing detokenizer must change nothing
+        for constraint in self._constraints:
+            constraint.accept(token)
         self.strategy.accept(step, token)
         piece = self._tracker.feed_bytes(data)
         self._generated.append(token)
@@ -262,6 +298,8 @@ class Sampler:
         if self._bias_items:
             x = self._biased(x, overwrite and x is logits)
             banned = self._banned  # x is the sampler's to write: a copy, or logits it may overwrite
+        for constraint in self._constraints:  # before anything reads the logits: the grammar decides first
+            x = constraint.restrict(x)
         lse, entropy = logsumexp_and_entropy(x, banned)
         step = Step(len(self._generated), x, self._tracker, self._generated, lse, entropy)
         ids, cand, is_sorted = None, x, False

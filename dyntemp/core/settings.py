@@ -57,7 +57,9 @@ class SamplerSettings:
     number (a constant temperature) or a ``Strategy``; it is kept as a ``StrategySpec``, or as the
     ``Strategy`` itself when that cannot be written as data (then ``to_dict`` refuses). The other
     fields are ``Sampler``'s keyword arguments; ``logit_bias`` is kept as sorted ``(token, bias)``
-    pairs and ``order`` as a tuple, so settings never change once built. ``check_strategy=False``
+    pairs and ``order`` as a tuple, so settings never change once built. ``grammar`` is GBNF text:
+    only the tokens it allows reach the filters and the strategy (applied on a model, by
+    ``dyntemp.llama``; see ``Sampler``'s ``grammar`` and ``json_schema``). ``check_strategy=False``
     takes a ``StrategySpec`` as it is, without building it: for settings read back from a record,
     whose strategy may not be registered in the reading process.
 
@@ -86,6 +88,7 @@ class SamplerSettings:
     min_keep: int = 1
     order: "Sequence[str] | str" = DEFAULT_ORDER
     seed: int | None = None
+    grammar: str | None = None
     check_strategy: InitVar[bool] = True
 
     def __post_init__(self, check_strategy: bool) -> None:
@@ -107,6 +110,8 @@ class SamplerSettings:
         put("order", _check_order(self.order))
         if self.seed is not None:
             put("seed", _validate.integer("seed", self.seed, low=0))
+        if self.grammar is not None and (not isinstance(self.grammar, str) or not self.grammar.strip()):
+            raise TypeError(f"grammar must be GBNF text, got {self.grammar!r:.80}")
         for stage in STAGES:
             if stage not in self.order and not self.is_off(stage):
                 setting = (f"repeat_penalty={self.repeat_penalty}, frequency_penalty={self.frequency_penalty}, "

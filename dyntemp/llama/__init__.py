@@ -10,5 +10,14 @@ from .model import DEFAULT_MODEL_FILE, DEFAULT_MODEL_PACKAGE, ModelNotFoundError
 __all__ = [
     "DEFAULT_MODEL_FILE", "DEFAULT_MODEL_PACKAGE", "LogitsHook", "LogitsReader", "ModelNotFoundError", "eog_tokens",
     "NEUTRAL_LLAMA_KWARGS", "chat_prompt", "chat_tokens", "default_model_path", "generate", "last_logits", "load_model",
-    "logits_processor", "piece_decoder", "prompt_tokens", "stream",
+    "logits_processor", "piece_decoder", "prompt_tokens", "stream", "GrammarConstraint", "json_schema_grammar",
 ]
+
+
+def __getattr__(name: str):
+    # The grammar module loads llama.cpp's library: only when a grammar is used.
+    if name in ("GrammarConstraint", "json_schema_grammar"):
+        from . import grammar
+
+        return getattr(grammar, name)
+    raise AttributeError(f"module 'dyntemp.llama' has no attribute {name!r}")

@@ -68,8 +68,12 @@ def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int,
     import llama_cpp
 
     n_ctx = llm.n_ctx()
-    sampler.reset()
     sampler.use_detokenizer(piece_decoder(llm))
+    if sampler.settings.grammar is not None:
+        from .grammar import GrammarConstraint
+
+        sampler.use_constraint(GrammarConstraint(llm, sampler.settings.grammar))
+    sampler.reset()
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     llm.reset()
     llm.eval(prompt_ids)

@@ -37,6 +37,11 @@ class LogitsHook:
     It knows where the prompt ends from its first call, resets the sampler when a new generation
     starts (the ids are not the previous ones plus the token it drew), and, when given ``llm``,
     decodes the tokens it draws and leaves an end-of-generation token out of the trace.
+
+    Grammars, when given ``llm``: the sampler's own (``Sampler(grammar=...)``), and one given to
+    ``create_completion`` itself (``grammar=``, ``response_format``), which the hook finds in
+    llama-cpp-python's sampler chain; both restrict the candidates before dyntemp's filters and
+    strategy, so the token drawn is one the grammar allows, and llama-cpp-python keeps it.
     """
 
     def __init__(self, sampler: "Sampler", llm=None) -> None:
@@ -45,9 +50,15 @@ class LogitsHook:
         self._expected: tuple[int, int] | None = None  # (length, last token) of the next call's ids
         self._read = None
         self._vocab = None
+        self._llm = llm
+        self._grammar = None
         if llm is not None:
             import llama_cpp
 
+            from .grammar import GrammarConstraint
+
+            if sampler.settings.grammar is not None:
+                self._grammar = GrammarConstraint(llm, sampler.settings.grammar)
             self._read = LogitsReader(llm)
             self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
             self._is_eog = llama_cpp.llama_vocab_is_eog
@@ -56,6 +67,11 @@ class LogitsHook:
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         n = len(input_ids)
         if self._expected is None or n != self._expected[0] or int(input_ids[-1]) != self._expected[1]:
+            if self._llm is not None:
+                from .grammar import ChainGrammar
+
+                chain = ChainGrammar.of(self._llm)
+                self.sampler.use_constraint(*(c for c in (self._grammar, chain) if c is not None))
             self.sampler.reset()
             self.prompt_length = n
         token = self.sampler.sample(self._logits(scores), input_ids, overwrite=True)
