@@ -214,3 +214,34 @@ def test_temperature_first_then_filters(real_logits):
     sampler = dyntemp.Sampler(1.5, top_k=40, top_p=0.9, min_p=0.1, order=["temperature", "top_k", "top_p", "min_p"])
     stages = [("temp", (1.5,)), ("top_k", (40,)), ("top_p", (0.9, 1)), ("min_p", (0.1, 1))]
     assert sum(not _chain_match(sampler, stages, x) for x in real_logits) == 0
+
+
+@pytest.mark.parametrize("threshold", [0.05, 0.1, 0.3])
+def test_xtc_with_its_coin_up_agrees_in_a_chain(logit_vectors, threshold):
+    # The coin pinned (probability 1): llama.cpp's own draw is a std::mt19937 nobody else shares.
+    sampler = dyntemp.Sampler(1.0, top_k=40, top_p=1.0, min_p=0.0, xtc_probability=1.0, xtc_threshold=threshold)
+    stages = [("top_k", (40,)), ("xtc", (1.0, threshold, 1, 0)), ("temp", (1.0,))]
+    assert sum(not _chain_match(sampler, stages, x) for x in logit_vectors) == 0
+
+
+def test_xtc_alone_over_the_whole_vocabulary(real_logits):
+    cut = 0
+    for x in real_logits:
+        ours = dyntemp.core.xtc(x, 0.1)
+        ids, logits = _native([("xtc", (1.0, 0.1, 1, 0))], x)
+        _assert_same(ours, ids, logits)
+        cut += int(np.count_nonzero(ours > -np.inf) < x.size)
+    assert cut > 50  # the cut happened often enough to mean something
+
+
+def test_xtc_coin_comes_up_at_its_probability_and_off_values_change_nothing(real_logits):
+    x = next(v for v in real_logits if np.count_nonzero(dyntemp.core.xtc(v, 0.1) > -np.inf) < v.size - 1)
+    sampler = dyntemp.Sampler(1.0, top_k=0, top_p=1.0, min_p=0.0, xtc_probability=0.3, xtc_threshold=0.1, seed=4)
+    top = int(np.argmax(x))
+    draws = [sampler.sample(x) for _ in range(600)]
+    # With the coin down (70% of steps) the top token is drawn as often as its probability; with it up, never.
+    p_top = float(np.exp(x[top] - np.logaddexp.reduce(x.astype(np.float64))))
+    assert abs(draws.count(top) / 600 - 0.7 * p_top) < 0.06
+    for off in (dict(xtc_probability=0.0), dict(xtc_probability=1.0, xtc_threshold=0.6)):
+        assert np.array_equal(dyntemp.Sampler(1.0, seed=1, **off).distribution(x),
+                              dyntemp.Sampler(1.0, seed=1).distribution(x))

@@ -22,6 +22,7 @@ SAMPLER_FLAGS = {
     "top_k": "top_k", "top_p": "top_p", "min_p": "min_p", "typical": "typical_p", "top_n_sigma": "top_n_sigma",
     "repeat_penalty": "repeat_penalty", "frequency_penalty": "frequency_penalty",
     "presence_penalty": "presence_penalty", "repeat_last_n": "penalty_last_n", "samplers": "order",
+    "xtc_probability": "xtc_probability", "xtc_threshold": "xtc_threshold",
 }
 
 
@@ -71,6 +72,10 @@ def add_sampler_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frequency-penalty", type=float, metavar="F", help="frequency penalty (default 0.0: off)")
     parser.add_argument("--presence-penalty", type=float, metavar="F", help="presence penalty (default 0.0: off)")
     parser.add_argument("--repeat-last-n", type=int, metavar="N", help="tokens the penalties look back on (default 64)")
+    parser.add_argument("--xtc-probability", type=float, metavar="P",
+                        help="XTC: the chance, per token, of removing the top choices (default 0.0: off)")
+    parser.add_argument("--xtc-threshold", type=float, metavar="T",
+                        help="XTC: the probability a top choice has at least (default 0.1; above 0.5: off)")
     parser.add_argument("--samplers", metavar="STAGES",
                         help="stage order, ';'-separated, e.g. penalties;top_k;top_p;min_p;temperature")
     parser.add_argument("--grammar", metavar="GBNF", help="only output this GBNF grammar allows (llama.cpp's syntax)")

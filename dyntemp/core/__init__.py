@@ -1,7 +1,7 @@
 """The sampling core, in numpy alone: filters, penalties, numerics, text tracking, the ``Step``, the
 trace, the ``Sampler`` and its ``SamplerSettings``. Nothing here imports llama.cpp."""
 
-from .filters import min_p, top_k, top_n_sigma, top_p, typical_p
+from .filters import min_p, top_k, top_n_sigma, top_p, typical_p, xtc
 from .penalties import apply_penalties
 from .results import GenerationResult, StreamPiece
 from .sampler import Sampler
@@ -12,5 +12,5 @@ from .trace import Trace, TraceRecord
 
 __all__ = [
     "DEFAULT_ORDER", "GenerationResult", "STAGES", "Sampler", "SamplerSettings", "Step", "StreamPiece", "TextTracker",
-    "Trace", "TraceRecord", "apply_penalties", "min_p", "top_k", "top_n_sigma", "top_p", "typical_p",
+    "Trace", "TraceRecord", "apply_penalties", "min_p", "top_k", "top_n_sigma", "top_p", "typical_p", "xtc",
 ]

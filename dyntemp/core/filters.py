@@ -144,6 +144,22 @@ def top_n_sigma_keep(x: np.ndarray, n: float, min_keep: int, is_sorted: bool) ->
     return keep, False
 
 
+def xtc_keep(x: np.ndarray, threshold: float, min_keep: int, is_sorted: bool) -> Keep:
+    """Exclude Top Choices, once its coin has come up: of the tokens with probability
+    ``>= threshold``, remove all but the least likely, as llama.cpp does — unless fewer than
+    ``min_keep`` would remain, or only one token reaches the threshold."""
+    if x.size < 2:
+        return None, is_sorted
+    order = None if is_sorted else sort_desc(x)
+    z = (x if order is None else x[order]).astype(np.float64)
+    p = np.exp(z - z[0])
+    p /= p.sum()
+    pos_last = max(int(np.count_nonzero(p >= threshold)) - 1, 0)  # p is descending: those form a prefix
+    if pos_last == 0 or z.size - pos_last < min_keep:
+        return (None, is_sorted) if order is None else (order, True)
+    return (slice(pos_last, z.size) if order is None else order[pos_last:]), True
+
+
 def _apply(logits: object, keep_fn, value: float, min_keep: int) -> np.ndarray:
     x, _ = as_logits(logits)
     keep, _ = keep_fn(x, value, min_keep, False)
@@ -186,6 +202,20 @@ def min_p(logits: object, p: float, min_keep: int = 1) -> np.ndarray:
     """
     p = _validate.number("min_p", p, low=0.0, high=1.0)
     return _apply(logits, min_p_keep, p, _min_keep(min_keep))
+
+
+def xtc(logits: object, threshold: float, min_keep: int = 1) -> np.ndarray:
+    """XTC with its coin come up (the sampler draws it with probability ``xtc_probability``):
+    remove every token with probability ``>= threshold`` but the least likely of them;
+    ``threshold > 0.5`` keeps all.
+
+    >>> xtc(np.log(np.array([0.5, 0.3, 0.15, 0.05], dtype=np.float32)), 0.1)
+    array([      -inf,       -inf, -1.89712  , -2.9957323], dtype=float32)
+    """
+    threshold = _validate.number("xtc_threshold", threshold, low=0.0, high=1.0)
+    if threshold > 0.5:
+        return as_logits(logits)[0].copy()
+    return _apply(logits, xtc_keep, threshold, _min_keep(min_keep))
 
 
 def typical_p(logits: object, p: float, min_keep: int = 1) -> np.ndarray:

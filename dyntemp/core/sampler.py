@@ -306,6 +306,9 @@ class Sampler:
         temperature = math.nan
         min_keep = self.settings.min_keep
         for stage, keep_fn, value in self._plan:
+            # XTC's coin comes first: when it does not come up (chance > probability), the stage passes.
+            if stage == "xtc" and self._rng.random() > self.settings.xtc_probability:
+                continue
             if keep_fn is not None:
                 keep, is_sorted = keep_fn(cand, value, min_keep, is_sorted)
                 if keep is not None:

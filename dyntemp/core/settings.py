@@ -6,7 +6,7 @@ from JSON-ready dicts (``to_dict``/``from_dict``), pickles, and builds samplers
 
 The stages, in llama.cpp's default order::
 
-    penalties → top_n_sigma → top_k → typical_p → top_p → min_p → temperature
+    penalties → top_n_sigma → top_k → typical_p → top_p → min_p → xtc → temperature
 """
 
 from __future__ import annotations
@@ -24,17 +24,19 @@ from . import filters
 from .numerics import FLOAT32_MAX
 from .penalties import check_penalties, penalties_neutral
 
-STAGES = ("penalties", "top_n_sigma", "top_k", "typical_p", "top_p", "min_p", "temperature")
+STAGES = ("penalties", "top_n_sigma", "top_k", "typical_p", "top_p", "min_p", "xtc", "temperature")
 DEFAULT_ORDER = STAGES
 _ALIASES = {"typical": "typical_p", "typ_p": "typical_p", "temp": "temperature", "penalty": "penalties"}
-_NOT_STAGES = ("dry", "xtc", "mirostat", "mirostat_v2", "infill", "grammar")
+_NOT_STAGES = ("dry", "mirostat", "mirostat_v2", "infill", "grammar")
 _KEEP = {
     "top_n_sigma": filters.top_n_sigma_keep,
     "top_k": filters.top_k_keep,
     "typical_p": filters.typical_keep,
     "top_p": filters.top_p_keep,
     "min_p": filters.min_p_keep,
+    "xtc": filters.xtc_keep,
 }
+XTC_OFF_ABOVE = 0.5  # a threshold above it turns XTC off, as in llama.cpp
 
 
 def stage_name(name: str) -> str:
@@ -89,6 +91,8 @@ class SamplerSettings:
     order: "Sequence[str] | str" = DEFAULT_ORDER
     seed: int | None = None
     grammar: str | None = None
+    xtc_probability: float = 0.0
+    xtc_threshold: float = 0.1
     check_strategy: InitVar[bool] = True
 
     def __post_init__(self, check_strategy: bool) -> None:
@@ -98,7 +102,7 @@ class SamplerSettings:
         if check_strategy or not isinstance(self.strategy, StrategySpec):
             put("strategy", spec_of(self.strategy))
         put("top_k", _validate.integer("top_k", self.top_k, low=0))
-        for name in ("top_p", "min_p", "typical_p"):
+        for name in ("top_p", "min_p", "typical_p", "xtc_probability", "xtc_threshold"):
             put(name, _validate.number(name, getattr(self, name), low=0.0, high=1.0))
         put("top_n_sigma", _validate.number("top_n_sigma", self.top_n_sigma))
         for name, value in zip(("repeat_penalty", "frequency_penalty", "presence_penalty", "penalty_last_n"),
@@ -116,6 +120,7 @@ class SamplerSettings:
             if stage not in self.order and not self.is_off(stage):
                 setting = (f"repeat_penalty={self.repeat_penalty}, frequency_penalty={self.frequency_penalty}, "
                            f"presence_penalty={self.presence_penalty}" if stage == "penalties"
+                           else f"xtc_probability={self.xtc_probability}" if stage == "xtc"
                            else f"{stage}={getattr(self, stage)!r}")
                 raise ValueError(f"{setting} is set but {stage!r} is not in order {list(self.order)}")
 
@@ -124,11 +129,14 @@ class SamplerSettings:
         if stage == "penalties":
             return penalties_neutral(self.repeat_penalty, self.frequency_penalty, self.presence_penalty,
                                      self.penalty_last_n)
+        if stage == "xtc":
+            return self.xtc_probability <= 0.0 or self.xtc_threshold > XTC_OFF_ABOVE
         return stage != "temperature" and filters.is_off(stage, getattr(self, stage))
 
     def plan(self) -> tuple:
         """The stages that run, in order: ``(name, keep function or None, value)``."""
-        return tuple((stage, _KEEP.get(stage), getattr(self, stage, None))
+        value = {"xtc": self.xtc_threshold}
+        return tuple((stage, _KEEP.get(stage), value.get(stage, getattr(self, stage, None)))
                      for stage in self.order if not self.is_off(stage))
 
     def make_strategy(self) -> Strategy:

@@ -44,10 +44,8 @@ class NativeChain:
             llama_cpp.llama_sampler_chain_add(self._chain, _init(name, args, n_vocab))
         self._buf = np.zeros(n_vocab, dtype=TOKEN_DATA)
         self._ids = np.arange(n_vocab, dtype=np.int32)
-        self._array = llama_cpp.llama_token_data_array(
-            data=self._buf.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)),
-            size=n_vocab, selected=-1, sorted=False,
-        )
+        self._data = self._buf.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data))
+        self._array = llama_cpp.llama_token_data_array(data=self._data, size=n_vocab, selected=-1, sorted=False)
         self._pointer = ctypes.pointer(self._array)
 
     def accept(self, tokens: Sequence[int]) -> None:
@@ -68,10 +66,16 @@ class NativeChain:
             n = len(candidates)
             self._buf["id"][:n] = candidates
             self._buf["logit"][:n] = logits[candidates]
+        self._array.data = self._data  # a sampler may move it (XTC drops the front by advancing it)
         self._array.size = n
         self._array.sorted = False
         self._array.selected = -1
         llama_cpp.llama_sampler_apply(self._chain, self._pointer)
+
+    def _left(self) -> np.ndarray:
+        """The token data the chain left: from where its data pointer now starts, ``size`` of them."""
+        start = (ctypes.addressof(self._array.data.contents) - self._buf.ctypes.data) // TOKEN_DATA.itemsize
+        return self._buf[start:start + self._array.size]
 
     def apply(self, logits: np.ndarray, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, logits)`` of the candidates left, in llama.cpp's order; ``-inf`` ones dropped.
@@ -80,14 +84,14 @@ class NativeChain:
         sampler had removed the rest.
         """
         self._run(logits, candidates)
-        out = self._buf[: self._array.size]
+        out = self._left()
         keep = out["logit"] > -np.inf
         return out["id"][keep].astype(np.int64), out["logit"][keep].copy()
 
     def sample(self, logits: np.ndarray) -> int:
         """The token the chain draws (it must end with ``dist`` or ``greedy``)."""
         self._run(logits, None)
-        return int(self._buf["id"][self._array.selected])
+        return int(self._left()["id"][self._array.selected])
 
     def __del__(self) -> None:
         chain = getattr(self, "_chain", None)
