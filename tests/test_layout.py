@@ -272,6 +272,8 @@ class TestSettingsStayWhatTheySay:
             Sampler("edt", temperature=0.7)
         with pytest.raises(TypeError, match="unknown setting 'top_kk'. Did you mean 'top_k'"):
             Sampler("edt", top_kk=3)
+        with pytest.raises(TypeError, match="Sampler has no setting 'typical': here it is typical_p"):
+            SamplerSettings("edt", typical=0.9)
 
     def test_settings_to_dict_is_strict_json(self):
         settings = SamplerSettings("edt", logit_bias={2: -float("inf")}, order=["top_k", "temperature"], top_p=1.0,

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from .. import _validate
 from ..strategies import Strategy
 from .numerics import FLOAT32_MAX, as_vector, draw, logsumexp_and_entropy, softmax_weights
 from .penalties import penalize, window_counts
@@ -37,16 +36,6 @@ _SCALAR_BIAS_MAX = 16
 _SETTINGS_ORDER = tuple(f.name for f in dataclasses.fields(SamplerSettings) if f.name != "strategy")
 _SETTINGS = frozenset(_SETTINGS_ORDER) - {"logit_bias"}
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(SamplerSettings) if f.name != "strategy"}
-# Names users bring from llama.cpp and llama-cpp-python, and what they are called here.
-_OTHER_NAMES = {"repeat_last_n": "penalty_last_n", "typical": "typical_p", "samplers": "order",
-                "temp": "the strategy (a number is a constant temperature: Sampler(0.7))",
-                "temperature": "the strategy (a number is a constant temperature: Sampler(0.7))"}
-
-
-def _unknown_setting(name: str) -> str:
-    if name in _OTHER_NAMES:
-        return f"Sampler has no setting {name!r}: here it is {_OTHER_NAMES[name]}"
-    return f"Sampler: {_validate.unknown('setting', name, _SETTINGS_ORDER)}"
 
 
 class Sampler:
@@ -83,9 +72,6 @@ class Sampler:
 
     def __init__(self, strategy: "str | Strategy | float", *, detokenizer: Detokenizer | None = None,
                  json_schema: "str | Mapping | None" = None, **settings: Any) -> None:
-        for name in settings:
-            if name not in _SETTINGS and name != "logit_bias":
-                raise TypeError(_unknown_setting(name))
         grammar = settings.get("grammar")
         if grammar is not None and not isinstance(grammar, str):
             settings["grammar"] = getattr(grammar, "_grammar", grammar)  # a llama_cpp.LlamaGrammar: its GBNF

@@ -95,6 +95,13 @@ class SamplerSettings:
     xtc_threshold: float = 0.1
     check_strategy: InitVar[bool] = True
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> "SamplerSettings":
+        # Here, before the generated __init__, so that a name from llama.cpp or a typo gets a useful message.
+        for name in kwargs:
+            if name not in _NAMES:
+                raise TypeError(_unknown_setting(name))
+        return super().__new__(cls)
+
     def __post_init__(self, check_strategy: bool) -> None:
         def put(name: str, value: Any) -> None:
             object.__setattr__(self, name, value)
@@ -185,6 +192,20 @@ class SamplerSettings:
             return cls(**values, check_strategy=check_strategy)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{where}: {exc}") from None
+
+
+# Names users bring from llama.cpp and llama-cpp-python, and what they are called here.
+_OTHER_NAMES = {"repeat_last_n": "penalty_last_n", "typical": "typical_p", "samplers": "order",
+                "temp": "the strategy (a number is a constant temperature: Sampler(0.7))",
+                "temperature": "the strategy (a number is a constant temperature: Sampler(0.7))"}
+_NAMES = frozenset(f.name for f in dataclasses.fields(SamplerSettings)) | {"check_strategy"}
+
+
+def _unknown_setting(name: str) -> str:
+    if name in _OTHER_NAMES:
+        return f"Sampler has no setting {name!r}: here it is {_OTHER_NAMES[name]}"
+    settings = [f.name for f in dataclasses.fields(SamplerSettings) if f.name != "strategy"]
+    return f"Sampler: {_validate.unknown('setting', name, settings)}"
 
 
 def _check_bias(logit_bias: object) -> tuple[tuple[int, float], ...]:
