@@ -25,14 +25,19 @@ Keep = tuple["np.ndarray | slice | None", bool]
 #: beyond it (``k <= 0``, ``p >= 1`` for top-p and typical-p, ``p <= 0`` for min-p, ``n <= 0`` for top-nσ).
 OFF = {"top_k": 0, "top_p": 1.0, "min_p": 0.0, "typical_p": 1.0, "top_n_sigma": -1.0}
 _OFF_AT_ONE = ("top_p", "typical_p")
+XTC_OFF_ABOVE = 0.5  # an XTC threshold above it turns XTC off, as in llama.cpp
 
 
 def is_off(name: str, value: float) -> bool:
-    """True when filter ``name`` with ``value`` keeps every token.
+    """True when filter ``name`` with ``value`` keeps every token (for ``xtc``, ``value`` is the threshold).
 
-    >>> is_off("top_k", 0), is_off("top_p", 1.0), is_off("min_p", 0.05)
-    (True, True, False)
+    Callers check it and skip a filter that is off (the ``*_keep`` functions do not check again).
+
+    >>> is_off("top_k", 0), is_off("top_p", 1.0), is_off("min_p", 0.05), is_off("xtc", 0.6)
+    (True, True, False, True)
     """
+    if name == "xtc":
+        return value > XTC_OFF_ABOVE
     return value >= 1.0 if name in _OFF_AT_ONE else value <= 0
 
 
@@ -46,8 +51,6 @@ _MASS_REL_ERROR = 1e-5
 
 def top_k_keep(x: np.ndarray, k: int, min_keep: int, is_sorted: bool) -> Keep:
     """Keep the ``max(k, min_keep)`` largest logits (ties: lower token id first)."""
-    if is_off("top_k", k):
-        return None, is_sorted
     k = max(k, min_keep, 1)
     if k >= x.size:
         return None, is_sorted
@@ -63,8 +66,6 @@ def top_p_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
     exact smallest prefix holding ``>= p`` (llama.cpp sums in float32 and can move the cut by a few
     tail tokens).
     """
-    if is_off("top_p", p):
-        return None, is_sorted
     min_keep = max(min_keep, 1)
     if is_sorted:
         return slice(0, min(max(mass_prefix(x, p), min_keep), x.size)), True
@@ -97,8 +98,6 @@ def _top_p_large(x: np.ndarray, p: float, min_keep: int, m: float) -> np.ndarray
 
 def min_p_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
     """Keep tokens with ``logit >= max_logit + ln(p)`` (float32, as llama.cpp)."""
-    if is_off("min_p", p):
-        return None, is_sorted
     min_keep = max(min_keep, 1)
     threshold = np.float32(x[0] if is_sorted else x.max()) + np.float32(math.log(p))
     if is_sorted:
@@ -112,8 +111,6 @@ def min_p_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
 
 def typical_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
     """Keep tokens in order of ``|-ln p - H|`` until their mass exceeds ``p`` (float64)."""
-    if is_off("typical_p", p):
-        return None, is_sorted
     finite = np.flatnonzero(x > -np.inf)
     z = x[finite].astype(np.float64)
     z -= z.max()
@@ -130,7 +127,7 @@ def typical_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Kee
 
 def top_n_sigma_keep(x: np.ndarray, n: float, min_keep: int, is_sorted: bool) -> Keep:
     """Keep tokens with ``logit >= max - n·σ``, σ the standard deviation of the finite logits."""
-    if is_off("top_n_sigma", n) or x.size <= 1:
+    if x.size <= 1:
         return None, is_sorted
     finite = x[x > -np.inf]
     sigma = float(finite.astype(np.float64).std())
@@ -160,9 +157,16 @@ def xtc_keep(x: np.ndarray, threshold: float, min_keep: int, is_sorted: bool) ->
     return (slice(pos_last, z.size) if order is None else order[pos_last:]), True
 
 
-def _apply(logits: object, keep_fn, value: float, min_keep: int) -> np.ndarray:
+#: Each filter's core on the shrinking candidate set, by its stage name.
+KEEP = {"top_n_sigma": top_n_sigma_keep, "top_k": top_k_keep, "typical_p": typical_keep, "top_p": top_p_keep,
+        "min_p": min_p_keep, "xtc": xtc_keep}
+
+
+def _apply(logits: object, name: str, value: float, min_keep: int) -> np.ndarray:
     x, _ = as_logits(logits)
-    keep, _ = keep_fn(x, value, min_keep, False)
+    if is_off(name, value):
+        return x.copy()
+    keep, _ = KEEP[name](x, value, min_keep, False)
     if keep is None:
         return x.copy()
     out = np.full_like(x, -np.inf)
@@ -181,7 +185,7 @@ def top_k(logits: object, k: int, min_keep: int = 1) -> np.ndarray:
     array([-inf,   3.,   2.], dtype=float32)
     """
     k = _validate.integer("top_k", k, low=0)
-    return _apply(logits, top_k_keep, k, _min_keep(min_keep))
+    return _apply(logits, "top_k", k, _min_keep(min_keep))
 
 
 def top_p(logits: object, p: float, min_keep: int = 1) -> np.ndarray:
@@ -191,7 +195,7 @@ def top_p(logits: object, p: float, min_keep: int = 1) -> np.ndarray:
     array([-0.6931472, -1.2039728,       -inf], dtype=float32)
     """
     p = _validate.number("top_p", p, low=0.0, high=1.0)
-    return _apply(logits, top_p_keep, p, _min_keep(min_keep))
+    return _apply(logits, "top_p", p, _min_keep(min_keep))
 
 
 def min_p(logits: object, p: float, min_keep: int = 1) -> np.ndarray:
@@ -201,7 +205,7 @@ def min_p(logits: object, p: float, min_keep: int = 1) -> np.ndarray:
     array([-0.5108256, -1.2039728,       -inf], dtype=float32)
     """
     p = _validate.number("min_p", p, low=0.0, high=1.0)
-    return _apply(logits, min_p_keep, p, _min_keep(min_keep))
+    return _apply(logits, "min_p", p, _min_keep(min_keep))
 
 
 def xtc(logits: object, threshold: float, min_keep: int = 1) -> np.ndarray:
@@ -213,9 +217,7 @@ def xtc(logits: object, threshold: float, min_keep: int = 1) -> np.ndarray:
     array([      -inf,       -inf, -1.89712  , -2.9957323], dtype=float32)
     """
     threshold = _validate.number("xtc_threshold", threshold, low=0.0, high=1.0)
-    if threshold > 0.5:
-        return as_logits(logits)[0].copy()
-    return _apply(logits, xtc_keep, threshold, _min_keep(min_keep))
+    return _apply(logits, "xtc", threshold, _min_keep(min_keep))
 
 
 def typical_p(logits: object, p: float, min_keep: int = 1) -> np.ndarray:
@@ -225,7 +227,7 @@ def typical_p(logits: object, p: float, min_keep: int = 1) -> np.ndarray:
     array([      -inf, -1.2039728,       -inf], dtype=float32)
     """
     p = _validate.number("typical_p", p, low=0.0, high=1.0)
-    return _apply(logits, typical_keep, p, _min_keep(min_keep))
+    return _apply(logits, "typical_p", p, _min_keep(min_keep))
 
 
 def top_n_sigma(logits: object, n: float, min_keep: int = 1) -> np.ndarray:
@@ -235,4 +237,4 @@ def top_n_sigma(logits: object, n: float, min_keep: int = 1) -> np.ndarray:
     array([-inf, -inf, -inf,  10.], dtype=float32)
     """
     n = _validate.number("top_n_sigma", n)
-    return _apply(logits, top_n_sigma_keep, n, _min_keep(min_keep))
+    return _apply(logits, "top_n_sigma", n, _min_keep(min_keep))

@@ -28,15 +28,6 @@ STAGES = ("penalties", "top_n_sigma", "top_k", "typical_p", "top_p", "min_p", "x
 DEFAULT_ORDER = STAGES
 _ALIASES = {"typical": "typical_p", "typ_p": "typical_p", "temp": "temperature", "penalty": "penalties"}
 _NOT_STAGES = ("dry", "mirostat", "mirostat_v2", "infill", "grammar")
-_KEEP = {
-    "top_n_sigma": filters.top_n_sigma_keep,
-    "top_k": filters.top_k_keep,
-    "typical_p": filters.typical_keep,
-    "top_p": filters.top_p_keep,
-    "min_p": filters.min_p_keep,
-    "xtc": filters.xtc_keep,
-}
-XTC_OFF_ABOVE = 0.5  # a threshold above it turns XTC off, as in llama.cpp
 
 
 def stage_name(name: str) -> str:
@@ -137,13 +128,13 @@ class SamplerSettings:
             return penalties_neutral(self.repeat_penalty, self.frequency_penalty, self.presence_penalty,
                                      self.penalty_last_n)
         if stage == "xtc":
-            return self.xtc_probability <= 0.0 or self.xtc_threshold > XTC_OFF_ABOVE
+            return self.xtc_probability <= 0.0 or filters.is_off("xtc", self.xtc_threshold)
         return stage != "temperature" and filters.is_off(stage, getattr(self, stage))
 
     def plan(self) -> tuple:
         """The stages that run, in order: ``(name, keep function or None, value)``."""
         value = {"xtc": self.xtc_threshold}
-        return tuple((stage, _KEEP.get(stage), value.get(stage, getattr(self, stage, None)))
+        return tuple((stage, filters.KEEP.get(stage), value.get(stage, getattr(self, stage, None)))
                      for stage in self.order if not self.is_off(stage))
 
     def make_strategy(self) -> Strategy:

@@ -8,14 +8,13 @@ becomes GBNF as llama-cpp-python converts it (``LlamaGrammar.from_json_schema``)
 
 from __future__ import annotations
 
-import ctypes
 import json
 from typing import Any, Mapping
 
 import llama_cpp
 import numpy as np
 
-from .native import TOKEN_DATA
+from .native import TokenArray
 
 ROOT = b"root"
 
@@ -39,24 +38,10 @@ def json_schema_grammar(schema: "str | Mapping[str, Any]") -> str:
         raise ValueError(f"json_schema cannot be turned into a grammar: {exc}") from None
 
 
-class _TokenArray:
-    """A ``llama_token_data_array`` over the whole vocabulary, filled from numpy logits."""
-
-    def __init__(self, n_vocab: int) -> None:
-        self.buf = np.zeros(n_vocab, dtype=TOKEN_DATA)
-        self.buf["id"] = np.arange(n_vocab, dtype=np.int32)
-        self.array = llama_cpp.llama_token_data_array(
-            data=self.buf.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)),
-            size=n_vocab, selected=-1, sorted=False)
-        self.pointer = ctypes.pointer(self.array)
-
-    def masked(self, sampler, logits: np.ndarray) -> np.ndarray:
-        """``logits`` with the tokens ``sampler`` rejects at ``-inf`` (a new array)."""
-        self.buf["logit"] = logits
-        self.array.size, self.array.sorted, self.array.selected = len(self.buf), False, -1
-        llama_cpp.llama_sampler_apply(sampler, self.pointer)
-        # The grammar sampler rejects in place, in token order; a sampler that sorts would not keep it.
-        return np.ascontiguousarray(self.buf["logit"])
+def _masked(tokens: TokenArray, sampler, logits: np.ndarray) -> np.ndarray:
+    """``logits`` with the tokens ``sampler`` rejects at ``-inf`` (a new array). The grammar sampler
+    rejects in place and in token order; a sampler that sorted or dropped tokens would not keep it."""
+    return np.ascontiguousarray(tokens.apply(sampler, logits)["logit"])
 
 
 class GrammarConstraint:
@@ -76,11 +61,11 @@ class GrammarConstraint:
         if not self._sampler:
             raise ValueError("grammar: llama.cpp could not parse it as GBNF with a 'root' rule (run with "
                              "verbose=True, --verbose on the command line, to see where)")
-        self._tokens = _TokenArray(llm.n_vocab())
+        self._tokens = TokenArray(llm.n_vocab())
 
     def restrict(self, logits: np.ndarray) -> np.ndarray:
         """``logits`` with every token the grammar does not allow next at ``-inf``."""
-        return self._tokens.masked(self._sampler, logits)
+        return _masked(self._tokens, self._sampler, logits)
 
     def accept(self, token: int) -> None:
         llama_cpp.llama_sampler_accept(self._sampler, int(token))
@@ -102,7 +87,7 @@ class ChainGrammar:
 
     def __init__(self, sampler, n_vocab: int) -> None:
         self._sampler = sampler
-        self._tokens = _TokenArray(n_vocab)
+        self._tokens = TokenArray(n_vocab)
 
     @classmethod
     def of(cls, llm) -> "ChainGrammar | None":
@@ -122,7 +107,7 @@ class ChainGrammar:
         return None
 
     def restrict(self, logits: np.ndarray) -> np.ndarray:
-        return self._tokens.masked(self._sampler, logits)
+        return _masked(self._tokens, self._sampler, logits)
 
     def accept(self, token: int) -> None:
         """llama-cpp-python's chain accepts the token itself."""
