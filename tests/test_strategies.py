@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 import dyntemp
 from dyntemp import Step
-from dyntemp.strategies import RulesError
+from dyntemp.strategies import RulesError, SpecError
 
 
 def step_with_entropy(probs, text=""):
@@ -279,3 +283,91 @@ class TestRules:
     def test_rules_and_file_together(self, tmp_path):
         with pytest.raises(RulesError, match="not both"):
             dyntemp.get_strategy("rules", rules=RULES, file=str(tmp_path / "x.toml"))
+
+
+# The paper's fit (arXiv 2410.01104, its reference code), written out here rather than imported from the module.
+PAPER_FIT = [-0.037, 0.481, -2.3, 4.917, -1.791]
+
+
+def paper_beta(h):
+    return max(float(np.polyval(PAPER_FIT, h)), 1.0) if h > 0.5 else 1.0
+
+
+class TestSoftmaxAdaptive:
+    def test_low_entropy_keeps_the_base_temperature_exactly(self):
+        s = dyntemp.get_strategy("softmax-adaptive", temperature=0.8)
+        assert s.temperature(step_with_entropy([0.98, 0.01, 0.01])) == 0.8  # H = 0.112
+        assert s.temperature(Step.from_text("", logits=[0.0, -np.inf])) == 0.8  # H = 0
+        uniform = Step.from_text("", logits=[0.0] * 4)
+        at_threshold = dyntemp.get_strategy("softmax-adaptive", temperature=0.8, threshold=uniform.entropy)
+        assert at_threshold.temperature(uniform) == 0.8  # only H > threshold is sharpened
+
+    @pytest.mark.parametrize("n, beta", [(4, 1.7500661), (50, 2.3767532)])
+    def test_high_entropy_divides_by_the_paper_polynomial(self, n, beta):
+        step = Step.from_text("", logits=[0.0] * n)
+        assert step.entropy == pytest.approx(math.log(n), rel=1e-6)  # float32 logits
+        assert paper_beta(math.log(n)) == pytest.approx(beta, rel=1e-7)  # by hand: -0.037 H^4 + ... - 1.791
+        t = dyntemp.get_strategy("softmax-adaptive", temperature=0.8).temperature(step)
+        assert t == pytest.approx(0.8 / beta, rel=1e-6)
+        assert dyntemp.get_strategy("softmax-adaptive").temperature(step) == pytest.approx(1.0 / beta, rel=1e-6)
+
+    @pytest.mark.parametrize("n", [2, 1000])
+    def test_beta_floors_at_one_where_the_fit_falls_below_it(self, n):
+        # H = ln 2 is above the threshold but the fit gives 0.66 there; at ln 1000 it is negative.
+        assert np.polyval(PAPER_FIT, math.log(n)) < 1.0
+        step = Step.from_text("", logits=[0.0] * n)
+        assert dyntemp.get_strategy("softmax-adaptive", temperature=0.7).temperature(step) == 0.7
+
+    def test_custom_threshold_and_coefficients(self):
+        s = dyntemp.get_strategy("softmax-adaptive", threshold=0.0, coefficients=[1, 1])  # beta = H + 1
+        assert s.coefficients == (1.0, 1.0) and all(type(c) is float for c in s.coefficients)
+        assert s.temperature(step_with_entropy([0.5, 0.5])) == pytest.approx(1.0 / (math.log(2) + 1.0), rel=1e-6)
+        assert dyntemp.get_strategy("softmax-adaptive").coefficients == tuple(PAPER_FIT)
+
+    @settings(max_examples=300, deadline=None)
+    @given(x=arrays(np.float32, st.integers(1, 300), elements=st.floats(-1e4, 1e4, width=32)),
+           temperature=st.floats(0.0, 5.0))
+    def test_never_raises_the_temperature(self, x, temperature):
+        step = Step.from_text("", logits=x)
+        t = dyntemp.get_strategy("softmax-adaptive", temperature=temperature).temperature(step)
+        assert 0.0 <= t <= temperature
+        assert t == pytest.approx(temperature / paper_beta(step.entropy), rel=1e-12)
+
+    @pytest.mark.parametrize("params, error, message", [
+        ({"temperature": -1.0}, ValueError, "temperature must be >= 0.0, got -1.0"),
+        ({"temperature": "hot"}, TypeError, "temperature must be a number, got 'hot'"),
+        ({"threshold": float("nan")}, ValueError, "threshold must be a finite number, got nan"),
+        ({"threshold": -0.5}, ValueError, "threshold must be >= 0.0, got -0.5"),
+        ({"coefficients": []}, ValueError, r"coefficients must be a non-empty list of numbers.*got \[\]"),
+        ({"coefficients": "1,2"}, ValueError, "coefficients must be a non-empty list of numbers.*got '1,2'"),
+        ({"coefficients": 2.0}, ValueError, "coefficients must be a non-empty list of numbers.*got 2.0"),
+        ({"coefficients": [1.0, float("inf")]}, ValueError, r"coefficients\[1\] must be a finite number, got inf"),
+        ({"coefficients": [1.0, "x"]}, TypeError, r"coefficients\[1\] must be a number, got 'x'"),
+    ])
+    def test_bad_parameters(self, params, error, message):
+        with pytest.raises(error, match=message):
+            dyntemp.get_strategy("softmax-adaptive", **params)
+
+    def test_bad_parameter_in_spec_text(self):
+        with pytest.raises(SpecError, match="threshold must be >= 0.0, got -1.0"):
+            dyntemp.SamplerSettings("softmax-adaptive:threshold=-1")
+
+    @pytest.mark.parametrize("text", ["softmax-adaptive:temperature=0.8",
+                                      "softmax-adaptive:threshold=0.2:coefficients=[0.5,1,2]"])
+    def test_round_trips_as_data_and_pickle(self, text):
+        settings = dyntemp.SamplerSettings(text)
+        data = json.loads(json.dumps(settings.to_dict()))
+        assert dyntemp.SamplerSettings.from_dict(data) == settings
+        strategy = settings.make_strategy()
+        step = step_with_entropy([0.1] * 10)
+        for copy in (dyntemp.SamplerSettings.from_dict(data).make_strategy(), pickle.loads(pickle.dumps(strategy))):
+            assert copy.params() == strategy.params() and type(copy.coefficients) is tuple
+            assert copy.temperature(step) == strategy.temperature(step)
+        assert dyntemp.Sampler(strategy).settings == settings  # the instance is written back as the same data
+
+    def test_generates_on_the_model_with_the_paper_temperatures(self, llm):
+        result = dyntemp.Sampler("softmax-adaptive", seed=1).generate(llm, "Once upon a time", max_tokens=8)
+        assert len(result.tokens) == 8 and len(result.trace) >= 8
+        for record in result.trace:
+            assert record.temperature == pytest.approx(1.0 / paper_beta(record.entropy), rel=1e-9)
+        assert any(record.temperature < 1.0 for record in result.trace)  # the polynomial did act
