@@ -17,7 +17,7 @@ def sentence_sampler(seed=7):
 
 
 STRATEGIES = {
-    "constant": {"temperature": 0.8}, "edt": {}, "dynatemp": {}, "sentence": {"temperatures": [0.3, 1.0]},
+    "constant": {"temperature": 0.8}, "edt": {}, "dynatemp": {}, "softmax-adaptive": {}, "sentence": {"temperatures": [0.3, 1.0]},
     "sentence-position": {}, "position": {}, "adapt": {}, "target-entropy": {},
     "rules": {"rules": [{"before_sentence": 1, "temperature": 0.0}]},
     "clamp": {"strategy": "edt", "max_temp": 0.5}, "scale": {"strategy": "edt", "factor": 0.5},

@@ -253,7 +253,21 @@ class TestBadInput:
         ({"logit_bias": [1, 2]}, TypeError, "logit_bias must be a mapping"),
         ({"penalty_last_n": -2}, ValueError, "penalty_last_n must be >= -1"),
         ({"order": None}, TypeError, "order must be a list of stage names"),
-        ({"order": "penalties;dry;top_k;temperature"}, ValueError, "llama.cpp's 'dry' sampler is not a dyntemp stage"),
+        ({"order": "penalties;infill;top_k;temperature"}, ValueError, "llama.cpp's 'infill' sampler is not a dyntemp stage"),
+        ({"order": "top_k;temperature;mirostat_v2"}, ValueError, "its version is the mirostat setting"),
+        ({"mirostat": 3}, ValueError, r"mirostat must be 0 \(off\), 1 or 2 \(the version\), got 3"),
+        ({"mirostat": 2, "adaptive_target": 0.5}, ValueError, "mirostat=2 and adaptive_target=0.5 both pick the token"),
+        ({"adaptive_target": 0.5, "order": "adaptive_p;temperature", "top_k": 0, "top_p": 1.0, "min_p": 0.0}, ValueError,
+         "'adaptive_p' picks the token, so it runs last, as in llama.cpp"),
+        ({"adaptive_decay": 0.995}, ValueError, "adaptive_decay must be <= 0.99, got 0.995"),
+        ({"dry_base": 0.5}, ValueError, "dry_base must be >= 1.0, got 0.5"),
+        ({"dry_multiplier": -1}, ValueError, "dry_multiplier must be >= 0.0"),
+        ({"dry_sequence_breakers": ["\n", ""]}, ValueError, "dry_sequence_breakers must hold non-empty strings"),
+        ({"dry_sequence_breakers": "\n"}, TypeError, "dry_sequence_breakers must be a list of strings"),
+        ({"dry_multiplier": 0.8, "order": "top_k;temperature", "top_p": 1.0, "min_p": 0.0}, ValueError,
+         "dry_multiplier=0.8 is set but 'dry' is not in order"),
+        ({"smoothing_factor": -0.1}, ValueError, "smoothing_factor must be >= 0.0"),
+        ({"mirostat_mode": 2}, TypeError, "here it is mirostat"),
         ({"detokenizer": "not callable"}, TypeError, "detokenizer must be a function"),
         ({"seed": -1}, ValueError, "seed must be >= 0"),
     ])
@@ -284,7 +298,7 @@ def test_real_generation_is_reproducible_and_traced(llm):
 
 def test_real_logits_through_every_built_in_strategy(llm, real_logits):
     strategies = {
-        "constant": {}, "edt": {}, "dynatemp": {}, "sentence": {"temperatures": [0.5, 1.0]},
+        "constant": {}, "edt": {}, "dynatemp": {}, "softmax-adaptive": {}, "sentence": {"temperatures": [0.5, 1.0]},
         "sentence-position": {}, "position": {}, "adapt": {}, "target-entropy": {},
         "rules": {"rules": [{"in_code_block": True, "temperature": 0.2}]},
         "clamp": {"strategy": "edt", "max_temp": 0.5}, "scale": {"strategy": "edt", "factor": 0.5},

@@ -1,16 +1,21 @@
-"""The sampling core, in numpy alone: filters, penalties, numerics, text tracking, the ``Step``, the
-trace, the ``Sampler`` and its ``SamplerSettings``. Nothing here imports llama.cpp."""
+"""The sampling core, in numpy alone: filters, penalties, DRY, smoothing, mirostat and adaptive-p,
+numerics, text tracking, the ``Step``, the trace, the ``Sampler`` and its ``SamplerSettings``.
+Nothing here imports llama.cpp."""
 
+from .dry import dry
 from .filters import min_p, top_k, top_n_sigma, top_p, typical_p, xtc
 from .penalties import apply_penalties
+from .selectors import AdaptiveP, Mirostat
 from .results import GenerationResult, StreamPiece
 from .sampler import Sampler
 from .settings import DEFAULT_ORDER, STAGES, SamplerSettings
+from .smoothing import quadratic_smoothing
 from .step import Step
 from .text import TextTracker
 from .trace import Trace, TraceRecord
 
 __all__ = [
-    "DEFAULT_ORDER", "GenerationResult", "STAGES", "Sampler", "SamplerSettings", "Step", "StreamPiece", "TextTracker",
-    "Trace", "TraceRecord", "apply_penalties", "min_p", "top_k", "top_n_sigma", "top_p", "typical_p", "xtc",
+    "AdaptiveP", "DEFAULT_ORDER", "GenerationResult", "Mirostat", "STAGES", "Sampler", "SamplerSettings", "Step",
+    "StreamPiece", "TextTracker", "Trace", "TraceRecord", "apply_penalties", "dry", "min_p", "quadratic_smoothing",
+    "top_k", "top_n_sigma", "top_p", "typical_p", "xtc",
 ]

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 
 from ..strategies import Strategy
-from .numerics import FLOAT32_MAX, as_vector, draw, logsumexp_and_entropy, softmax_weights
-from .penalties import penalize, window_counts
+from .dry import check_breakers
+from .numerics import as_vector, draw, logsumexp_and_entropy, softmax_weights
+from .pipeline import Pipeline
 from .settings import SamplerSettings
 from .step import Step
 from .text import Detokenizer, TextTracker
@@ -31,7 +32,6 @@ from .trace import Trace, TraceRecord
 if TYPE_CHECKING:
     from .results import GenerationResult, StreamPiece
 
-_FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)
 _SCALAR_BIAS_MAX = 16
 _SETTINGS_ORDER = tuple(f.name for f in dataclasses.fields(SamplerSettings) if f.name != "strategy")
 _SETTINGS = frozenset(_SETTINGS_ORDER) - {"logit_bias"}
@@ -100,7 +100,7 @@ class Sampler:
     def _setup(self, settings: SamplerSettings, strategy: Strategy | None, detokenizer: Detokenizer | None) -> None:
         self.settings = settings
         self.strategy = strategy if strategy is not None else settings.make_strategy()
-        self._plan = settings.plan()
+        self._pipeline = Pipeline(settings)
         bias = settings.logit_bias
         self._bias_items = tuple((token, np.float32(value)) for token, value in bias)
         self._bias_arrays = (np.array([t for t, _ in bias], dtype=np.int64),
@@ -159,16 +159,32 @@ class Sampler:
         self._constraints = constraints
         self._check_text()
 
+    def use_dry_breakers(self, breakers) -> None:
+        """DRY's sequence breakers as token sequences from now on: a list of token id lists, or
+        ``{head token: (tail, ...)}`` as ``dyntemp.llama.dry_breakers`` makes from the text ones.
+
+        >>> sampler = Sampler(1.0, dry_multiplier=0.8)
+        >>> sampler.use_dry_breakers([[198]])  # the newline of a GPT-2 style vocabulary
+        """
+        self._pipeline.breakers = check_breakers(breakers)
+        self._check_text()
+
     def _check_text(self) -> None:
         # Without a detokenizer the text stays empty: a strategy that reads it would run on nothing.
         # A grammar without its constraint would not hold: refused the same way.
         self._blind = ((self.strategy.reads_text and self._tracker.detokenizer is None)
-                       or (self.settings.grammar is not None and not self._constraints))
+                       or (self.settings.grammar is not None and not self._constraints)
+                       or self._pipeline.needs_breakers())
 
     def _refuse_blind(self) -> None:
         if self.settings.grammar is not None and not self._constraints:
             raise ValueError("this sampler has a grammar, which needs the model's vocabulary: generate with "
                              "sampler.generate/stream/chat, or pass the model to logits_processor(llm)")
+        if self._pipeline.needs_breakers():
+            raise ValueError(f"DRY's sequence breakers {list(self.settings.dry_sequence_breakers)!r} are text, which "
+                             f"needs the model's vocabulary: generate with sampler.generate/stream/chat, pass the model "
+                             f"to logits_processor(llm), give them as tokens (sampler.use_dry_breakers), or set "
+                             f"dry_sequence_breakers=[]")
         raise ValueError(
             f"strategy {self.strategy.name or type(self.strategy).__name__!r} reads the generated text, but this "
             f"sampler has no detokenizer to know it: give Sampler(..., detokenizer=...) (token ids -> bytes), pass "
@@ -183,6 +199,7 @@ class Sampler:
         self.finish_reason: str | None = None  # set when a generation on a model ends
         for constraint in self._constraints:
             constraint.reset()
+        self._pipeline.reset()
         self._rng = np.random.default_rng(self.settings.seed)
 
     def generate(self, llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
@@ -238,7 +255,7 @@ class Sampler:
     def process(self, logits: object, input_ids: Sequence[int] | None = None) -> np.ndarray:
         """The float32 logits this step would draw from: removed tokens ``-inf``, the rest divided by
         the temperature. No state changes."""
-        step, ids, cand, _, _ = self._run(logits, input_ids)
+        step, ids, cand, _, _, _ = self._run(logits, input_ids)
         result = np.full(step._logits.size, -np.inf, dtype=np.float32)
         result[ids] = cand
         return result
@@ -246,7 +263,7 @@ class Sampler:
     def distribution(self, logits: object, input_ids: Sequence[int] | None = None) -> np.ndarray:
         """The float64 probabilities this step would draw from (zeros for removed tokens). No state
         changes: the generator, the strategy and the trace are left as they were."""
-        step, ids, cand, _, is_sorted = self._run(logits, input_ids)
+        step, ids, cand, _, is_sorted, _ = self._run(logits, input_ids)
         e = softmax_weights(cand, is_sorted)
         result = np.zeros(step._logits.size, dtype=np.float64)
         result[ids] = e / e.sum()
@@ -259,13 +276,14 @@ class Sampler:
         ``overwrite=True`` lets the sampler apply ``logit_bias`` to float32 ``logits`` in place rather
         than to a copy of the vocabulary: for logits thrown away after the step, as llama.cpp's are.
         """
-        step, ids, cand, temperature, is_sorted = self._run(logits, input_ids, overwrite)
+        step, ids, cand, temperature, is_sorted, memo = self._run(logits, input_ids, overwrite)
         j, probability = (0, 1.0) if cand.size == 1 else draw(cand, is_sorted, self._rng.random())
         token = int(ids[j])
         index, sentence_index, sentence_position = step.index, step.sentence_index, step.sentence_position
         data = self._tracker.bytes_of(token)  # first: a failing detokenizer must change nothing
         for constraint in self._constraints:
             constraint.accept(token)
+        self._pipeline.accept(cand, j, memo)
         self.strategy.accept(step, token)
         piece = self._tracker.feed_bytes(data)
         self._generated.append(token)
@@ -274,9 +292,9 @@ class Sampler:
                                       sentence_index, sentence_position, step.rule, step.logprob(token)))
         return token
 
-    def _run(self, logits: object, input_ids: Sequence[int] | None,
-             overwrite: bool = False) -> tuple[Step, np.ndarray, np.ndarray, float, bool]:
-        """``(step, candidate ids, their final logits, temperature, whether sorted by logit)``."""
+    def _run(self, logits: object, input_ids: Sequence[int] | None, overwrite: bool = False) -> tuple:
+        """``(step, candidate ids, their final logits, temperature, sorted by logit, memo for the
+        stage that picks the token)``."""
         if self._blind:
             self._refuse_blind()
         x = as_vector(logits)
@@ -288,33 +306,7 @@ class Sampler:
             x = constraint.restrict(x)
         lse, entropy = logsumexp_and_entropy(x, banned)
         step = Step(len(self._generated), x, self._tracker, self._generated, lse, entropy)
-        ids, cand, is_sorted = None, x, False
-        temperature = math.nan
-        min_keep = self.settings.min_keep
-        for stage, keep_fn, value in self._plan:
-            # XTC's coin comes first: when it does not come up (chance > probability), the stage passes.
-            if stage == "xtc" and self._rng.random() > self.settings.xtc_probability:
-                continue
-            if keep_fn is not None:
-                keep, is_sorted = keep_fn(cand, value, min_keep, is_sorted)
-                if keep is not None:
-                    cand = cand[keep]
-                    ids = keep if ids is None else ids[keep]
-            elif stage == "temperature":
-                ids, cand = _finite(ids, cand)
-                step._set_candidates(ids, cand)
-                temperature = self._temperature(step)
-                if _overflows(cand, temperature, is_sorted):
-                    j = 0 if is_sorted else int(np.argmax(cand))
-                    cand, ids = cand[j:j + 1], (ids[j:j + 1] if ids is not None else np.array([j]))
-                    is_sorted = True
-                else:
-                    # Beyond float32's range a temperature is as good as infinite: uniform.
-                    cand = cand / np.float32(min(temperature, FLOAT32_MAX))
-            else:
-                cand = self._penalized(cand, ids, input_ids, x.size)
-                is_sorted = False
-        return step, (np.arange(cand.size) if ids is None else ids), cand, temperature, is_sorted
+        return (step, *self._pipeline.run(step, x, input_ids, self._rng, self._temperature))
 
     def _temperature(self, step: Step) -> float:
         t = self.strategy.temperature(step)
@@ -340,36 +332,3 @@ class Sampler:
             ids, values = self._bias_arrays
             x[ids] += values
         return x
-
-    def _penalized(self, cand: np.ndarray, ids: np.ndarray | None, history, n_vocab: int) -> np.ndarray:
-        settings = self.settings
-        tokens, counts = window_counts(history, settings.penalty_last_n, n_vocab, "input_ids")
-        if tokens.size == 0:
-            return cand
-        if ids is None:
-            at, counts = tokens, counts
-        else:
-            where = np.searchsorted(tokens, ids)
-            hit = (where < tokens.size) & (tokens[np.minimum(where, tokens.size - 1)] == ids)
-            at, counts = np.flatnonzero(hit), counts[where[hit]]
-        cand = cand.copy()
-        cand[at] = penalize(cand[at], counts, settings.repeat_penalty, settings.frequency_penalty,
-                            settings.presence_penalty)
-        return cand
-
-
-def _overflows(cand: np.ndarray, temperature: float, is_sorted: bool) -> bool:
-    """True when dividing by ``temperature`` would leave float32 (0 among them): sample greedily."""
-    if temperature < _FLOAT32_TINY:
-        return True
-    largest = max(abs(float(cand[0])), abs(float(cand[-1]))) if is_sorted else float(np.abs(cand).max())
-    return largest / temperature >= FLOAT32_MAX
-
-
-def _finite(ids: np.ndarray | None, cand: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-    """Drop removed (-inf) tokens; only a set that no filter has cut can still hold them."""
-    if ids is None and cand.min() == -np.inf:
-        ids = np.flatnonzero(cand > -np.inf)
-        cand = cand[ids]
-    return ids, cand
-

@@ -4,9 +4,15 @@
 from JSON-ready dicts (``to_dict``/``from_dict``), pickles, and builds samplers
 (``Sampler.from_settings``). The pipeline's stages and the order they run in are defined here.
 
-The stages, in llama.cpp's default order::
+The stages, in llama.cpp's default order, with smoothing before the temperature (as KoboldCpp applies
+it) and the stages that pick the token last::
 
-    penalties → top_n_sigma → top_k → typical_p → top_p → min_p → xtc → temperature
+    penalties → dry → top_n_sigma → top_k → typical_p → top_p → min_p → xtc → smoothing → temperature
+    → mirostat | adaptive_p
+
+Without mirostat or adaptive-p the token is drawn from what the temperature leaves. Unlike
+llama.cpp, where ``--mirostat`` replaces the whole chain but the temperature, here mirostat runs
+after the stages that are on: ``SamplerSettings`` warns when truncating filters run before it.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import warnings
 from dataclasses import InitVar, dataclass
 from typing import Any, Mapping, Sequence
 
@@ -21,13 +28,22 @@ from .. import _validate
 from ..strategies import Strategy
 from ..strategies.spec import StrategySpec, spec_of
 from . import filters
+from .dry import DEFAULT_SEQUENCE_BREAKERS, MAX_BREAKER_BYTES, dry_is_off
 from .numerics import FLOAT32_MAX
 from .penalties import check_penalties, penalties_neutral
+from .smoothing import smoothing_is_off
 
-STAGES = ("penalties", "top_n_sigma", "top_k", "typical_p", "top_p", "min_p", "xtc", "temperature")
+STAGES = ("penalties", "dry", "top_n_sigma", "top_k", "typical_p", "top_p", "min_p", "xtc", "smoothing",
+          "temperature", "mirostat", "adaptive_p")
 DEFAULT_ORDER = STAGES
-_ALIASES = {"typical": "typical_p", "typ_p": "typical_p", "temp": "temperature", "penalty": "penalties"}
-_NOT_STAGES = ("dry", "mirostat", "mirostat_v2", "infill", "grammar")
+#: The stages that pick the token: at most one is on, and nothing after it.
+PICKING = ("mirostat", "adaptive_p")
+_TRUNCATING = ("top_n_sigma", "top_k", "typical_p", "top_p", "min_p", "xtc")
+_ALIASES = {"typical": "typical_p", "typ_p": "typical_p", "temp": "temperature", "penalty": "penalties",
+            "quadratic_sampling": "smoothing"}
+_NOT_STAGES = {"mirostat_v2": "the mirostat stage is 'mirostat'; its version is the mirostat setting (1 or 2)",
+               "infill": "llama.cpp's 'infill' sampler is not a dyntemp stage; leave it out of order",
+               "grammar": "a grammar is not a stage: give Sampler(grammar=...), which applies it before every stage"}
 
 
 def stage_name(name: str) -> str:
@@ -35,8 +51,7 @@ def stage_name(name: str) -> str:
     key = str(name).strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
     if key in _NOT_STAGES:
-        raise ValueError(f"llama.cpp's {key!r} sampler is not a dyntemp stage; leave it out of order "
-                         f"(stages are {', '.join(STAGES)})")
+        raise ValueError(f"{_NOT_STAGES[key]} (stages are {', '.join(STAGES)})")
     if key not in STAGES:
         raise ValueError(f"unknown stage {name!r} in order; stages are {', '.join(STAGES)}")
     return key
@@ -84,6 +99,18 @@ class SamplerSettings:
     grammar: str | None = None
     xtc_probability: float = 0.0
     xtc_threshold: float = 0.1
+    dry_multiplier: float = 0.0
+    dry_base: float = 1.75
+    dry_allowed_length: int = 2
+    dry_penalty_last_n: int = -1
+    dry_sequence_breakers: "Sequence[str]" = DEFAULT_SEQUENCE_BREAKERS
+    smoothing_factor: float = 0.0
+    smoothing_curve: float = 1.0
+    mirostat: int = 0
+    mirostat_tau: float = 5.0
+    mirostat_eta: float = 0.1
+    adaptive_target: float = -1.0
+    adaptive_decay: float = 0.9
     check_strategy: InitVar[bool] = True
 
     def __new__(cls, *args: Any, **kwargs: Any) -> "SamplerSettings":
@@ -114,13 +141,43 @@ class SamplerSettings:
             put("seed", _validate.integer("seed", self.seed, low=0))
         if self.grammar is not None and (not isinstance(self.grammar, str) or not self.grammar.strip()):
             raise TypeError(f"grammar must be GBNF text, got {self.grammar!r:.80}")
+        self._check_samplers(put)
         for stage in STAGES:
             if stage not in self.order and not self.is_off(stage):
-                setting = (f"repeat_penalty={self.repeat_penalty}, frequency_penalty={self.frequency_penalty}, "
-                           f"presence_penalty={self.presence_penalty}" if stage == "penalties"
-                           else f"xtc_probability={self.xtc_probability}" if stage == "xtc"
-                           else f"{stage}={getattr(self, stage)!r}")
-                raise ValueError(f"{setting} is set but {stage!r} is not in order {list(self.order)}")
+                raise ValueError(f"{_stage_setting(self, stage)} is set but {stage!r} is not in order {list(self.order)}")
+        self._check_picking()
+
+    def _check_samplers(self, put) -> None:
+        """DRY, smoothing, mirostat and adaptive-p: llama.cpp's (and text-generation-webui's) ranges."""
+        put("dry_multiplier", _validate.number("dry_multiplier", self.dry_multiplier, low=0.0))
+        put("dry_base", _validate.number("dry_base", self.dry_base, low=1.0))
+        put("dry_allowed_length", _validate.integer("dry_allowed_length", self.dry_allowed_length, low=0))
+        put("dry_penalty_last_n", _validate.integer("dry_penalty_last_n", self.dry_penalty_last_n, low=-1))
+        put("dry_sequence_breakers", _check_breakers(self.dry_sequence_breakers))
+        put("smoothing_factor", _validate.number("smoothing_factor", self.smoothing_factor, low=0.0))
+        put("smoothing_curve", _validate.number("smoothing_curve", self.smoothing_curve))
+        if isinstance(self.mirostat, bool) or self.mirostat not in (0, 1, 2):
+            raise ValueError(f"mirostat must be 0 (off), 1 or 2 (the version), got {self.mirostat!r}")
+        put("mirostat", int(self.mirostat))
+        put("mirostat_tau", _validate.number("mirostat_tau", self.mirostat_tau, low=0.0))
+        put("mirostat_eta", _validate.number("mirostat_eta", self.mirostat_eta, low=0.0))
+        # A negative target turns adaptive-p off, as in llama.cpp; decay is where llama.cpp clamps it.
+        put("adaptive_target", _validate.number("adaptive_target", self.adaptive_target, high=1.0))
+        put("adaptive_decay", _validate.number("adaptive_decay", self.adaptive_decay, low=0.0, high=0.99))
+
+    def _check_picking(self) -> None:
+        on = [stage for stage in self.order if not self.is_off(stage)]
+        picking = [stage for stage in on if stage in PICKING]
+        if len(picking) > 1:
+            raise ValueError(f"{_stage_setting(self, picking[0])} and {_stage_setting(self, picking[1])} both pick "
+                             f"the token; turn one off")
+        if picking and on[-1] != picking[0]:
+            raise ValueError(f"{picking[0]!r} picks the token, so it runs last, as in llama.cpp; order "
+                             f"{list(self.order)} has {on[-1]!r} after it")
+        if self.mirostat and any(stage in _TRUNCATING for stage in on):
+            cut = ", ".join(_stage_setting(self, stage) for stage in on if stage in _TRUNCATING)
+            warnings.warn(f"{cut} run before mirostat here; llama.cpp and llama-cpp-python skip them with mirostat: "
+                          f"turn them off (top_k=0, top_p=1.0, min_p=0.0) to sample as they do", stacklevel=4)
 
     def is_off(self, stage: str) -> bool:
         """True when ``stage`` changes nothing with these settings (the sampler skips it)."""
@@ -129,6 +186,8 @@ class SamplerSettings:
                                      self.penalty_last_n)
         if stage == "xtc":
             return self.xtc_probability <= 0.0 or filters.is_off("xtc", self.xtc_threshold)
+        if stage in _OFF:
+            return _OFF[stage](self)
         return stage != "temperature" and filters.is_off(stage, getattr(self, stage))
 
     def plan(self) -> tuple:
@@ -161,6 +220,7 @@ class SamplerSettings:
         # JSON has no infinity: a ban is written "-inf", which _check_bias reads back.
         out["logit_bias"] = {str(token): ("-inf" if bias == -math.inf else bias) for token, bias in self.logit_bias}
         out["order"] = list(self.order)
+        out["dry_sequence_breakers"] = list(self.dry_sequence_breakers)
         return out
 
     @classmethod
@@ -185,8 +245,38 @@ class SamplerSettings:
             raise type(exc)(f"{where}: {exc}") from None
 
 
+_OFF = {"dry": lambda s: dry_is_off(s.dry_multiplier, s.dry_penalty_last_n),
+        "smoothing": lambda s: smoothing_is_off(s.smoothing_factor),
+        "mirostat": lambda s: s.mirostat == 0,
+        "adaptive_p": lambda s: s.adaptive_target < 0.0}
+# The setting that turns each stage on, for messages.
+_TURNS_ON = {"xtc": "xtc_probability", "dry": "dry_multiplier", "smoothing": "smoothing_factor",
+             "adaptive_p": "adaptive_target"}
+
+
+def _stage_setting(settings: SamplerSettings, stage: str) -> str:
+    if stage == "penalties":
+        return (f"repeat_penalty={settings.repeat_penalty}, frequency_penalty={settings.frequency_penalty}, "
+                f"presence_penalty={settings.presence_penalty}")
+    name = _TURNS_ON.get(stage, stage)
+    return f"{name}={getattr(settings, name)!r}"
+
+
+def _check_breakers(breakers: object) -> tuple[str, ...]:
+    if isinstance(breakers, str) or not isinstance(breakers, Sequence):
+        raise TypeError(f"dry_sequence_breakers must be a list of strings, got {breakers!r}")
+    for text in breakers:
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"dry_sequence_breakers must hold non-empty strings, got {text!r} in {list(breakers)!r}")
+        if len(text.encode("utf-8")) > MAX_BREAKER_BYTES:
+            raise ValueError(f"a DRY sequence breaker is at most {MAX_BREAKER_BYTES} bytes (as in llama.cpp), got "
+                             f"{text!r:.60}")
+    return tuple(breakers)
+
+
 # Names users bring from llama.cpp and llama-cpp-python, and what they are called here.
 _OTHER_NAMES = {"repeat_last_n": "penalty_last_n", "typical": "typical_p", "samplers": "order",
+                "mirostat_mode": "mirostat", "dry_seq_breakers": "dry_sequence_breakers",
                 "temp": "the strategy (a number is a constant temperature: Sampler(0.7))",
                 "temperature": "the strategy (a number is a constant temperature: Sampler(0.7))"}
 _NAMES = frozenset(f.name for f in dataclasses.fields(SamplerSettings)) | {"check_strategy"}

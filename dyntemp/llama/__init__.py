@@ -2,13 +2,15 @@
 logits, the generation loop, the logits hook for ``create_completion`` and llama.cpp's own sampler
 chain as a reference. ``llama_cpp`` is imported when one of these is used, not with the package."""
 
+from .dry import dry_breakers
 from .generation import chat_prompt, chat_tokens, generate, prompt_tokens, stream
 from .hook import NEUTRAL_LLAMA_KWARGS, LogitsHook, logits_processor
 from .logits import LogitsReader, eog_tokens, last_logits, piece_decoder
 from .model import DEFAULT_MODEL_FILE, DEFAULT_MODEL_PACKAGE, ModelNotFoundError, default_model_path, load_model
 
 __all__ = [
-    "DEFAULT_MODEL_FILE", "DEFAULT_MODEL_PACKAGE", "LogitsHook", "LogitsReader", "ModelNotFoundError", "eog_tokens",
+    "DEFAULT_MODEL_FILE", "DEFAULT_MODEL_PACKAGE", "LogitsHook", "LogitsReader", "ModelNotFoundError", "dry_breakers",
+    "eog_tokens",
     "NEUTRAL_LLAMA_KWARGS", "chat_prompt", "chat_tokens", "default_model_path", "generate", "last_logits", "load_model",
     "logits_processor", "piece_decoder", "prompt_tokens", "stream", "GrammarConstraint", "json_schema_grammar",
 ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Generator, Iterator, Mapping, Sequence
 
 from .. import _validate
 from ..core.results import GenerationResult, StreamPiece
+from .dry import use_model_breakers
 from .locks import using
 from .logits import LogitsReader, piece_decoder
 
@@ -69,6 +70,7 @@ def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int,
 
     n_ctx = llm.n_ctx()
     sampler.use_detokenizer(piece_decoder(llm))
+    use_model_breakers(sampler, llm)
     if sampler.settings.grammar is not None:
         from .grammar import GrammarConstraint
 

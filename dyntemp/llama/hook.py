@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core import filters, penalties
+from .dry import use_model_breakers
 from .logits import LogitsReader, piece_decoder
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class LogitsHook:
             self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
             self._is_eog = llama_cpp.llama_vocab_is_eog
             sampler.use_detokenizer(piece_decoder(llm))
+            use_model_breakers(sampler, llm)
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
         n = len(input_ids)
