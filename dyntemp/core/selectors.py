@@ -28,10 +28,12 @@ _INT_MIN = -2 ** 31
 
 
 def softmax32(cand: np.ndarray) -> np.ndarray:
-    """float32 probabilities of ``cand`` as llama.cpp's softmax computes them."""
+    """float32 probabilities of ``cand`` as llama.cpp's softmax computes them: its float32 running
+    sum (a cumulative sum, where numpy's ``sum`` would add pairwise) is off by up to ~1e-4 relative
+    over a whole vocabulary, and the selectors' state follows it."""
     with np.errstate(under="ignore"):
         p = np.exp(cand - cand.max(), dtype=np.float32)
-    return p / p.sum(dtype=np.float32)
+    return p / p.cumsum(dtype=np.float32)[-1]
 
 
 class Mirostat:
@@ -69,7 +71,7 @@ class Mirostat:
     def _k(self, cand: np.ndarray, n_vocab: int) -> int:
         head = cand[largest(cand, min(self.m, cand.size))]
         p = np.exp(head - head[0], dtype=np.float32)
-        p /= np.exp(cand - head[0], dtype=np.float32).sum(dtype=np.float32)
+        p /= np.exp(cand[sort_desc(cand)] - head[0], dtype=np.float32).cumsum(dtype=np.float32)[-1]
         i = np.arange(min(self.m - 1, head.size - 1), dtype=np.float32)
         with np.errstate(all="ignore"):
             t = np.log((i + np.float32(2)) / (i + np.float32(1)))
