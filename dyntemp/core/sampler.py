@@ -43,9 +43,13 @@ class Sampler:
 
     The keyword settings are ``SamplerSettings``' fields, with its defaults: ``top_k``, ``top_p``,
     ``min_p``, ``typical_p``, ``top_n_sigma``, ``repeat_penalty``, ``frequency_penalty``,
-    ``presence_penalty``, ``penalty_last_n``, ``logit_bias``, ``min_keep``, ``order``, ``seed``.
-    They follow llama-cpp-python's ``create_completion`` (and llama.cpp for ``top_n_sigma``,
-    ``penalty_last_n``, ``min_keep``); every neutral value turns its stage off. ``strategy`` is a
+    ``presence_penalty``, ``penalty_last_n``, ``logit_bias``, ``min_keep``, ``order``, ``seed``,
+    ``xtc_probability``, ``xtc_threshold``, ``dry_multiplier``, ``dry_base``, ``dry_allowed_length``,
+    ``dry_penalty_last_n``, ``dry_sequence_breakers``, ``smoothing_factor``, ``smoothing_curve``,
+    ``mirostat``, ``mirostat_tau``, ``mirostat_eta``, ``adaptive_target``, ``adaptive_decay``.
+    They follow llama-cpp-python's ``create_completion`` and llama.cpp (text-generation-webui for
+    smoothing); every neutral value turns its stage off. With mirostat or adaptive-p on, they pick
+    the token from what the strategy's temperature leaves (see ``dyntemp.core.selectors``). ``strategy`` is a
     registered name or spec text (``"edt:theta=0.6"``), a table or ``StrategySpec``, a ``Strategy``,
     or a number (a constant temperature). They are checked into ``sampler.settings``, a
     ``SamplerSettings`` (see ``from_settings``). ``detokenizer`` maps token ids to bytes so that
