@@ -126,7 +126,7 @@ def test_strategies_name_shows_one_strategy_whole(capsys):
     (["generate", "x", "--sentence-temps", "a,b"], "--sentence-temps takes numbers"),
     (["generate", "x", "--rules", "missing.toml"], "--rules missing.toml: no such file or directory"),
     (["generate", "x", "--model", "missing.gguf"], "--model missing.gguf: no such file or directory"),
-    (["generate", "x", "--samplers", "top_k;dry;temperature"], "'dry' sampler is not a dyntemp stage"),
+    (["generate", "x", "--samplers", "top_k;infill;temperature"], "'infill' sampler is not a dyntemp stage"),
     (["generate", "x", "--strategy", "edt", "--rules", "r.toml"], "give one of --strategy, --rules"),
     (["generate", "x", "--top-k", "many"], "invalid int value: 'many'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
@@ -227,6 +227,133 @@ def test_eval_warns_when_workers_times_threads_exceed_the_cores(tmp_path, capsys
     assert status == 0
     assert (f"dyntemp: warning: 2 workers x {threads} thread(s) = {2 * threads} threads on {threads} physical cores"
             in capsys.readouterr().err)
+
+
+# -- sampler flags: DRY, smoothing, mirostat, adaptive-p --------------------------------------------
+
+def settings_of(*argv) -> SamplerSettings:
+    """The settings a ``generate`` command line asks for, read as the command reads them (no model)."""
+    from dyntemp.cli.request import read_request
+
+    return read_request(build_parser().parse_args(["generate", "x", *argv])).settings
+
+
+def test_new_sampler_flags_reach_the_settings(capsys):
+    status, out = run("generate", "Write a poem.", "--chat", "--seed", "1", "--json", "-n", "4",
+                      "--samplers", "penalties;dry;top_k;min_p;smoothing;temperature;adaptive_p",
+                      "--dry-multiplier", "0.8", "--dry-base", "2", "--dry-allowed-length", "3",
+                      "--dry-penalty-last-n", "32", "--dry-sequence-breaker", "\\n", "--dry-sequence-breaker", ";",
+                      "--smoothing-factor", "0.3", "--smoothing-curve", "1.5",
+                      "--adaptive-target", "0.4", "--adaptive-decay", "0.8")
+    result = json.loads(out)
+    settings = result["settings"]
+    assert status == 0 and result["completion_tokens"] == 4
+    assert {key: settings[key] for key in ("dry_multiplier", "dry_base", "dry_allowed_length", "dry_penalty_last_n",
+                                           "dry_sequence_breakers", "smoothing_factor", "smoothing_curve",
+                                           "adaptive_target", "adaptive_decay")} == {
+        "dry_multiplier": 0.8, "dry_base": 2.0, "dry_allowed_length": 3, "dry_penalty_last_n": 32,
+        "dry_sequence_breakers": ["\n", ";"], "smoothing_factor": 0.3, "smoothing_curve": 1.5,
+        "adaptive_target": 0.4, "adaptive_decay": 0.8}
+    assert settings["order"] == ["penalties", "dry", "top_k", "min_p", "smoothing", "temperature", "adaptive_p"]
+    # As in llama.cpp, a stage --samplers leaves out is off (top-p was on by default); the ones listed keep theirs.
+    assert (settings["top_p"], settings["top_k"], settings["min_p"]) == (1.0, 40, 0.05)
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_mirostat_turns_off_the_filters_not_given(capsys):
+    status, out = run("generate", "Write a poem.", "--chat", "--seed", "1", "--json", "-n", "4",
+                      "--mirostat", "2", "--mirostat-lr", "0.2", "--mirostat-ent", "4")
+    settings = json.loads(out)["settings"]
+    assert status == 0 and (settings["mirostat"], settings["mirostat_eta"], settings["mirostat_tau"]) == (2, 0.2, 4.0)
+    assert (settings["top_k"], settings["top_p"], settings["min_p"]) == (0, 1.0, 0.0)
+    assert (settings["typical_p"], settings["top_n_sigma"], settings["xtc_probability"]) == (1.0, -1.0, 0.0)
+    assert "warning" not in capsys.readouterr().err
+    # Mirostat off: the filters keep their defaults.
+    assert (settings_of("--mirostat", "0").top_k, settings_of("--mirostat", "0").top_p) == (40, 0.95)
+
+
+def test_a_filter_given_with_mirostat_stays_on_with_one_warning_line(capsys):
+    status, out = run("generate", "Write a poem.", "--chat", "--seed", "1", "--json", "-n", "2", "-N", "2",
+                      "--mirostat", "2", "--top-k", "20")
+    assert status == 0
+    assert all(json.loads(line)["settings"]["top_k"] == 20 and json.loads(line)["settings"]["top_p"] == 1.0
+               for line in out.splitlines())
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("dyntemp: warning: top_k=20 run before mirostat")
+
+
+@pytest.mark.parametrize("argv, breakers", [
+    ([], ["\n", ":", '"', "*"]),
+    (["--dry-sequence-breaker", "none"], []),
+    (["--dry-sequence-breaker", "\\n", "--dry-sequence-breaker", "."], ["\n", "."]),  # replace the defaults
+    (["--dry-sequence-breaker", ".", "--dry-sequence-breaker", "none", "--dry-sequence-breaker", "!"], ["!"]),
+    (["--dry-sequence-breaker", "\\n", "--no-escape"], ["\\n"]),
+])
+def test_dry_sequence_breakers_as_llama_cpp(argv, breakers):
+    assert list(settings_of(*argv).dry_sequence_breakers) == breakers
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--mirostat", "3"], "--mirostat: mirostat must be 0 (off), 1 or 2 (the version), got 3"),
+    (["--mirostat-lr", "-0.1"], "--mirostat-lr: mirostat_eta must be >= 0.0, got -0.1"),
+    (["--mirostat-ent", "-1"], "--mirostat-ent: mirostat_tau must be >= 0.0, got -1.0"),
+    (["--dry-base", "0.5"], "--dry-base: dry_base must be >= 1.0, got 0.5"),
+    (["--dry-multiplier", "-1"], "--dry-multiplier: dry_multiplier must be >= 0.0, got -1.0"),
+    (["--dry-allowed-length", "-1"], "--dry-allowed-length: dry_allowed_length must be >= 0, got -1"),
+    (["--dry-penalty-last-n", "-2"], "--dry-penalty-last-n: dry_penalty_last_n must be >= -1, got -2"),
+    (["--dry-sequence-breaker", ""], "--dry-sequence-breaker: dry_sequence_breakers must hold non-empty strings"),
+    (["--dry-sequence-breaker", "x" * 41], "--dry-sequence-breaker: a DRY sequence breaker is at most 40 bytes"),
+    (["--smoothing-factor", "-0.5"], "--smoothing-factor: smoothing_factor must be >= 0.0, got -0.5"),
+    (["--adaptive-target", "1.5"], "--adaptive-target: adaptive_target must be <= 1.0, got 1.5"),
+    (["--adaptive-decay", "1.0"], "--adaptive-decay: adaptive_decay must be <= 0.99, got 1.0"),
+    (["--top-p", "2"], "--top-p: top_p must be <= 1.0, got 2.0"),
+    (["--samplers", "top_k;temperature;top_k"], "--samplers: stage 'top_k' appears 2 times in order"),
+    (["--mirostat", "2", "--adaptive-target", "0.3"], "mirostat=2 and adaptive_target=0.3 both pick the token"),
+    (["--samplers", "top_k;temperature", "--top-p", "0.9"], "top_p=0.9 is set but 'top_p' is not in order"),
+])
+def test_bad_sampler_values_exit_2_naming_the_flag_before_loading(argv, message, capsys, monkeypatch):
+    from dyntemp.llama import model
+
+    monkeypatch.setattr(model, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    assert fails(["generate", "x", *argv], capsys).startswith(f"dyntemp: error: {message}")
+    if argv == ["--mirostat", "3"]:  # eval takes the same flags, checked the same way
+        assert fails(["eval", "--strategy", "edt", "--out", "x", *argv], capsys) == f"dyntemp: error: {message}"
+
+
+def test_strategies_lists_the_stages_with_their_flags():
+    from dyntemp.cli.common import SAMPLER_FLAGS
+    from dyntemp.core.settings import STAGES
+
+    status, out = run("strategies")
+    rows = out.split("sampler stages, in the default order")[1].splitlines()[2:]
+    assert status == 0
+    named = [row[2] != " " for row in rows]  # a stage's first row names it
+    assert [row.split()[0] for row, first in zip(rows, named) if first] == [*STAGES, "(order)"]
+    flags = [row.split()[first] for row, first in zip(rows, named) if not row.startswith("  temperature")]
+    assert flags == [flag for stage in (*STAGES, None) for flag, info in SAMPLER_FLAGS.items() if info.stage == stage]
+    line = {row.split("--")[1].split()[0]: row for row in rows if "--" in row}
+    assert line["mirostat-ent"].split()[-3:] == ["mirostat_tau", "default", "5.0"]
+    assert "dry_multiplier" in line["dry-multiplier"] and line["dry-multiplier"].endswith("default 0.0: off")
+    assert line["top-k"].endswith("top_k                 default 40; 0: off")
+    assert line["samplers"].split()[-1] == ";".join(STAGES)
+    assert "sampler stages" not in run("strategies", "edt")[1]
+
+
+@pytest.mark.filterwarnings("ignore:.* run before mirostat")
+def test_every_sampler_flag_names_a_setting_and_turns_its_stage_off():
+    from dyntemp.cli.common import SAMPLER_FLAGS
+    from dyntemp.core.settings import STAGES
+
+    fields = set(SamplerSettings.__dataclass_fields__)
+    assert all(info.setting in fields and info.stage in (*STAGES, None) for info in SAMPLER_FLAGS.values())
+    assert {info.stage for info in SAMPLER_FLAGS.values()} == {*STAGES, None} - {"temperature"}
+    on = {"top_k": 40, "top_p": 0.9, "min_p": 0.05, "typical_p": 0.9, "top_n_sigma": 1.0, "repeat_penalty": 1.1,
+          "frequency_penalty": 0.1, "presence_penalty": 0.1, "xtc_probability": 0.5, "dry_multiplier": 0.8,
+          "smoothing_factor": 0.3, "mirostat": 2, "adaptive_target": 0.3}
+    for flag, info in SAMPLER_FLAGS.items():
+        if info.off is not None:
+            assert not SamplerSettings(1.0, **{info.setting: on[info.setting]}).is_off(info.stage), flag
+            assert SamplerSettings(1.0, **{info.setting: info.off}).is_off(info.stage), flag
 
 
 # -- streaming and Ctrl-C --------------------------------------------------------------------------

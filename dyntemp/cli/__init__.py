@@ -97,7 +97,13 @@ def _silence_stdout() -> None:
         pass
 
 
+_shown: set[str] = set()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings as one line for a person at a terminal, not a source location."""
-    print(f"dyntemp: warning: {message}", file=sys.stderr)
+    """Warnings as one line for a person at a terminal, not a source location; each once, however
+    often the settings that warn are rebuilt (a seed per sample, one per eval job)."""
+    if str(message) not in _shown:
+        _shown.add(str(message))
+        print(f"dyntemp: warning: {message}", file=sys.stderr)
 

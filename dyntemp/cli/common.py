@@ -4,35 +4,197 @@ the files and folders a command line names, made before any model is loaded."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import os
 import sys
 import tempfile
-from typing import Mapping
+import warnings
+from dataclasses import dataclass
+from typing import Any, Mapping
 
+from .. import _validate
+from ..core import filters
+from ..core.settings import STAGES, SamplerSettings, stage_name
 from .errors import UsageError, describe_oserror
+from .llama_syntax import unescape
 
-__all__ = ["UsageError", "add_host_flags", "add_import_flag", "add_sampler_flags", "check_host_flags",
-           "check_input_file", "check_output_folder", "import_modules", "modules_to_import", "sampler_kwargs"]
+__all__ = ["SAMPLER_FLAGS", "SamplerFlag", "UsageError", "add_host_flags", "add_import_flag", "add_sampler_flags",
+           "check_host_flags", "check_input_file", "check_output_folder", "default_of", "import_modules",
+           "modules_to_import", "sampler_kwargs", "values_of"]
 
 IMPORT_VARIABLE = "DYNTEMP_IMPORT"
 
-# llama.cpp's flag → Sampler keyword.
+
+@dataclass(frozen=True)
+class SamplerFlag:
+    """One sampler flag: the setting it gives, the stage that setting belongs to, what it is (its
+    help, to which the default and the off value are added) and the value that turns its stage off
+    (``None``: this flag does not switch its stage; ``note`` tells about other values)."""
+
+    setting: str
+    stage: str | None
+    help: str
+    metavar: str = "N"
+    off: Any = None
+    note: str = ""
+    repeat: bool = False  # given once per value, as --dry-sequence-breaker
+
+
+# The one table of sampler flags, llama.cpp's names (smoothing: KoboldCpp's and text-generation-webui's):
+# flag → what it sets. The parser, the settings, the mirostat and --samplers rules and the listing of
+# ``dyntemp strategies`` are made from it; the defaults are SamplerSettings' own.
 SAMPLER_FLAGS = {
-    "top_k": "top_k", "top_p": "top_p", "min_p": "min_p", "typical": "typical_p", "top_n_sigma": "top_n_sigma",
-    "repeat_penalty": "repeat_penalty", "frequency_penalty": "frequency_penalty",
-    "presence_penalty": "presence_penalty", "repeat_last_n": "penalty_last_n", "samplers": "order",
-    "xtc_probability": "xtc_probability", "xtc_threshold": "xtc_threshold",
+    "--top-k": SamplerFlag("top_k", "top_k", "top-k", off=0),
+    "--top-p": SamplerFlag("top_p", "top_p", "top-p", "P", off=1.0),
+    "--min-p": SamplerFlag("min_p", "min_p", "min-p", "P", off=0.0),
+    "--typical": SamplerFlag("typical_p", "typical_p", "typical-p", "P", off=1.0),
+    "--top-n-sigma": SamplerFlag("top_n_sigma", "top_n_sigma", "top-nσ", off=-1.0),
+    "--repeat-penalty": SamplerFlag("repeat_penalty", "penalties", "repetition penalty", "R", off=1.0),
+    "--frequency-penalty": SamplerFlag("frequency_penalty", "penalties", "frequency penalty", "F", off=0.0),
+    "--presence-penalty": SamplerFlag("presence_penalty", "penalties", "presence penalty", "F", off=0.0),
+    "--repeat-last-n": SamplerFlag("penalty_last_n", "penalties", "tokens the penalties look back on",
+                                   note="0: off; -1: the whole history"),
+    "--xtc-probability": SamplerFlag("xtc_probability", "xtc", "XTC: the chance, per token, of removing the "
+                                     "top choices", "P", off=0.0),
+    "--xtc-threshold": SamplerFlag("xtc_threshold", "xtc", "XTC: the probability a top choice has at least",
+                                   "T", note="above 0.5: off"),
+    "--dry-multiplier": SamplerFlag("dry_multiplier", "dry", "DRY: the multiplier of its repeat penalty", off=0.0),
+    "--dry-base": SamplerFlag("dry_base", "dry", "DRY: the base of its repeat penalty, >= 1"),
+    "--dry-allowed-length": SamplerFlag("dry_allowed_length", "dry", "DRY: the longest repeat left unpenalized"),
+    "--dry-penalty-last-n": SamplerFlag("dry_penalty_last_n", "dry", "DRY: tokens it looks back on",
+                                        note="0: off; -1: the whole history"),
+    "--dry-sequence-breaker": SamplerFlag("dry_sequence_breakers", "dry", "DRY: text that no repeat is matched "
+                                          "across; the first one given replaces the defaults, none clears them "
+                                          "all; repeatable", "STRING", repeat=True),
+    "--smoothing-factor": SamplerFlag("smoothing_factor", "smoothing", "quadratic smoothing (KoboldCpp's, "
+                                      "text-generation-webui's): larger sharpens", off=0.0),
+    "--smoothing-curve": SamplerFlag("smoothing_curve", "smoothing", "quadratic smoothing's curve: larger raises "
+                                     "the tokens near the top"),
+    "--mirostat": SamplerFlag("mirostat", "mirostat", "Mirostat, picks the token last", off=0,
+                              note="1, 2: its version; turns off the top-k, top-p, min-p, typical, top-nσ and "
+                                   "XTC not given, as llama.cpp"),
+    "--mirostat-lr": SamplerFlag("mirostat_eta", "mirostat", "Mirostat learning rate, parameter eta"),
+    "--mirostat-ent": SamplerFlag("mirostat_tau", "mirostat", "Mirostat target entropy (surprise, bits), "
+                                  "parameter tau"),
+    "--adaptive-target": SamplerFlag("adaptive_target", "adaptive_p", "adaptive-p: picks the token near this "
+                                     "probability, 0 to 1, last; negative: off", off=-1.0),
+    "--adaptive-decay": SamplerFlag("adaptive_decay", "adaptive_p", "adaptive-p: decay of its moving average, "
+                                    "0 to 0.99 (lower reacts faster)"),
+    "--samplers": SamplerFlag("order", None, "stage order, ';'-separated, e.g. penalties;dry;top_k;min_p;"
+                              "temperature; the stages left out whose flags are not given are off, as in "
+                              "llama.cpp", "STAGES"),
 }
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SamplerSettings)}
+
+
+def dest(flag: str) -> str:
+    """The attribute of the parsed arguments that holds ``flag``'s value."""
+    return flag.lstrip("-").replace("-", "_")
+
+
+def default_of(flag: str) -> str:
+    """``flag``'s default, as shown.
+
+    >>> default_of("--top-p"), default_of("--samplers")[:18], default_of("--dry-sequence-breaker")[:4]
+    ('0.95', 'penalties;dry;top_', "'\\\\n'")
+    """
+    value = _DEFAULTS[SAMPLER_FLAGS[flag].setting]
+    if SAMPLER_FLAGS[flag].setting == "order":
+        return ";".join(value)
+    return ", ".join(map(repr, value)) if isinstance(value, tuple) else str(value)
+
+
+def values_of(flag: str) -> str:
+    """The default, the off value and the note of ``flag``: ``default 40; 0: off``."""
+    info = SAMPLER_FLAGS[flag]
+    default = default_of(flag)
+    if info.off is None:
+        text = f"default {default}"
+    elif str(info.off) == default:
+        text = f"default {default}: off"
+    else:
+        text = f"default {default}; {info.off}: off"
+    return f"{text}; {info.note}" if info.note else text
 
 
 def sampler_kwargs(args) -> dict:
-    """The Sampler settings given on the command line (the others keep the Sampler's defaults)."""
-    kwargs = {key: getattr(args, flag) for flag, key in SAMPLER_FLAGS.items() if getattr(args, flag) is not None}
+    """The Sampler settings given on the command line (the others keep the Sampler's defaults), checked:
+    a bad value is a usage error naming its flag. As in llama.cpp, ``--mirostat 1|2`` turns off the
+    truncating filters not given, and ``--samplers`` the stages it leaves out whose flags are not given."""
+    given = {flag: getattr(args, dest(flag)) for flag in SAMPLER_FLAGS if getattr(args, dest(flag)) is not None}
+    if "--dry-sequence-breaker" in given:
+        given["--dry-sequence-breaker"] = _breakers(given["--dry-sequence-breaker"], getattr(args, "no_escape", False))
+    kwargs = {SAMPLER_FLAGS[flag].setting: value for flag, value in given.items()}
+    off = set()
+    if given.get("--mirostat") in (1, 2):  # llama.cpp runs no truncating filter with mirostat
+        off.update(stage for stage in STAGES if stage in filters.KEEP)
+    if "--samplers" in given:  # llama.cpp runs only the samplers listed
+        off.update(stage for stage in STAGES if stage not in _stages_in(given["--samplers"]))
+    for stage in off:
+        flags = [flag for flag, info in SAMPLER_FLAGS.items() if info.stage == stage]
+        if not any(flag in given for flag in flags):  # a stage the user set stays as set
+            kwargs.update({SAMPLER_FLAGS[flag].setting: SAMPLER_FLAGS[flag].off
+                           for flag in flags if SAMPLER_FLAGS[flag].off is not None})
+    _check(given, kwargs)
     grammar = _grammar(args)
     if grammar is not None:
         kwargs["grammar"] = grammar
     return kwargs
+
+
+def _breakers(values: list[str], raw: bool) -> list[str]:
+    """``--dry-sequence-breaker``'s values as llama.cpp takes them: the first given replaces the
+    defaults, ``none`` clears what came before, and escapes are replaced unless ``--no-escape``."""
+    out: list[str] = []
+    for value in values:
+        if value == "none":
+            out.clear()
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # bytes the locale could not decode, kept as surrogates
+            raise UsageError(f"--dry-sequence-breaker: not UTF-8 text (character {exc.start})") from None
+        if not raw:
+            try:
+                value = unescape(value, "--dry-sequence-breaker")
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        out.append(value)
+    return out
+
+
+def _stages_in(order: str) -> set[str]:
+    """The stages ``--samplers`` names (an unknown name is reported when the settings are checked)."""
+    names = set()
+    for name in order.replace(",", ";").split(";"):
+        try:
+            names.add(stage_name(name))
+        except ValueError:
+            pass
+    return names
+
+
+def _check(given: dict, kwargs: dict) -> None:
+    """The settings checked as the library checks them, before any model loads. An error that one
+    flag's value makes on its own is that flag's: ``--mirostat: mirostat must be 0 (off), 1 or 2 ...``."""
+    try:
+        _settings(kwargs)
+    except (TypeError, ValueError) as exc:
+        message = _validate.message_of(exc)
+        for flag, value in given.items():
+            try:
+                _settings({SAMPLER_FLAGS[flag].setting: value})
+            except (TypeError, ValueError) as alone:
+                if _validate.message_of(alone) == message:
+                    raise UsageError(f"{flag}: {message}") from None
+        raise UsageError(message) from None
+
+
+def _settings(kwargs: dict) -> SamplerSettings:
+    with warnings.catch_warnings():  # the settings made for the run warn; these are only a check
+        warnings.simplefilter("ignore")
+        return SamplerSettings(1.0, **kwargs)
 
 
 def _grammar(args) -> str | None:
@@ -63,21 +225,10 @@ def _grammar(args) -> str | None:
 
 
 def add_sampler_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--top-k", type=int, metavar="N", help="top-k (default 40; 0: off)")
-    parser.add_argument("--top-p", type=float, metavar="P", help="top-p (default 0.95; 1.0: off)")
-    parser.add_argument("--min-p", type=float, metavar="P", help="min-p (default 0.05; 0.0: off)")
-    parser.add_argument("--typical", type=float, metavar="P", help="typical-p (default 1.0: off)")
-    parser.add_argument("--top-n-sigma", type=float, metavar="N", help="top-nσ (default -1: off)")
-    parser.add_argument("--repeat-penalty", type=float, metavar="R", help="repetition penalty (default 1.0: off)")
-    parser.add_argument("--frequency-penalty", type=float, metavar="F", help="frequency penalty (default 0.0: off)")
-    parser.add_argument("--presence-penalty", type=float, metavar="F", help="presence penalty (default 0.0: off)")
-    parser.add_argument("--repeat-last-n", type=int, metavar="N", help="tokens the penalties look back on (default 64)")
-    parser.add_argument("--xtc-probability", type=float, metavar="P",
-                        help="XTC: the chance, per token, of removing the top choices (default 0.0: off)")
-    parser.add_argument("--xtc-threshold", type=float, metavar="T",
-                        help="XTC: the probability a top choice has at least (default 0.1; above 0.5: off)")
-    parser.add_argument("--samplers", metavar="STAGES",
-                        help="stage order, ';'-separated, e.g. penalties;top_k;top_p;min_p;temperature")
+    for flag, info in SAMPLER_FLAGS.items():
+        kind = type(_DEFAULTS[info.setting])
+        parser.add_argument(flag, dest=dest(flag), metavar=info.metavar, action="append" if info.repeat else "store",
+                            type=kind if kind in (int, float) else str, help=f"{info.help} ({values_of(flag)})")
     parser.add_argument("--grammar", metavar="GBNF", help="only output this GBNF grammar allows (llama.cpp's syntax)")
     parser.add_argument("--grammar-file", metavar="FILE", help="the grammar from a .gbnf file")
     parser.add_argument("--json-schema", metavar="SCHEMA",

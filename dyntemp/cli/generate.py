@@ -7,6 +7,7 @@ import argparse
 import math
 import sys
 import time
+import warnings
 
 from ..core import Sampler
 from ..llama.logits import eog_tokens
@@ -106,7 +107,7 @@ def run(args, out) -> None:
                 print(f"seed: {seed}", file=sys.stderr, flush=True)
             if index and not args.json:
                 text.write("\n")  # a blank line between samples
-            sampler = Sampler.from_settings(settings.replace(seed=seed))
+            sampler = Sampler.from_settings(_replaced(settings, seed=seed))
             sample = _generate(sampler, llm, ids, max_tokens, request.stop, None if args.show or args.json else text)
             if args.json:
                 TextStream(out, "standard output").write(sample.to_json() + "\n")
@@ -177,4 +178,12 @@ def _with_bans(request: Request, llm, ignore_eos: bool):
         return request.settings
     for token in eog_tokens(llm):
         bias[token] = -math.inf
-    return request.settings.replace(logit_bias=bias)
+    return _replaced(request.settings, logit_bias=bias)
+
+
+def _replaced(settings, **changes):
+    """``settings`` with a seed or bans: read_request has shown their warnings (mirostat after filters)
+    once; a copy would show them again."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return settings.replace(**changes)

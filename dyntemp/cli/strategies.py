@@ -1,20 +1,22 @@
 """``dyntemp strategies [NAME]``: every registered strategy with its parameters and one line of its
-doc, or one strategy's whole documentation."""
+doc, then the sampler's stages in order with their flags; or one strategy's whole documentation."""
 
 from __future__ import annotations
 
 import inspect
 
+from ..core.settings import STAGES
 from ..strategies import list_strategies, strategy_factory, strategy_parameters
 from ..strategies.registry import UnknownStrategyError
-from .common import add_import_flag
+from .common import SAMPLER_FLAGS, add_import_flag, values_of
 from .errors import UsageError
 
 
 def add_parser(commands) -> None:
     strategies = commands.add_parser(
         "strategies", help="list every strategy with its parameters, or show one in full",
-        description="List every registered strategy with its parameters and the first sentence of its doc; "
+        description="List every registered strategy with its parameters and the first sentence of its doc, "
+                    "then the sampler's stages in their default order with their flags, defaults and off values; "
                     "with NAME, show that strategy's whole documentation.")
     strategies.add_argument("name", nargs="?", metavar="NAME", help="one strategy to show in full")
     add_import_flag(strategies)
@@ -59,6 +61,28 @@ def describe(name: str) -> str:
     return "\n".join(lines)
 
 
+def stages() -> str:
+    """The sampler's stages in their default order, each with its flags, settings, defaults and off values
+    (from the one table of sampler flags, ``SAMPLER_FLAGS``).
+
+    >>> print(stages().splitlines()[6])
+      dry          --dry-multiplier N            dry_multiplier        default 0.0: off
+    """
+    rows = [(stage, f"{flag} {info.metavar}", info.setting, values_of(flag))
+            for stage in (*STAGES, None) for flag, info in SAMPLER_FLAGS.items() if info.stage == stage]
+    rows.insert(next(i for i, row in enumerate(rows) if STAGES.index(row[0]) > STAGES.index("temperature")),
+                ("temperature", "the strategy's: --strategy, --temp, ... (above)", "", ""))
+    rows.insert(0, ("stage", "flag", "setting", "values"))
+    width = [max(len(row[i]) for row in rows if row[2]) for i in (1, 2)]
+    lines = ["sampler stages, in the default order (--samplers changes it; a stage that is off is skipped):"]
+    last = None
+    for stage, flag, setting, values in rows:
+        name = "" if stage == last else stage or "(order)"
+        last = stage
+        lines.append(f"  {name:<12} {flag:<{width[0]}} {setting:<{width[1]}} {values}".rstrip())
+    return "\n".join(lines)
+
+
 def run(args, out) -> None:
     if args.name is not None:
         try:
@@ -70,3 +94,4 @@ def run(args, out) -> None:
     for name in list_strategies():
         doc = inspect.getdoc(strategy_factory(name)) or ""
         print(f"{signature(name)}\n    {_first_sentence(doc)}", file=out)
+    print(f"\n{stages()}", file=out)

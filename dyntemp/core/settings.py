@@ -176,8 +176,10 @@ class SamplerSettings:
                              f"{list(self.order)} has {on[-1]!r} after it")
         if self.mirostat and any(stage in _TRUNCATING for stage in on):
             cut = ", ".join(_stage_setting(self, stage) for stage in on if stage in _TRUNCATING)
+            # Issued from here, not the caller's line: settings are rebuilt often (replace, workers), and
+            # Python shows a warning once per place and text.
             warnings.warn(f"{cut} run before mirostat here; llama.cpp and llama-cpp-python skip them with mirostat: "
-                          f"turn them off (top_k=0, top_p=1.0, min_p=0.0) to sample as they do", stacklevel=4)
+                          f"turn them off (top_k=0, top_p=1.0, min_p=0.0) to sample as they do", stacklevel=1)
 
     def is_off(self, stage: str) -> bool:
         """True when ``stage`` changes nothing with these settings (the sampler skips it)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 
 from ..core import Sampler, SamplerSettings
 from ..records import GenerationRecord
@@ -22,6 +23,8 @@ class Worker:
 
         for module in sweep.imports:  # the modules that register the sweep's own strategies
             importlib.import_module(module)
+        # The sweep's settings were checked, and their warnings shown, when the run started.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"dyntemp\.core\.settings")
         self.sampler = dict(sweep.sampler)
         self.max_tokens = sweep.max_tokens
         threads = sweep.threads_per_worker()
