@@ -116,7 +116,9 @@ class AdaptiveP:
         p = softmax32(cand)
         adapted = np.float32(np.clip(np.float32(2) * self.target - self.weighted_sum / self.total_weight, 0, 1))
         d = np.abs((p - adapted) * _INV_WIDTH)
-        return None, _PEAK - _SHARPNESS * d * d / (np.float32(1) + d), False, p
+        values = _PEAK - _SHARPNESS * d * d / (np.float32(1) + d)
+        values[cand == -np.inf] = -np.inf  # a removed token stays removed, as in llama.cpp
+        return None, values, False, p
 
     def accept(self, values: np.ndarray, j: int, memo: np.ndarray) -> None:
         self.weighted_sum = np.float32(memo[j] + self.decay * self.weighted_sum)

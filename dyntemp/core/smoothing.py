@@ -22,11 +22,12 @@ def smoothing_is_off(factor: float) -> bool:
 
 def smooth(cand: np.ndarray, factor: float, curve: float) -> np.ndarray:
     """The smoothed candidate logits (float32; removed ``-inf`` tokens stay removed)."""
-    top = cand.max()
-    d = cand.astype(np.float64) - float(top)
+    top = float(cand.max())
+    out = np.full_like(cand, -np.inf)
+    finite = cand > -np.inf
+    d = cand[finite].astype(np.float64) - top
     k, s = (3.0 - curve) / 2.0, (curve - 1.0) / 2.0
-    out = (float(top) - k * factor * d * d + s * factor * d * d * d).astype(np.float32)
-    out[cand == -np.inf] = -np.inf
+    out[finite] = top - k * factor * d * d + s * factor * d * d * d
     return out
 
 
