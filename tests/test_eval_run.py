@@ -237,3 +237,31 @@ def test_a_run_with_a_scorer_records_its_nll(tmp_path):
     record = read_generations(run_sweep(sweep, tmp_path, progress=False))[0]
     assert 0 < record.metrics["scorer_nll"] < 20
     assert json.loads((tmp_path / "sweep.json").read_text())["scorer"] == default_model_path()
+
+
+def test_without_isolation_a_code_suite_is_refused_before_anything_runs(tmp_path, monkeypatch, capsys):
+    from dyntemp.cli import main
+    from dyntemp.eval import isolation
+    from dyntemp.llama import model
+
+    monkeypatch.setenv(isolation.ENV_BWRAP, "")
+    monkeypatch.setattr(model, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    with pytest.raises(isolation.IsolationUnavailable, match="bubblewrap"):
+        run_sweep(Sweep(["code"], SETTINGS[:1], seeds=1, limit=1), tmp_path / "lib", progress=False)
+    assert not (tmp_path / "lib").exists() or not any((tmp_path / "lib").iterdir())
+    with pytest.raises(SystemExit) as exit_:
+        main(["eval", "--suite", "code", "--strategy", "constant", "--out", str(tmp_path / "cli")])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1 and "--unisolated-code" in err, err
+    assert not any((tmp_path / "cli").iterdir())
+    # qa alone runs no code: no isolation needed, and none asked for.
+    assert Sweep(["qa"], SETTINGS[:1]).unisolated_code is False
+
+
+def test_unisolated_code_is_run_when_the_user_says_so(tmp_path, monkeypatch):
+    from dyntemp.eval import isolation
+
+    monkeypatch.setenv(isolation.ENV_BWRAP, "")
+    run = run_sweep(Sweep(["code"], SETTINGS[:1], seeds=1, limit=1, unisolated_code=True), tmp_path, progress=False)
+    [record] = read_generations(run)
+    assert set(record.scores) == {"passed", "error"}

@@ -34,12 +34,16 @@ def add_parser(commands) -> None:
     ev.add_argument("--ctx-size", "-c", type=int, metavar="N", help="context size of the model (default 2048)")
     add_host_flags(ev)
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev.add_argument("--unisolated-code", action="store_true",
+                    help="run the code suite's generated code without bubblewrap's isolation (where it cannot run): "
+                         "the code can then touch this machine")
     add_sampler_flags(ev)
     add_import_flag(ev)
     ev.set_defaults(run=run)
 
 
 def run(args, out) -> None:
+    from ..eval.isolation import IsolationUnavailable
     from ..eval.runner import RunError, run_sweep
     from ..eval.spec import Sweep, load_sweep, parse_strategy, sweep_out
     from ..eval.suites import load_suite
@@ -58,7 +62,8 @@ def run(args, out) -> None:
         overrides = {"suites": args.suite, "settings": settings, "seeds": args.seeds, "limit": args.limit,
                      "max_tokens": args.max_tokens, "workers": args.workers, "model": args.model,
                      "scorer": args.scorer, "n_ctx": args.ctx_size, "n_threads": args.threads,
-                     "n_gpu_layers": args.n_gpu_layers or None, "sampler": sampler_kwargs(args) or None}
+                     "n_gpu_layers": args.n_gpu_layers or None, "sampler": sampler_kwargs(args) or None,
+                     "unisolated_code": args.unisolated_code or None}
         if args.config:
             sweep = load_sweep(args.config, **overrides)
             folder = args.out or sweep_out(args.config)
@@ -83,6 +88,8 @@ def run(args, out) -> None:
               + ", ".join(f"{k} {v}" for k, v in counts.items()) + "); equal grids compare fairly", file=sys.stderr)
     try:
         run_folder = run_sweep(sweep, folder, progress=False if args.no_progress else None)
+    except IsolationUnavailable as exc:  # found before any generation: nothing to resume
+        raise UsageError(str(exc)) from None
     except RunError as exc:  # the run broke off: what it wrote stays, and the same command resumes it
         raise WorkError(str(exc)) from None
     print(format_table(read_csv(run_folder / "summary.csv")), file=out)

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..core.trace import Trace
 from ..records import GenerationRecord
 from ..strategies.spec import StrategySpec
+from . import isolation
 from .executors import local_results
 from .run_folder import (GENERATIONS, SUMMARY, RunError, append_records, check_header, drop_torn_line, job_key,
                          read_generations, record_key)
@@ -67,6 +68,8 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike, *, progress: bool | None = N
     out = Path(out)
     header = _run_header(sweep)
     suites = [load_suite(name) for name in sweep.suites]
+    if not sweep.unisolated_code and any(item.kind == "code" for suite in suites for item in suite):
+        isolation.check()  # generated code runs isolated, or not at all
     check_header(out, header)
     path = out / GENERATIONS
     if path.exists():

@@ -1,20 +1,19 @@
-"""Run a code reply against its tests in a separate, limited Python process.
+"""Run a code reply against its tests in a separate, limited Python process, isolated by the kernel.
 
-The process is the same interpreter in isolated mode, without bytecode writes (``python -I -B``:
-no user site, no ``PYTHON*`` variables, no ``.pyc`` files the hook would refuse), started in a fresh
-temporary directory that is removed afterwards, with stdin closed, a minimal environment and its
-output captured to a capped file. Before the reply runs it lowers its own limits (CPU seconds,
-1 GB of address space, 16 MB per written file, no core files) and installs an audit hook that
-refuses, with ``PermissionError``:
+The process runs in a bubblewrap sandbox (see ``dyntemp.eval.isolation``): read-only system files,
+its own PID, network and IPC namespaces, one writable folder of its own, removed afterwards, an
+empty environment, no capabilities; as ``nobody`` when the eval runs as root. It is the same
+interpreter in isolated mode, without bytecode writes (``python -I -B``), with stdin closed and its
+output captured to a capped file. Before the reply runs it lowers its own limits (CPU seconds, 1 GB
+of address space, 16 MB per written file, no core files, a few processes) and installs an audit hook
+that names, with ``PermissionError``, what a test of generated code has no business doing: writing
+outside its folder, opening sockets, starting or signalling processes. The hook only explains a
+failure; the kernel enforces it, and everything the reply started is killed at the time limit.
 
-- opening a file for writing, and removing, renaming, linking, changing or copying onto a path,
-  outside the temporary directory (reading anywhere is allowed);
-- any socket (creation, connection, name lookup);
-- starting or signalling a process (``subprocess``, ``os.system``, ``os.exec*``, ``os.fork``...).
-
-A refusal fails the run even if the reply catches the exception. The wall-clock timeout kills the
-process. This guards against the accidents of generated code (a stray file, a download, an endless
-loop), not against code written to escape: the hook lives inside the process it polices.
+What the reply reports about its own tests is taken as it comes: code written to forge a pass from
+inside its interpreter can do so (as with HumanEval's and EvalPlus' harnesses); what is protected is
+the machine, the eval and its files. ``isolated=False`` (the CLI's ``--unisolated-code``) runs the
+same process without the sandbox, where bubblewrap cannot run.
 """
 
 from __future__ import annotations
@@ -26,14 +25,20 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
 from .. import _validate
+from . import isolation
 
 MEMORY_BYTES = 1 << 30
 FILE_BYTES = 16 << 20
 OUTPUT_CHARS = 4000
+# Processes (threads count) the code may have: enough for a thread pool, too few to swamp the host.
+PROCESSES = 16
+# What is read of the result channel, which the reply can also write to.
+_REPORT_BYTES = 1 << 16
 
 # Runs in the child. The limits are set here rather than in a ``preexec_fn``: the parent may hold
 # threads (llama.cpp's), and ``preexec_fn`` is unsafe in a threaded process.
@@ -44,8 +49,14 @@ job_path, result_fd = sys.argv[1], int(sys.argv[2])
 with open(job_path, encoding="utf-8") as file:
     job = json.load(file)
 for name, value in (("RLIMIT_CPU", job["cpu"]), ("RLIMIT_AS", job["memory"]),
-                    ("RLIMIT_FSIZE", job["fsize"]), ("RLIMIT_CORE", 0)):
+                    ("RLIMIT_FSIZE", job["fsize"]), ("RLIMIT_CORE", 0), ("RLIMIT_NPROC", job["processes"])):
     resource.setrlimit(getattr(resource, name), (value, value))
+if os.getuid() == 0 and job["isolated"]:
+    # Root in the sandbox (the eval runs as root) becomes nobody: no capabilities left, and the
+    # limit on processes counts against a user that has no others.
+    os.setgroups([])
+    os.setgid(job["nobody"])
+    os.setuid(job["nobody"])
 
 sandbox = os.path.realpath(os.getcwd())
 refusals = []
@@ -166,8 +177,10 @@ def extract_code(reply: str) -> str:
     return (python or untagged or [reply])[0]
 
 
-def run_tests(code: str, tests: Sequence[str], timeout: float = 5.0) -> SandboxResult:
-    """Run ``code``, then each test statement, in a sandboxed subprocess (see the module doc).
+def run_tests(code: str, tests: Sequence[str], timeout: float = 5.0, *, isolated: bool = True) -> SandboxResult:
+    """Run ``code``, then each test statement, in a sandboxed subprocess (see the module doc);
+    ``isolated=False`` without the kernel's sandbox. Raises ``IsolationUnavailable`` when isolation
+    is asked for and this host cannot give it.
 
     The error names the first failure: ``"test 2 failed: assert add(1, 2) == 3"``, ``"the code
     raised SyntaxError: ..."``, ``"refused: write outside the sandbox: /path"`` or ``"timed out
@@ -188,36 +201,31 @@ def run_tests(code: str, tests: Sequence[str], timeout: float = 5.0) -> SandboxR
     except TypeError as error:
         raise ValueError(str(error)) from None
 
+    if isolated:
+        isolation.check()
     with tempfile.TemporaryDirectory(prefix="dyntemp-sandbox-", ignore_cleanup_errors=True) as root:
         work = os.path.join(root, "work")
         os.mkdir(work)
         job_path = os.path.join(root, "job.json")
         with open(job_path, "w", encoding="utf-8") as file:
             json.dump({"code": code, "tests": list(tests), "cpu": int(timeout) + 2, "memory": MEMORY_BYTES,
-                       "fsize": FILE_BYTES}, file)
+                       "fsize": FILE_BYTES, "processes": PROCESSES, "isolated": isolated,
+                       "nobody": isolation.NOBODY}, file)
+        os.chmod(job_path, 0o644)
+        if isolated and os.geteuid() == 0:
+            os.chown(work, isolation.NOBODY, isolation.NOBODY)
         with open(os.path.join(root, "output"), "w+b") as output:
-            read_end, write_end = os.pipe()
-            with os.fdopen(read_end, "rb") as results:
-                try:
-                    returncode = subprocess.run(
-                        [sys.executable, "-I", "-B", "-c", _RUNNER, job_path, str(write_end)],
-                        cwd=work, env=_environment(work), stdin=subprocess.DEVNULL, stdout=output,
-                        stderr=subprocess.STDOUT, pass_fds=(write_end,), timeout=timeout,
-                        start_new_session=True).returncode
-                except subprocess.TimeoutExpired:
-                    returncode = None
-                finally:
-                    os.close(write_end)
-                report = results.read()
+            returncode, report = _run(work, job_path, output, timeout, isolated)
             output.seek(0)
             printed = output.read(OUTPUT_CHARS + 1).decode("utf-8", errors="replace")
     if len(printed) > OUTPUT_CHARS:
         printed = printed[:OUTPUT_CHARS] + "\n[output truncated]"
-    if report:
-        result = json.loads(report)
-        return SandboxResult(result["passed"], result["error"], printed)
     if returncode is None:
         return SandboxResult(False, f"timed out after {timeout} s", printed)
+    if report:
+        return _reported(report, printed)
+    if isolated and 128 < returncode <= 128 + 64:
+        returncode = 128 - returncode  # bwrap reports its child's death by signal N as status 128 + N
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -225,6 +233,78 @@ def run_tests(code: str, tests: Sequence[str], timeout: float = 5.0) -> SandboxR
             name = f"signal {-returncode}"
         return SandboxResult(False, f"killed by {name}", printed)
     return SandboxResult(False, f"exited with status {returncode} before the tests finished", printed)
+
+
+def _run(work: str, job_path: str, output, timeout: float, isolated: bool) -> tuple[int | None, bytes]:
+    """Run the runner; ``(its status or None at the timeout, what it wrote to the result channel)``."""
+    report_read, report_write = os.pipe()
+    info_read, info_write = os.pipe() if isolated else (None, None)
+    runner = [isolation.interpreter(), "-I", "-B", "-c", _RUNNER]
+    if isolated:
+        argv = isolation.command(work, job_path, runner + [isolation.JOB, str(report_write)], info_fd=info_write)
+        cwd, env, fds = None, _environment(isolation.WORK), (report_write, info_write)
+    else:
+        argv, cwd, env, fds = runner + [job_path, str(report_write)], work, _environment(work), (report_write,)
+    try:
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=subprocess.STDOUT, pass_fds=fds, start_new_session=True)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    # Read as it comes, so that a reply filling the channel cannot block on it; keep the start.
+    report = bytearray()
+    reader = threading.Thread(target=_drain, args=(report_read, report), daemon=True)
+    reader.start()
+    try:
+        returncode = process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        returncode = None
+    finally:
+        _end(process, info_read)
+    reader.join(1.0)  # unisolated, a process that left the session may hold the channel: not waited for
+    return returncode, bytes(report[:_REPORT_BYTES])
+
+
+def _drain(fd: int, into: bytearray) -> None:
+    with os.fdopen(fd, "rb", buffering=0) as channel:
+        while chunk := channel.read(1 << 16):
+            if len(into) < _REPORT_BYTES:
+                into += chunk
+
+
+def _end(process: subprocess.Popen, info_fd: int | None) -> None:
+    """Kill whatever is left of the run. Isolated: the sandbox's first process, whose end the kernel
+    makes wait for every other process of its PID namespace to die, so none outlives this call.
+    Unisolated: the runner's session."""
+    if info_fd is not None:
+        os.set_blocking(info_fd, False)  # written once, at the start; never waited for
+        with os.fdopen(info_fd, "rb") as info:
+            try:
+                child = json.loads(info.read() or b"{}").get("child-pid")
+            except (BlockingIOError, ValueError, AttributeError):
+                child = None
+        if isinstance(child, int) and child > 1:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+def _reported(report: bytes, printed: str) -> SandboxResult:
+    """The runner's report; anything else on the channel (the reply can write there too) is a failure."""
+    try:
+        result = json.loads(report)
+        if (isinstance(result, dict) and isinstance(result.get("passed"), bool)
+                and (result.get("error") is None or isinstance(result["error"], str))):
+            return SandboxResult(result["passed"], result["error"], printed)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    return SandboxResult(False, f"the run's report was not the runner's: {report[:80]!r}", printed)
 
 
 def _environment(work: str) -> dict[str, str]:

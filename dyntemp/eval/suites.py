@@ -87,9 +87,10 @@ class Item:
         messages = [{"role": "system", "content": system}] if system else []
         return messages + [{"role": "user", "content": self.prompt}]
 
-    def score(self, reply: str) -> dict:
+    def score(self, reply: str, *, isolated: bool = True) -> dict:
         """``{"correct": 1.0 | 0.0}`` for qa, ``{"passed": 1.0 | 0.0, "error": str | None}`` for
-        code (the reply's code run against the tests in the sandbox), ``{}`` for open items.
+        code (the reply's code run against the tests in the sandbox; ``isolated=False``: without
+        the kernel's isolation), ``{}`` for open items.
 
         >>> Item("c", "Write `double(x)`.", tests=("assert double(3) == 6",)).score(
         ...     "```python\\ndef double(x):\\n    return 2 * x\\n```")
@@ -98,7 +99,7 @@ class Item:
         if self.kind == "qa":
             return {"correct": float(check_answer(reply, self.answers))}
         if self.kind == "code":
-            result = run_tests(extract_code(reply), list(self.tests))
+            result = run_tests(extract_code(reply), list(self.tests), isolated=isolated)
             return {"passed": float(result.passed), "error": result.error}
         return {}
 

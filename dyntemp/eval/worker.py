@@ -27,6 +27,7 @@ class Worker:
         warnings.filterwarnings("ignore", category=UserWarning, module=r"dyntemp\.core\.settings")
         self.sampler = dict(sweep.sampler)
         self.max_tokens = sweep.max_tokens
+        self.isolated = not sweep.unisolated_code
         threads = sweep.threads_per_worker()
         self.llm = load_model(sweep.model, n_ctx=sweep.n_ctx, n_threads=threads, n_gpu_layers=sweep.n_gpu_layers)
         self.scorer = (Scorer(sweep.scorer, n_threads=threads, n_gpu_layers=sweep.n_gpu_layers)
@@ -50,7 +51,7 @@ class Worker:
             values["scorer_nll"] = self.scorer.nll(item.prompt, result.text)
         return GenerationRecord(result.text, result.finish_reason, settings, result.trace,
                                 completion_tokens=len(result.tokens), suite=suite, item=item.id, kind=item.kind,
-                                scores=item.score(result.text), metrics=values)
+                                scores=item.score(result.text, isolated=self.isolated), metrics=values)
 
 
 _worker: Worker | None = None
