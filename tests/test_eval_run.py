@@ -265,3 +265,93 @@ def test_unisolated_code_is_run_when_the_user_says_so(tmp_path, monkeypatch):
     run = run_sweep(Sweep(["code"], SETTINGS[:1], seeds=1, limit=1, unisolated_code=True), tmp_path, progress=False)
     [record] = read_generations(run)
     assert set(record.scores) == {"passed", "error"}
+
+
+def _descendants(pid: int) -> set[int]:
+    children = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, set()).add(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _eval_command(out, *extra):
+    return [sys.executable, "-m", "dyntemp", "eval", "--suite", "qa", "--strategy", "constant:temperature=1.0",
+            "--seeds", "4", "--limit", "4", "--max-tokens", "24", "--out", str(out), "--no-progress", "-t", "1",
+            *extra]
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_runs(tmp_path):
+    first = subprocess.Popen(_eval_command(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "run.lock").exists() or not (tmp_path / "run.lock").read_text():
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.05)
+        second = subprocess.run(_eval_command(tmp_path), capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1
+        assert f"is being written by another run (pid {first.pid})" in second.stderr, second.stderr
+        _, err = first.communicate(timeout=300)
+        assert first.returncode == 0, err
+    finally:
+        if first.poll() is None:
+            first.kill()
+        first.communicate()
+    records = read_generations(tmp_path)
+    assert len(records) == 16 and len({(r.item, r.seed) for r in records}) == 16
+
+
+def test_workers_die_with_the_eval_killed(tmp_path):
+    parent = subprocess.Popen(_eval_command(tmp_path, "--workers", "2"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_descendants(parent.pid)) < 3:  # two workers and the resource tracker
+            assert time.monotonic() < deadline and parent.poll() is None
+            time.sleep(0.05)
+        workers = _descendants(parent.pid)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{pid}") for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [pid for pid in workers if os.path.exists(f"/proc/{pid}")]
+    assert alive == [], "processes of the killed eval live on"
+
+
+def test_sweep_json_waits_for_a_run_that_can_start(tmp_path):
+    bad_model = tmp_path / "not-a-model.gguf"
+    bad_model.write_bytes(b"GGUF but not really")
+    out = tmp_path / "run"
+    with pytest.raises(Exception):
+        run_sweep(Sweep(["qa"], SETTINGS[:1], seeds=1, limit=1, model=str(bad_model)), out, progress=False)
+    assert not (out / "sweep.json").exists()
+    run = run_sweep(Sweep(["qa"], SETTINGS[:1], seeds=1, limit=1), out, progress=False)  # the corrected command
+    assert len(read_generations(run)) == 1 and (out / "sweep.json").is_file()
+
+
+@pytest.mark.parametrize("bad", ["{\"not\": \"a record\"}\n", "\n", "\x00\x00\x00\n", "[1, 2\n"])
+def test_a_bad_line_is_named_with_its_file_and_number(small_run, tmp_path, bad):
+    lines = (small_run / GENERATIONS).read_text().splitlines(keepends=True)
+    (tmp_path / GENERATIONS).write_text("".join(lines[:2]) + bad + "".join(lines[2:4]))
+    with pytest.raises(RunError, match=rf"{GENERATIONS}:3: not a generation record .*remove or repair that line"):
+        read_generations(tmp_path)
+
+
+def test_a_finished_run_reruns_with_workers_and_writes_its_summary(tmp_path):
+    sweep = Sweep(["qa"], SETTINGS[:1], seeds=1, limit=2)
+    run_sweep(sweep, tmp_path, progress=False)
+    (tmp_path / "summary.csv").unlink()
+    sweep.workers = 2
+    run_sweep(sweep, tmp_path, progress=False)
+    assert read_csv(tmp_path / "summary.csv")[0]["n"] == 2

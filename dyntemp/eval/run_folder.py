@@ -2,22 +2,29 @@
 
 A run folder holds ``sweep.json`` (the model, scorer, sampler settings and token cap every record
 shares), ``generations.jsonl`` (one ``GenerationRecord`` per line, with its scores, metrics and full
-trace) and ``summary.csv``. Only one process appends, a whole line per generation, so a kill loses
-at most the generation in flight; a torn last line is dropped before appending again.
+trace) and ``summary.csv``. One run at a time writes it (``run.lock``, a lock the kernel drops when
+the process ends); it appends a whole line per generation, so a kill loses at most the generation
+in flight, and a torn last line is dropped before appending again. ``sweep.json`` is written with
+the first generation, so a run that cannot start (a wrong model) leaves nothing that refuses the
+corrected command; it and ``summary.csv`` are replaced whole, never left half-written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from ..records import GenerationRecord
 
 GENERATIONS = "generations.jsonl"
 SWEEP = "sweep.json"
 SUMMARY = "summary.csv"
+LOCK = "run.lock"
 
 
 class RunError(RuntimeError):
@@ -47,17 +54,23 @@ def read_generations(run: str | os.PathLike) -> list[GenerationRecord]:
     """Every complete generation record of a run folder (a torn last line is left out).
 
     Records of run folders written before records had a schema are read with the run's sampler
-    settings from ``sweep.json``.
+    settings from ``sweep.json``. A line that is not a record raises ``RunError`` naming
+    ``generations.jsonl:LINE``.
     """
     path = Path(run) / GENERATIONS
     if not path.is_file():
         raise FileNotFoundError(f"no {GENERATIONS} in {os.fspath(run)}: is it a run folder?")
     sampler = read_header(run).get("sampler", {})
     records = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.endswith("\n"):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            if not line.endswith("\n"):
+                continue  # the torn last line of a killed run: the run resumes from before it
+            try:
                 records.append(GenerationRecord.from_dict(json.loads(line), sampler=sampler))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise RunError(f"{path}:{number}: not a generation record ({type(exc).__name__}: {exc}"[:300]
+                               + "); remove or repair that line, then rerun: the run redoes what is missing") from None
     return records
 
 
@@ -71,7 +84,7 @@ def drop_torn_line(path: Path) -> None:
 
 
 def check_header(out: Path, header: dict) -> None:
-    """Write ``header`` into a new run folder, or refuse a folder whose run differs from it."""
+    """Refuse a run folder whose run differs from ``header`` (see ``write_header``)."""
     path = out / SWEEP
     if path.is_file():
         before = read_header(out)
@@ -80,16 +93,56 @@ def check_header(out: Path, header: dict) -> None:
             k = changed[0]
             raise RunError(f"{os.fspath(out)} holds a run with {k}={before.get(k)!r}, not {header[k]!r}; "
                            f"results would mix: choose another out folder")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(header, f, indent=2)
 
 
-def append_records(path: Path, records: Iterable[GenerationRecord], on_each=None) -> None:
-    """Append each record as one JSON line as soon as it comes, flushed (``on_each()`` after each)."""
+def write_header(out: Path, header: dict) -> None:
+    """``sweep.json``, written whole (a temporary file renamed over it), if it is not there yet."""
+    if not (out / SWEEP).is_file():
+        replace_file(out / SWEEP, json.dumps(header, indent=2))
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a full disk leaves the old file, never a truncated one."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+@contextlib.contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Hold the run folder's lock: a second run into the same folder is refused while this one lives."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / LOCK, "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise RunError(f"{os.fspath(out)} is being written by another run ({holder}); wait for it to finish, "
+                           f"or choose another out folder") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        yield
+
+
+def append_records(path: Path, records: Iterable[GenerationRecord], on_each=None, before_first=None) -> None:
+    """Append each record as one JSON line as soon as it comes, flushed (``on_each()`` after each;
+    ``before_first()`` once, before the first line)."""
     with open(path, "a", encoding="utf-8") as f:
         for record in records:
+            if before_first is not None:
+                before_first()
+                before_first = None
             f.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
             f.flush()
             if on_each is not None:

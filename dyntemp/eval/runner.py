@@ -17,7 +17,7 @@ from ..strategies.spec import StrategySpec
 from . import isolation
 from .executors import local_results
 from .run_folder import (GENERATIONS, SUMMARY, RunError, append_records, check_header, drop_torn_line, job_key,
-                         read_generations, record_key)
+                         locked, read_generations, record_key, write_header)
 from .spec import Sweep
 from .suites import Item, Suite, load_suite
 
@@ -70,24 +70,27 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike, *, progress: bool | None = N
     suites = [load_suite(name) for name in sweep.suites]
     if not sweep.unisolated_code and any(item.kind == "code" for suite in suites for item in suite):
         isolation.check()  # generated code runs isolated, or not at all
-    check_header(out, header)
-    path = out / GENERATIONS
-    if path.exists():
-        drop_torn_line(path)
-        done = {record_key(r) for r in read_generations(out)}
-    else:
-        done = set()
-    jobs, total = _jobs(sweep, suites, done)
-    bar = tqdm(total=total, initial=total - len(jobs), unit="gen", disable=(None if progress is None else not progress),
-               dynamic_ncols=True)
-    try:
-        append_records(path, local_results(sweep, jobs), on_each=bar.update)
-    except BrokenProcessPool:
-        raise RunError(f"a worker process died; {bar.n} of {total} generations are saved in {path}: "
-                       f"rerun the same command to resume") from None
-    finally:
-        bar.close()
-    from .summary import summarize, write_csv
+    with locked(out):
+        check_header(out, header)
+        path = out / GENERATIONS
+        if path.exists():
+            drop_torn_line(path)
+            done = {record_key(r) for r in read_generations(out)}
+        else:
+            done = set()
+        jobs, total = _jobs(sweep, suites, done)
+        bar = tqdm(total=total, initial=total - len(jobs), unit="gen",
+                   disable=(None if progress is None else not progress), dynamic_ncols=True)
+        try:
+            append_records(path, local_results(sweep, jobs), on_each=bar.update,
+                           before_first=lambda: write_header(out, header))
+        except BrokenProcessPool:
+            saved = len(read_generations(out))
+            raise RunError(f"a worker process died; {saved} of {total} generations are saved in {path}: "
+                           f"rerun the same command to resume") from None
+        finally:
+            bar.close()
+        from .summary import summarize, write_csv
 
-    write_csv(summarize(read_generations(out)), out / SUMMARY)
+        write_csv(summarize(read_generations(out)), out / SUMMARY)
     return out

@@ -11,14 +11,17 @@ prompts) is ``nan``.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from collections import defaultdict
 from numbers import Real
+from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from ..records import GenerationRecord
 from . import metric_info, metrics
+from .run_folder import replace_file
 from .metric_info import HEADER
 
 METRICS = tuple(metric_info.METRICS)  # the names, in column order
@@ -87,11 +90,12 @@ def summarize(records: Sequence[GenerationRecord]) -> list[dict]:
 
 
 def write_csv(rows: Sequence[dict], path: str | os.PathLike) -> None:
-    """Write summary rows as CSV (``params`` is spelled out in ``setting``)."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    """Write summary rows as CSV (``params`` is spelled out in ``setting``), whole or not at all."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    replace_file(Path(path), text.getvalue())
 
 
 def read_csv(path: str | os.PathLike) -> list[dict]:
