@@ -163,11 +163,38 @@ def test_a_user_suite_from_a_path(tmp_path):
     for argument in (path, str(path)):
         suite = load_suite(argument)
         assert suite.name == "mine" and suite.source == str(path) and len(suite) == 3
-        assert [item.id for item in suite] == ["mine-1", "poem", "mine-4"]
+        ids = [item.id for item in suite]
+        assert ids[1] == "poem" and ids[0].startswith("mine-") and ids[2].startswith("mine-")
+        assert len(ids[0]) == len("mine-") + 12 and ids[0] != ids[2]
         assert [item.kind for item in suite] == ["qa", "open", "code"]
         assert suite[0].answers == ("Lima",) and suite[0].max_tokens == 20
         assert suite[1].messages()[0] == {"role": "system", "content": "Rhyme."}
         assert suite[2].tests == ("assert one() == 1",) and suite[2].max_tokens == 256
+
+
+def test_an_item_without_id_is_named_by_its_content_not_its_line(tmp_path):
+    france = json.dumps({"prompt": "Capital of France?", "answers": "Paris"})
+    peru = json.dumps({"prompt": "Capital of Peru?", "answers": "Lima"})
+    before = {item.prompt: item.id for item in load_suite(write(tmp_path / "s.jsonl", france, peru))}
+    after = {item.prompt: item.id for item in load_suite(write(tmp_path / "s.jsonl", peru, "", france))}
+    assert before == after  # moved lines keep their ids
+    edited = load_suite(write(tmp_path / "s.jsonl", json.dumps({"prompt": "Capital of France?", "answers": "Lyon"})))
+    assert edited[0].id != before["Capital of France?"]  # a changed item is another item
+
+
+def test_a_suite_is_known_once_by_its_name(tmp_path):
+    from dyntemp.eval.spec import Sweep, SweepSpecError, parse_strategy
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        write(tmp_path / name / "mine.jsonl", json.dumps({"prompt": "Hi."}))
+    with pytest.raises(SweepSpecError, match="suite 'qa' is given twice"):
+        Sweep(["qa", "qa"], parse_strategy("edt"))
+    with pytest.raises(SweepSpecError, match="two suites would be named 'mine' in the run: .*rename one"):
+        Sweep([str(tmp_path / "a" / "mine.jsonl"), str(tmp_path / "b" / "mine.jsonl")], parse_strategy("edt"))
+    write(tmp_path / "qa.jsonl", json.dumps({"prompt": "Hi."}))
+    with pytest.raises(SweepSpecError, match="two suites would be named 'qa'"):
+        Sweep(["qa", str(tmp_path / "qa.jsonl")], parse_strategy("edt"))
 
 
 @pytest.mark.parametrize("line, message", [

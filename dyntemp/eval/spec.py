@@ -100,6 +100,7 @@ class Sweep:
                                                                       for s in self.suites):
             raise SweepSpecError(f"suites must be a non-empty list of suite names or files, got {self.suites!r}")
         self.suites = [os.fspath(s) for s in self.suites]
+        _check_suite_names(self.suites)
         if not self.settings:
             raise SweepSpecError("a sweep needs at least one strategy")
         keys = [s.key for s in self.settings]
@@ -155,6 +156,23 @@ class Sweep:
         for setting in self.settings:
             counts[setting.name] = counts.get(setting.name, 0) + 1
         return counts
+
+
+def _check_suite_names(suites: list[str]) -> None:
+    """A suite is known in a run by its name (a file's stem): each name once, for one suite."""
+    from .suites import list_suites
+
+    seen: dict[str, str] = {}
+    for suite in suites:
+        builtin = suite in list_suites()
+        name = suite if builtin else os.path.splitext(os.path.basename(suite))[0]
+        where = suite if builtin else os.path.realpath(suite)
+        if name in seen:
+            if seen[name] == where:
+                raise SweepSpecError(f"suite {suite!r} is given twice")
+            raise SweepSpecError(f"two suites would be named {name!r} in the run: {seen[name]} and {where}; "
+                                 f"rename one of the files")
+        seen[name] = where
 
 
 def load_sweep(path: str | os.PathLike, **overrides: Any) -> Sweep:

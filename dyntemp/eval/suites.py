@@ -6,9 +6,11 @@ A suite file holds one JSON object per line (blank lines are skipped; line numbe
     {"prompt": "Write a short poem about rain."}
     {"prompt": "Write a Python function `add(a, b)` ...", "tests": ["assert add(2, 3) == 5"]}
 
-Keys: ``prompt`` (required), ``id``, ``answers`` (a string or a list of strings), ``tests`` (a list
-of Python statements run after the reply's code), ``system`` (a system message; ``""`` for none)
-and ``max_tokens``. A line with answers is a ``qa`` item, one with tests a ``code`` item, any other
+Keys: ``prompt`` (required), ``id`` (default: the suite's name and a hash of the line's other keys,
+so that it follows the item's content, not its place in the file), ``answers`` (a string or a list
+of strings), ``tests`` (a list of Python statements run after the reply's code), ``system`` (a
+system message; ``""`` for none) and ``max_tokens``. An id given is the item's name across edits:
+give a changed question a new one, or a run folder resumes with replies to the old. A line with answers is a ``qa`` item, one with tests a ``code`` item, any other
 an ``open`` item. Every problem raises ``SuiteError`` naming the file, the line and what is wrong.
 
 The built-in suites list their items in a shuffled order, so that the first N (``--limit N``) are
@@ -17,6 +19,7 @@ a mixed sample of every kind of question or task.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -205,7 +208,9 @@ def _item(suite: str, number: int, line: str) -> Item:
     if "prompt" not in record:
         raise ValueError('missing "prompt"')
     prompt = _text("prompt", record["prompt"])
-    item_id = _text("id", record["id"]) if "id" in record else f"{suite}-{number}"
+    # Without an id, an item is named by its content, so that editing the file elsewhere (a line
+    # inserted above it) never files an old reply under a new question.
+    item_id = _text("id", record["id"]) if "id" in record else f"{suite}-{_content_id(record)}"
     answers = _answers(record["answers"]) if "answers" in record else ()
     tests = _tests(record["tests"]) if "tests" in record else ()
     if answers and tests:
@@ -220,6 +225,12 @@ def _item(suite: str, number: int, line: str) -> Item:
         except TypeError as error:
             raise ValueError(str(error)) from None
     return Item(item_id, prompt, answers, tests, system, max_tokens)
+
+
+def _content_id(record: dict) -> str:
+    """12 hex digits of a hash of everything that defines an item (all but its id)."""
+    canonical = json.dumps({k: record.get(k) for k in KEYS if k != "id"}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 
 def _text(key: str, value: object) -> str:
