@@ -462,3 +462,15 @@ def test_summarize_reads_each_metric_from_its_source(tmp_path):
     write_csv([code_row, qa_row], tmp_path / "summary.csv")
     _, qa_back = read_csv(tmp_path / "summary.csv")
     assert qa_back["k"] == 2 and qa_back["label"] == "temperature=0.7" and qa_back["accuracy"] == 0.5
+
+
+def test_too_few_values_get_a_mean_but_no_interval():
+    from dyntemp.eval.summary import MIN_INTERVAL_VALUES, _add, format_table
+
+    few, many = {}, {}
+    _add(few, "accuracy", [1.0, 1.0, 0.0])
+    _add(many, "accuracy", [1.0, 0.0] * MIN_INTERVAL_VALUES)
+    assert few["accuracy"] == pytest.approx(2 / 3) and math.isnan(few["accuracy_low"])
+    assert many["accuracy_low"] < 0.5 < many["accuracy_high"]
+    row = {"suite": "qa", "setting": "edt", "n": 3, **few}
+    assert format_table([row]).endswith("to resample") and "[" not in format_table([row]).splitlines()[2]

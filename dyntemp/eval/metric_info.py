@@ -64,7 +64,9 @@ METRICS: dict[str, Metric] = {metric.name: metric for metric in (
     Metric("self_bleu", "self-BLEU", lower_is_better=True, in_table=True),
     Metric("loop_rate", "loop rate", "metrics.loop", lower_is_better=True, in_table=True),
     Metric("length", "length", "metrics.length"),
-    Metric("nll", "NLL", "metrics.nll", lower_is_better=True, in_table=True, quality_rank=4),
+    # Not a quality score: under the model that generated the text, it falls as the temperature does.
+    Metric("nll", "own-model NLL (falls with temperature; not quality)", "metrics.nll", lower_is_better=True,
+           in_table=True, quality_rank=4),
     Metric("scorer_nll", "scorer NLL", "metrics.scorer_nll", lower_is_better=True, in_table=True, quality_rank=3),
     Metric("temperature_mean", "mean temperature", "metrics.temperature_mean", in_table=True),
     Metric("temperature_std", "temperature std", "metrics.temperature_std"),

@@ -8,6 +8,8 @@ generations run here or in worker processes (see ``executors``).
 from __future__ import annotations
 
 import os
+import sys
+import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -51,10 +53,37 @@ def _jobs(sweep: Sweep, suites: list[Suite], done: set) -> tuple[list[tuple[str,
     return jobs, total
 
 
+class LineProgress:
+    """Progress as plain lines on standard error, for a log rather than a terminal (CI, nohup,
+    ``| tee``): where it starts, then at most one line per ``every`` seconds, and the last."""
+
+    def __init__(self, total: int, done: int, every: float = 30.0) -> None:
+        self.n, self.total, self.every = done, total, every
+        self._start = self._shown = time.monotonic()
+        self._first = done
+        self._print(f"{done}/{total} generations done, {total - done} to make")
+
+    def update(self, count: int = 1) -> None:
+        self.n += count
+        now = time.monotonic()
+        if now - self._shown >= self.every or self.n == self.total:
+            self._shown = now
+            rate = (self.n - self._first) / max(now - self._start, 1e-9)
+            left = f", about {(self.total - self.n) / rate / 60:.1f} min left" if self.n < self.total else ""
+            self._print(f"{self.n}/{self.total} generations{left}")
+
+    def close(self) -> None:
+        """Nothing to tidy: every line is complete."""
+
+    @staticmethod
+    def _print(text: str) -> None:
+        print(f"eval: {text}", file=sys.stderr, flush=True)
+
+
 def run_sweep(sweep: Sweep, out: str | os.PathLike, *, progress: bool | None = None) -> Path:
     """Run ``sweep`` into the folder ``out`` (created if needed), skipping the generations it
     already holds; returns the folder. ``progress``: a progress bar with an ETA on standard error
-    (``None``: only when it is a terminal).
+    (``None``: a bar on a terminal, else a line every 30 seconds; ``False``: nothing).
 
     >>> from dyntemp.eval.spec import parse_strategy
     >>> import tempfile
@@ -79,8 +108,11 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike, *, progress: bool | None = N
         else:
             done = set()
         jobs, total = _jobs(sweep, suites, done)
-        bar = tqdm(total=total, initial=total - len(jobs), unit="gen",
-                   disable=(None if progress is None else not progress), dynamic_ncols=True)
+        if progress is None and not sys.stderr.isatty():
+            bar = LineProgress(total, total - len(jobs))
+        else:
+            bar = tqdm(total=total, initial=total - len(jobs), unit="gen", disable=progress is False,
+                       dynamic_ncols=True)
         try:
             append_records(path, local_results(sweep, jobs), on_each=bar.update,
                            before_first=lambda: write_header(out, header))

@@ -34,8 +34,15 @@ def _order(row: dict) -> tuple:
     return (row["suite"], row["strategy"], values)
 
 
+#: Fewer values than this get a mean but no interval: resampling two or three values says nothing.
+MIN_INTERVAL_VALUES = 10
+
+
 def _add(row: dict, name: str, values: Iterable[float]) -> None:
-    row[name], row[f"{name}_low"], row[f"{name}_high"] = metrics.bootstrap_ci(list(values))
+    values = list(values)
+    row[name], row[f"{name}_low"], row[f"{name}_high"] = metrics.bootstrap_ci(values)
+    if len(values) < MIN_INTERVAL_VALUES and not math.isnan(row[name]):
+        row[f"{name}_low"] = row[f"{name}_high"] = math.nan
 
 
 def _pass_at_k(prompts: Iterable[list[GenerationRecord]], k: int) -> Iterator[float]:
@@ -133,4 +140,8 @@ def format_table(rows: Sequence[dict]) -> str:
         lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
                  for line in table]
         blocks.append(f"suite {suite}\n" + "\n".join(lines))
-    return "\n\n".join(blocks)
+    few = any(not math.isnan(r.get(m, math.nan)) and math.isnan(r.get(f"{m}_low", math.nan))
+              for r in rows for m in metric_info.TABLE)
+    note = (f"\n\nno [interval]: fewer than {MIN_INTERVAL_VALUES} values (generations, or prompts for "
+            f"pass@k and self-BLEU) to resample" if few else "")
+    return "\n\n".join(blocks) + note
