@@ -24,9 +24,12 @@ from dyntemp.eval.suites import Item, Suite, SuiteError, check_answer, list_suit
     ("It is the Nile River.", ["the Nile"]),
     ("Written by J. K. Rowling", ["J.K. Rowling"]),
     ("It is New Delhi.", ["Delhi"]),
-    ("Either Rome or Milan", ["Milan"]),
     ("Water is H2O.", ["H2O"]),
     ("The answer is 4.", ["4"]),
+    ("Canberra. It is not Sydney, as many think.", ["Canberra"]),
+    ("J. K. Rowling wrote it.", ["J.K. Rowling"]),
+    ("The answer is 4.5 metres.", ["4.5"]),
+    ("Mount Everest, at 8,849 metres. Or so they say.", ["Everest"]),
 ])
 def test_check_answer_accepts(reply, answers):
     assert check_answer(reply, answers) is True
@@ -43,6 +46,13 @@ def test_check_answer_accepts(reply, answers):
     ("The river", ["the Nile"]),
     ("", ["Paris"]),
     ("Green and yellow", ["blue"]),
+    ("Not Canberra.", ["Canberra"]),
+    ("It isn't Canberra.", ["Canberra"]),
+    ("It could be Sydney, Melbourne, Canberra or Perth.", ["Canberra"]),
+    ("Either Rome or Milan", ["Milan"]),
+    ("Spiders have 6 legs; 8 eyes.", ["8", "eight"]),
+    ("Sydney.\nActually, Canberra.", ["Canberra"]),
+    ("Maybe Paris.", ["Paris"]),
 ])
 def test_check_answer_rejects(reply, answers):
     assert check_answer(reply, answers) is False

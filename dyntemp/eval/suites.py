@@ -333,19 +333,26 @@ def _below_million(words: list[str], i: int) -> tuple[int | None, int]:
 
 
 def check_answer(reply: str, answers: str | Iterable[str]) -> bool:
-    """Whether any accepted answer occurs in ``reply`` as a whole word or phrase.
+    """Whether the answer ``reply`` commits to is one of ``answers``.
+
+    The committed answer is the reply's first clause: up to the first sentence end, semicolon or
+    line break (initials such as "J. K." and decimals do not end a sentence). It must name an
+    accepted answer as a whole word or phrase, not after a negation ("not", "no", "never", "n't"
+    ...), and without hedging between candidates ("or", "either", "maybe", "perhaps", "possibly"):
+    "Not Canberra.", "Sydney, Canberra or Perth" and "Spiders have 6 legs; 8 eyes" (for 8) are wrong.
 
     Both sides are normalised the same way: lowercase, accents dropped, punctuation read as a
     space, number words read as digits up to the thousands (``"twenty-one"`` is ``"21"``, ``"one
     hundred and five"`` is ``"105"``), thousands separators dropped (``"1,000"`` is ``"1000"``) and
     decimals kept whole, so ``"14"`` and ``"4.5"`` do not contain ``"4"``. A leading "the", "a" or
-    "an" of a multi-word answer is optional. The whole reply is searched: a reply that names
-    several candidates counts as correct if one of them is.
+    "an" of a multi-word answer is optional.
 
     >>> check_answer("The capital is Paris.", ["Paris"]), check_answer("Parisian food", "Paris")
     (True, False)
     >>> check_answer("It has four legs", ["4"]), check_answer("14", ["4", "four"])
     (True, False)
+    >>> check_answer("Not Canberra.", "Canberra"), check_answer("Canberra. Not Sydney.", "Canberra")
+    (False, True)
     """
     answers = [answers] if isinstance(answers, str) else list(answers)
     if not answers or not all(isinstance(a, str) for a in answers):
@@ -355,6 +362,32 @@ def check_answer(reply: str, answers: str | Iterable[str]) -> bool:
         words = _words(answer)
         if not words:
             raise ValueError(f"answer {answer!r} has no letters or digits to match")
-        needles.append(" " + " ".join(words[1:] if len(words) > 1 and words[0] in _ARTICLES else words) + " ")
-    haystack = " " + " ".join(_words(reply)) + " "
-    return any(needle in haystack for needle in needles)
+        needles.append(words[1:] if len(words) > 1 and words[0] in _ARTICLES else words)
+    clause = _words(_first_clause(reply))
+    for needle in needles:
+        for start in _occurrences(clause, needle):
+            before, rest = clause[:start], clause[:start] + clause[start + len(needle):]
+            if not _NEGATIONS & set(before) and not _HEDGES & set(rest):
+                return True
+    return False
+
+
+# Words that deny what follows them ("isn't" reads as "isn", "t"), and words that spread a reply
+# over several candidates.
+_NEGATIONS = frozenset({"not", "no", "never", "neither", "nor", "t", "nothing", "none"})
+_HEDGES = frozenset({"or", "either", "maybe", "perhaps", "possibly"})
+# The end of the first clause: a line break, a semicolon, or a sentence end after a word of two or
+# more letters (not an initial) or a digit not followed by more digits.
+_CLAUSE_END = re.compile(r"\n|;|(?<=[^\W\d_]{2})[.!?](?=\s|$)|(?<=\d)[.!?](?!\d)|(?<=[)\"'])[.!?](?=\s|$)")
+
+
+def _first_clause(reply: str) -> str:
+    text = reply.strip()
+    end = _CLAUSE_END.search(text)
+    return text[:end.start()] if end else text
+
+
+def _occurrences(words: tuple[str, ...], needle: tuple[str, ...]) -> Iterator[int]:
+    for i in range(len(words) - len(needle) + 1):
+        if words[i:i + len(needle)] == needle:
+            yield i
