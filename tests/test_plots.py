@@ -465,3 +465,19 @@ def test_real_generation_text(sea, tmp_path):
     page = tokens_html(sea, title="The sea")
     assert "".join(text for _, text in parse(page).spans) == sea.text
     (tmp_path / "tokens.html").write_text(page, encoding="utf-8")
+
+
+def test_plot_draws_a_trace_file_of_generate(trace, tmp_path, capsys):
+    from dyntemp.cli import main
+
+    path = tmp_path / "run.jsonl"
+    trace.to_jsonl(path, header={"settings": {"strategy": {"name": "edt", "theta": 0.6}}})
+    assert main(["plot", str(path), "--out", str(tmp_path / "figs")]) == 0
+    written = capsys.readouterr().out.split()
+    assert [p.rsplit("/", 1)[1] for p in written] == ["run_generation.png", "run_tokens.png", "run_tokens.html"]
+    assert all((tmp_path / "figs" / name).stat().st_size > 1000 for name in ("run_generation.png", "run_tokens.png"))
+    page = (tmp_path / "figs" / "run_tokens.html").read_text()
+    assert "run.jsonl · edt:theta=0.6" in page and all(word in page for word in ("sea", "Waves", "Foam", "end"))
+    with pytest.raises(SystemExit):
+        main(["plot", str(path), "--suite", "qa"])
+    assert "a trace file has one generation" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""``dyntemp plot``: the figures of a finished (or running) eval run folder."""
+"""``dyntemp plot``: the figures of a finished (or running) eval run folder, or of one trace file."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from .errors import UsageError, checked
 
 
 def add_parser(commands) -> None:
-    plot = commands.add_parser("plot", help="draw the figures of a run folder",
+    plot = commands.add_parser("plot", help="draw the figures of a run folder or a trace file",
                                description="Draw a run's figures: quality against temperature and against "
-                                           "diversity per suite, and one example generation.")
-    plot.add_argument("folder", metavar="RUN", help="a run folder written by dyntemp eval")
-    plot.add_argument("--out", "-o", metavar="FOLDER", help="where to write the figures (default: RUN/plots)")
+                                           "diversity per suite, and one example generation; or, for a trace "
+                                           "file of dyntemp generate --trace, its temperature schedule and text.")
+    plot.add_argument("folder", metavar="RUN|TRACE.jsonl",
+                      help="a run folder written by dyntemp eval, or a trace file written by dyntemp generate --trace")
+    plot.add_argument("--out", "-o", metavar="FOLDER",
+                      help="where to write the figures (default: RUN/plots, or the trace file's folder)")
     plot.add_argument("--suite", action="append", help="only this suite; repeatable")
     plot.add_argument("--quality", help="the quality metric (default: accuracy, pass@1, scorer_nll or nll)")
     plot.add_argument("--diversity", default="distinct_2", help="the diversity metric (default distinct_2)")
@@ -22,9 +25,21 @@ def add_parser(commands) -> None:
 
 
 def run(args, out) -> None:
-    from ..eval.report import plot_run
+    from ..eval.report import plot_run, plot_trace
     from ..eval.run_folder import GENERATIONS
 
+    if os.path.isfile(args.folder):
+        given = [flag for flag, value in (("--suite", args.suite), ("--quality", args.quality),
+                                          ("--example", args.example)) if value]
+        if given or args.diversity != "distinct_2":
+            raise UsageError(f"{', '.join(given) or '--diversity'}: a trace file has one generation, no suites or metrics")
+        folder = args.out or os.path.dirname(os.path.abspath(args.folder))
+        check_output_folder("--out" if args.out else "the trace file's folder", folder)
+        with checked():
+            paths = plot_trace(args.folder, folder)
+        for path in paths:
+            print(path, file=out)
+        return
     if not os.path.isfile(os.path.join(args.folder, GENERATIONS)):
         raise UsageError(f"RUN: no {GENERATIONS} in {args.folder}: is it a run folder written by dyntemp eval?")
     check_output_folder("--out" if args.out else "RUN/plots", args.out or os.path.join(args.folder, "plots"))

@@ -11,6 +11,7 @@ from typing import Sequence
 from . import plots
 from .metric_info import QUALITY
 from ..records import GenerationRecord
+from ..strategies.spec import StrategySpec
 from .run_folder import read_generations
 from .summary import summarize
 
@@ -75,17 +76,37 @@ def plot_run(run: str | os.PathLike, out: str | os.PathLike | None = None, *, su
             ax.set_title(f"{suite}: {ax.get_title()}" if ax.get_title() else suite)
             written.append(_save(fig, out / f"{suite}_{name}.png"))
         record = _example([r for r in records if r.suite == suite], example)
-        trace = record.trace
         title = f"{suite} · {record.setting} · {record.item} · seed {record.seed}"
-        ax = plots.plot_generation(trace, title=title)
-        written.append(_save(ax.figure, out / f"{suite}_generation.png"))
-        ax = plots.plot_tokens(trace)
-        ax.set_title(title)
-        written.append(_save(ax.figure, out / f"{suite}_tokens.png"))
-        page = out / f"{suite}_tokens.html"
-        page.write_text(plots.tokens_html(trace, title=title), encoding="utf-8")
-        written.append(page)
+        written += _draw_trace(record.trace, title, out, suite)
     return written
+
+
+def plot_trace(path: str | os.PathLike, out: str | os.PathLike | None = None) -> list[Path]:
+    """Draw one trace file (``dyntemp generate --trace``) into ``out`` (default: its folder):
+    ``{stem}_generation.png`` (the temperature schedule), ``{stem}_tokens.png`` and ``{stem}_tokens.html``
+    (the text coloured by temperature)."""
+    from ..core.trace import Trace
+
+    header, trace = Trace.from_jsonl(path, with_header=True)
+    if len(trace) == 0:
+        raise ValueError(f"{os.fspath(path)} holds no tokens")
+    path = Path(path)
+    out = path.parent if out is None else Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    strategy = (header or {}).get("settings", {}).get("strategy")
+    title = path.name + (f" · {StrategySpec.from_dict(strategy).key}" if isinstance(strategy, dict) else "")
+    return _draw_trace(trace, title, out, path.stem)
+
+
+def _draw_trace(trace, title: str, out: Path, stem: str) -> list[Path]:
+    ax = plots.plot_generation(trace, title=title)
+    written = [_save(ax.figure, out / f"{stem}_generation.png")]
+    ax = plots.plot_tokens(trace)
+    ax.set_title(title)
+    written.append(_save(ax.figure, out / f"{stem}_tokens.png"))
+    page = out / f"{stem}_tokens.html"
+    page.write_text(plots.tokens_html(trace, title=title), encoding="utf-8")
+    return written + [page]
 
 
 def _save(fig, path: Path) -> Path:
