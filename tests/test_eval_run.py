@@ -365,3 +365,14 @@ def test_progress_is_printed_as_lines_when_standard_error_is_not_a_terminal(tmp_
     lines = [line for line in done.stderr.splitlines() if line.startswith("eval: ")]
     assert done.returncode == 0 and lines[0] == "eval: 0/16 generations done, 16 to make", done.stderr
     assert lines[-1] == "eval: 16/16 generations" and "\r" not in done.stderr
+
+
+def test_the_summary_shows_this_commands_settings_then_the_folders_others(tmp_path):
+    common = ["eval", "--suite", "qa", "--limit", "1", "--seeds", "1", "--max-tokens", "4", "--out", str(tmp_path),
+              "--no-progress"]
+    main([*common, "--strategy", "constant:temperature=0.5"], out=io.StringIO())
+    buffer = io.StringIO()
+    main([*common, "--strategy", "edt"], out=buffer)
+    mine, _, others = buffer.getvalue().partition(f"also in {tmp_path}, from earlier commands:")
+    assert "edt " in mine and "constant:temperature=0.5" not in mine
+    assert "constant:temperature=0.5" in others and "edt " not in others

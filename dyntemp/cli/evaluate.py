@@ -92,5 +92,13 @@ def run(args, out) -> None:
         raise UsageError(str(exc)) from None
     except RunError as exc:  # the run broke off: what it wrote stays, and the same command resumes it
         raise WorkError(str(exc)) from None
-    print(format_table(read_csv(run_folder / "summary.csv")), file=out)
+    rows = read_csv(run_folder / "summary.csv")
+    # This command's settings first; what earlier commands left in the folder after, labelled.
+    names = {load_suite(suite).name for suite in sweep.suites}
+    keys = {setting.key for setting in sweep.settings}
+    mine = [r for r in rows if r["suite"] in names and r["setting"] in keys]
+    others = [r for r in rows if r not in mine]
+    print(format_table(mine), file=out)
+    if others:
+        print(f"\nalso in {folder}, from earlier commands:\n\n{format_table(others)}", file=out)
     print(f"\nresults: {run_folder / 'generations.jsonl'}\nsummary: {run_folder / 'summary.csv'}", file=out)
