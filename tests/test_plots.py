@@ -204,6 +204,10 @@ def test_quality_vs_temperature_one_sorted_line_and_band_per_strategy(rows):
     assert lines["constant"].get_xdata().tolist() == [0.3, 0.5, 0.7, 1.0]
     assert lines["constant"].get_ydata().tolist() == [0.62, 0.58, 0.60, 0.55]
     assert lines["edt"].get_xdata().tolist() == [0.5, 0.9, 1.2]
+    # Each point names its setting, beside it.
+    placed = {(text.get_text(), text.xy) for text in ax.texts}
+    assert placed == {(r["label"], (r["temperature_mean"], r["accuracy"])) for r in rows
+                      if r["strategy"] in ("constant", "edt") and math.isfinite(r.get("accuracy", math.nan))}
     bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(bands) == 2
     for band, name in zip(bands, ["constant", "edt"]):

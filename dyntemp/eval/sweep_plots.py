@@ -111,6 +111,7 @@ def plot_quality_vs_temperature(rows: Iterable[Mapping[str, Any]], metric: str =
                            for key in ("temperature_mean", metric, metric + "_low", metric + "_high"))
         ax.plot(x, y, label=strategy, color=style["color"], marker=style["marker"], markersize=5, linewidth=1.8,
                 zorder=3)
+        _label_points(ax, chosen, x, y, style["color"])
         if not (np.isfinite(low) | np.isfinite(high)).any():
             continue
         if len(x) > 1:
@@ -123,6 +124,17 @@ def plot_quality_vs_temperature(rows: Iterable[Mapping[str, Any]], metric: str =
     ax.grid(alpha=0.3)
     ax.legend(title="strategy", fontsize="small", title_fontsize="small")
     return ax
+
+
+def _label_points(ax, rows: list, x: np.ndarray, y: np.ndarray, color) -> None:
+    """Each point's setting (its short ``label``), beside it, legible over lines and bands."""
+    from matplotlib.patheffects import withStroke
+
+    for row, xi, yi in zip(rows, x, y):
+        label = row.get("label", row.get("setting"))
+        if label is not None:
+            ax.annotate(str(label), (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=7, color=color,
+                        path_effects=[withStroke(linewidth=2.5, foreground="white")], zorder=4)
 
 
 def plot_quality_vs_diversity(rows: Iterable[Mapping[str, Any]], quality: str = "accuracy",
@@ -152,15 +164,12 @@ def plot_quality_vs_diversity(rows: Iterable[Mapping[str, Any]], quality: str = 
     """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
-    from matplotlib.patheffects import withStroke
 
     rows, styles = _sweep_rows(rows, suite)
     _require_metrics(rows, diversity, quality)
     lower = set(lower_is_better)
     if ax is None:
         _, ax = plt.subplots(figsize=(6.8, 5.0), layout="constrained")
-    # A white outline keeps the setting labels readable over lines and error bars.
-    halo = [withStroke(linewidth=2.5, foreground="white")]
     any_dominated = False
     for strategy, style in styles.items():
         chosen = [row for row in rows if row.get("strategy") == strategy
@@ -184,11 +193,7 @@ def plot_quality_vs_diversity(rows: Iterable[Mapping[str, Any]], quality: str = 
             ax.plot(x[dominated], y[dominated], linestyle="none", marker=marker, markersize=6,
                     markerfacecolor="white", markeredgecolor=color, markeredgewidth=1.3, label="_dominated",
                     zorder=3)
-        for row, xi, yi in zip(chosen, x, y):
-            label = row.get("label", row.get("setting"))
-            if label is not None:
-                ax.annotate(str(label), (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=7,
-                            color=color, path_effects=halo, zorder=4)
+        _label_points(ax, chosen, x, y, color)
     ax.set_xlabel(metric_label(diversity, lower))
     ax.set_ylabel(metric_label(quality, lower))
     ax.grid(alpha=0.3)
