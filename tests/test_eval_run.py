@@ -6,6 +6,7 @@ import io
 import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -376,3 +377,27 @@ def test_the_summary_shows_this_commands_settings_then_the_folders_others(tmp_pa
     mine, _, others = buffer.getvalue().partition(f"also in {tmp_path}, from earlier commands:")
     assert "edt " in mine and "constant:temperature=0.5" not in mine
     assert "constant:temperature=0.5" in others and "edt " not in others
+
+
+def test_a_full_disk_ends_the_run_with_one_line_and_loses_nothing(tmp_path):
+    """The run folder on a 48 KiB tmpfs, mounted in a mount namespace of the eval's own (unshare):
+    the disk fills mid-run."""
+    small = tmp_path / "small"
+    small.mkdir()
+    command = " ".join(map(shlex.quote, _eval_command(small / "run")))
+    done = subprocess.run(["unshare", "--mount", "--map-root-user", "sh", "-c",
+                           f"mount -t tmpfs -o size=48k tmpfs {shlex.quote(str(small))} && {command}; "
+                           f"status=$?; cp -a {shlex.quote(str(small / 'run'))} {shlex.quote(str(tmp_path / 'kept'))}; "
+                           f"exit $status"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("dyntemp: error: ") and "Traceback" not in done.stderr
+    assert "No space left on device" in done.stderr or "no space left" in done.stderr.lower(), done.stderr
+    kept = tmp_path / "kept"
+    saved = read_generations(kept)  # every whole line is a record; a torn last one is left out
+    assert 0 < len(saved) < 16
+    before = (kept / GENERATIONS).read_bytes()
+    resumed = subprocess.run(_eval_command(kept), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    after = (kept / GENERATIONS).read_bytes()
+    whole = before[:before.rfind(b"\n") + 1]
+    assert after.startswith(whole) and len(read_generations(kept)) == 16
