@@ -191,3 +191,17 @@ def test_without_bubblewrap_isolation_is_refused_unless_waived(monkeypatch):
     monkeypatch.setenv(isolation.ENV_BWRAP, "/no/such/bwrap")
     with pytest.raises(isolation.IsolationUnavailable, match="does not run here"):
         run_tests(ADD, TESTS)
+
+
+def test_system_calls_past_the_walls_are_refused_by_seccomp():
+    # keyctl is 250 on x86_64 and 219 on aarch64; unshare(CLONE_NEWUSER) would succeed for nobody
+    # without the filter, as would a user namespace made by clone.
+    keyctl = {"x86_64": 250, "aarch64": 219}[os.uname().machine]
+    code = (HOOK_OFF + "libc = ctypes.CDLL(None, use_errno=True)\nresults = {}\n"
+            "for name, call in [('unshare', lambda: libc.unshare(0x10000000)),\n"
+            f"                   ('keyctl', lambda: libc.syscall({keyctl}, 0, 0)),\n"
+            "                   ('mount', lambda: libc.mount(b'none', b'/sandbox', b'tmpfs', 0, None))]:\n"
+            "    ctypes.set_errno(0)\n    results[name] = (call(), ctypes.get_errno())\nprint(results)\n" + ADD)
+    result = run_tests(code, TESTS)
+    assert result.passed, result
+    assert result.output.strip() == "{'unshare': (-1, 1), 'keyctl': (-1, 1), 'mount': (-1, 1)}"

@@ -241,8 +241,10 @@ def _run(work: str, job_path: str, output, timeout: float, isolated: bool) -> tu
     info_read, info_write = os.pipe() if isolated else (None, None)
     runner = [isolation.interpreter(), "-I", "-B", "-c", _RUNNER]
     if isolated:
-        argv = isolation.command(work, job_path, runner + [isolation.JOB, str(report_write)], info_fd=info_write)
-        cwd, env, fds = None, _environment(isolation.WORK), (report_write, info_write)
+        program = _filled_pipe(isolation.seccomp_program())
+        argv = isolation.command(work, job_path, runner + [isolation.JOB, str(report_write)], info_fd=info_write,
+                                 seccomp_fd=program)
+        cwd, env, fds = None, _environment(isolation.WORK), (report_write, info_write, program)
     else:
         argv, cwd, env, fds = runner + [job_path, str(report_write)], work, _environment(work), (report_write,)
     try:
@@ -265,6 +267,14 @@ def _run(work: str, job_path: str, output, timeout: float, isolated: bool) -> tu
     return returncode, bytes(report[:_REPORT_BYTES])
 
 
+def _filled_pipe(data: bytes) -> int:
+    """The read end of a pipe holding ``data`` (a few hundred bytes: within the pipe's buffer)."""
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as pipe:
+        pipe.write(data)
+    return read_end
+
+
 def _drain(fd: int, into: bytearray) -> None:
     with os.fdopen(fd, "rb", buffering=0) as channel:
         while chunk := channel.read(1 << 16):
@@ -283,7 +293,7 @@ def _end(process: subprocess.Popen, info_fd: int | None) -> None:
                 child = json.loads(info.read() or b"{}").get("child-pid")
             except (BlockingIOError, ValueError, AttributeError):
                 child = None
-        if isinstance(child, int) and child > 1:
+        if isinstance(child, int) and child > 1 and _parent_of(child) == process.pid:
             try:
                 os.kill(child, signal.SIGKILL)
             except ProcessLookupError:
@@ -293,6 +303,15 @@ def _end(process: subprocess.Popen, info_fd: int | None) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     process.wait()
+
+
+def _parent_of(pid: int) -> int | None:
+    """``pid``'s parent, from ``/proc`` (``None`` when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _reported(report: bytes, printed: str) -> SandboxResult:
