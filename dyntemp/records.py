@@ -44,6 +44,7 @@ class GenerationRecord:
     suite: str | None = None
     item: str | None = None
     kind: str | None = None
+    item_hash: str | None = None
     scores: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
 
@@ -70,7 +71,7 @@ class GenerationRecord:
         """The record as JSON data (the trace as columns: one list per ``TraceRecord`` field)."""
         settings = self.settings.to_dict()  # first: it says why settings that are not data cannot be written
         out: dict[str, Any] = {"schema": SCHEMA}
-        for key in ("id", "suite", "item", "kind"):
+        for key in ("id", "suite", "item", "kind", "item_hash"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         # The setting's key, name, label and seed are repeated at the top for readers of the file (jq, pandas).
@@ -103,7 +104,8 @@ class GenerationRecord:
         return cls(text=data["text"], finish_reason=data["finish_reason"], settings=settings,
                    trace=trace, completion_tokens=completion_tokens,
                    prompt_tokens=data.get("prompt_tokens"), id=data.get("id"), suite=data.get("suite"),
-                   item=data.get("item"), kind=data.get("kind"), scores=dict(data.get("scores", {})),
+                   item=data.get("item"), kind=data.get("kind"), item_hash=data.get("item_hash"),
+                   scores=dict(data.get("scores", {})),
                    metrics=dict(data.get("metrics", {})))
 
     def __getitem__(self, key: str) -> Any:

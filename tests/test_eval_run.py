@@ -401,3 +401,22 @@ def test_a_full_disk_ends_the_run_with_one_line_and_loses_nothing(tmp_path):
     after = (kept / GENERATIONS).read_bytes()
     whole = before[:before.rfind(b"\n") + 1]
     assert after.startswith(whole) and len(read_generations(kept)) == 16
+
+
+def test_a_resumed_run_files_replies_under_the_items_they_answer(tmp_path):
+    suite = tmp_path / "mine.jsonl"
+    france = json.dumps({"prompt": "What is the capital of France?", "answers": ["Paris"]})
+    peru = json.dumps({"prompt": "What is the capital of Peru?", "answers": ["Lima"]})
+    sweep = Sweep([str(suite)], SETTINGS[:1], seeds=1, max_tokens=8)
+    suite.write_text(france + "\n")
+    first = {r.item: r.text for r in read_generations(run_sweep(sweep, tmp_path / "run", progress=False))}
+    suite.write_text(peru + "\n" + france + "\n")  # a question inserted above
+    records = read_generations(run_sweep(sweep, tmp_path / "run", progress=False))
+    assert len(records) == 2  # only Peru was new
+    assert {r.item: r.text for r in records if r.item in first} == first
+    # An item with an id, edited: the folder's reply answers the old item, and the run says so.
+    suite.write_text(json.dumps({"id": "fr", "prompt": "What is the capital of France?", "answers": ["Paris"]}) + "\n")
+    run_sweep(sweep, tmp_path / "ids", progress=False)
+    suite.write_text(json.dumps({"id": "fr", "prompt": "What is the capital of Spain?", "answers": ["Madrid"]}) + "\n")
+    with pytest.raises(RunError, match="item 'fr' has changed since .*give it a new id"):
+        run_sweep(sweep, tmp_path / "ids", progress=False)

@@ -53,6 +53,18 @@ def _jobs(sweep: Sweep, suites: list[Suite], done: set) -> tuple[list[tuple[str,
     return jobs, total
 
 
+def _check_unchanged(suites: list[Suite], done: dict, path: Path) -> None:
+    """Refuse to resume on replies to an item that has changed since (same suite and id, another content)."""
+    made = {(suite, item): digest for (suite, item, _, _), digest in done.items() if digest is not None}
+    for suite in suites:
+        for item in suite:
+            digest = made.get((suite.name, item.id))
+            if digest is not None and digest != item.content_hash:
+                raise RunError(f"suite {suite.name}, item {item.id!r} has changed since {path} was written (its "
+                               f"prompt, answers, tests, system or max_tokens): give it a new id, or choose another "
+                               f"out folder")
+
+
 class LineProgress:
     """Progress as plain lines on standard error, for a log rather than a terminal (CI, nohup,
     ``| tee``): where it starts, then at most one line per ``every`` seconds, and the last."""
@@ -104,10 +116,11 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike, *, progress: bool | None = N
         path = out / GENERATIONS
         if path.exists():
             drop_torn_line(path)
-            done = {record_key(r) for r in read_generations(out)}
+            done = {record_key(r): r.item_hash for r in read_generations(out)}
         else:
-            done = set()
-        jobs, total = _jobs(sweep, suites, done)
+            done = {}
+        _check_unchanged(suites, done, path)
+        jobs, total = _jobs(sweep, suites, set(done))
         if progress is None and not sys.stderr.isatty():
             bar = LineProgress(total, total - len(jobs))
         else:

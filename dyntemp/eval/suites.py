@@ -19,6 +19,7 @@ a mixed sample of every kind of question or task.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -74,6 +75,19 @@ class Item:
             raise ValueError("an item has answers or tests, not both")
         if self.max_tokens is None:
             object.__setattr__(self, "max_tokens", DEFAULT_MAX_TOKENS[self.kind])
+
+    @property
+    def content_hash(self) -> str:
+        """12 hex digits of a hash of everything that makes the item but its id: a run folder tells
+        by it an item edited since its replies were made.
+
+        >>> Item("a", "Hi.").content_hash == Item("b", "Hi.").content_hash != Item("a", "Hello.").content_hash
+        True
+        """
+        fields = {"prompt": self.prompt, "answers": list(self.answers), "tests": list(self.tests),
+                  "system": self.system, "max_tokens": self.max_tokens}
+        canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
     @property
     def kind(self) -> str:
@@ -208,9 +222,7 @@ def _item(suite: str, number: int, line: str) -> Item:
     if "prompt" not in record:
         raise ValueError('missing "prompt"')
     prompt = _text("prompt", record["prompt"])
-    # Without an id, an item is named by its content, so that editing the file elsewhere (a line
-    # inserted above it) never files an old reply under a new question.
-    item_id = _text("id", record["id"]) if "id" in record else f"{suite}-{_content_id(record)}"
+    item_id = _text("id", record["id"]) if "id" in record else None
     answers = _answers(record["answers"]) if "answers" in record else ()
     tests = _tests(record["tests"]) if "tests" in record else ()
     if answers and tests:
@@ -224,13 +236,10 @@ def _item(suite: str, number: int, line: str) -> Item:
             max_tokens = _validate.integer('"max_tokens"', max_tokens, low=1)
         except TypeError as error:
             raise ValueError(str(error)) from None
-    return Item(item_id, prompt, answers, tests, system, max_tokens)
-
-
-def _content_id(record: dict) -> str:
-    """12 hex digits of a hash of everything that defines an item (all but its id)."""
-    canonical = json.dumps({k: record.get(k) for k in KEYS if k != "id"}, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+    item = Item(item_id or "", prompt, answers, tests, system, max_tokens)
+    # Without an id, an item is named by its content, so that editing the file elsewhere (a line
+    # inserted above it) never files an old reply under a new question.
+    return item if item_id else dataclasses.replace(item, id=f"{suite}-{item.content_hash}")
 
 
 def _text(key: str, value: object) -> str:

@@ -55,6 +55,7 @@ class Worker:
             values["scorer_nll"] = self.scorer.nll(item.prompt, result.text)
         return GenerationRecord(result.text, result.finish_reason, settings, result.trace,
                                 completion_tokens=len(result.tokens), suite=suite, item=item.id, kind=item.kind,
+                                item_hash=item.content_hash,
                                 scores=item.score(result.text, isolated=self.isolated), metrics=values)
 
 
