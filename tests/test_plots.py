@@ -205,7 +205,7 @@ def test_quality_vs_temperature_one_sorted_line_and_band_per_strategy(rows):
     assert lines["constant"].get_ydata().tolist() == [0.62, 0.58, 0.60, 0.55]
     assert lines["edt"].get_xdata().tolist() == [0.5, 0.9, 1.2]
     # Each point names its setting, beside it.
-    placed = {(text.get_text(), text.xy) for text in ax.texts}
+    placed = {(text.get_text(), text.point) for text in ax.texts if hasattr(text, "point")}
     assert placed == {(r["label"], (r["temperature_mean"], r["accuracy"])) for r in rows
                       if r["strategy"] in ("constant", "edt") and math.isfinite(r.get("accuracy", math.nan))}
     bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
@@ -218,6 +218,18 @@ def test_quality_vs_temperature_one_sorted_line_and_band_per_strategy(rows):
         assert np.isclose(vertices[:, 1].max(), max(lines[name].get_ydata()) + 0.04)
     assert ax.get_xlabel() == "mean temperature" and ax.get_ylabel() == "accuracy"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["constant", "edt"]
+
+
+def test_labels_of_close_settings_do_not_print_over_each_other():
+    crowded = [row("constant", f"T={t:.2f}", t, 0.5 + 0.001 * i, 0.4) for i, t in enumerate(np.linspace(0.5, 0.6, 6))]
+    for draw in (lambda: plot_quality_vs_temperature(crowded, "accuracy"),
+                 lambda: plot_quality_vs_diversity(crowded, "accuracy", "distinct_2")):
+        ax = draw()
+        ax.figure.canvas.draw()
+        boxes = [text.get_window_extent() for text in ax.texts if hasattr(text, "point")]
+        assert len(boxes) == 6
+        overlapping = [(i, j) for i in range(6) for j in range(i + 1, 6) if boxes[i].overlaps(boxes[j])]
+        assert overlapping == []
 
 
 def test_quality_vs_temperature_single_setting_gets_an_error_bar_and_no_ci_no_band():

@@ -119,6 +119,7 @@ def plot_quality_vs_temperature(rows: Iterable[Mapping[str, Any]], metric: str =
         else:
             ax.errorbar(x, y, yerr=_error_bars(chosen, metric), fmt="none", ecolor=style["color"], capsize=3,
                         linewidth=1)
+    _spread_labels(ax)
     ax.set_xlabel(metric_label("temperature_mean"))
     ax.set_ylabel(metric_label(metric))
     ax.grid(alpha=0.3)
@@ -127,14 +128,30 @@ def plot_quality_vs_temperature(rows: Iterable[Mapping[str, Any]], metric: str =
 
 
 def _label_points(ax, rows: list, x: np.ndarray, y: np.ndarray, color) -> None:
-    """Each point's setting (its short ``label``), beside it, legible over lines and bands."""
+    """Each point's setting (its short ``label``) beside it, legible over lines and bands; see
+    ``_spread_labels``, which then moves them apart."""
     from matplotlib.patheffects import withStroke
 
     for row, xi, yi in zip(rows, x, y):
         label = row.get("label", row.get("setting"))
         if label is not None:
-            ax.annotate(str(label), (xi, yi), xytext=(4, 4), textcoords="offset points", fontsize=7, color=color,
-                        path_effects=[withStroke(linewidth=2.5, foreground="white")], zorder=4)
+            text = ax.text(xi, yi, str(label), fontsize=7, color=color, zorder=4,
+                           path_effects=[withStroke(linewidth=2.5, foreground="white")])
+            text.point = (float(xi), float(yi))  # where it belongs, for _spread_labels and readers
+
+
+def _spread_labels(ax) -> None:
+    """Move the point labels off each other and off the points (adjustText), each with a thin line to
+    its point when it had to go far: close settings no longer print over one another."""
+    from adjustText import adjust_text
+
+    texts = [text for text in ax.texts if hasattr(text, "point")]
+    if len(texts) < 2:
+        return
+    ax.figure.canvas.draw()  # the texts' sizes are known once drawn
+    points = np.array([text.point for text in texts])
+    adjust_text(texts, x=points[:, 0], y=points[:, 1], ax=ax, expand=(1.1, 1.3), ensure_inside_axes=True,
+                arrowprops={"arrowstyle": "-", "color": "0.5", "linewidth": 0.5})
 
 
 def plot_quality_vs_diversity(rows: Iterable[Mapping[str, Any]], quality: str = "accuracy",
@@ -194,6 +211,7 @@ def plot_quality_vs_diversity(rows: Iterable[Mapping[str, Any]], quality: str = 
                     markerfacecolor="white", markeredgecolor=color, markeredgewidth=1.3, label="_dominated",
                     zorder=3)
         _label_points(ax, chosen, x, y, color)
+    _spread_labels(ax)
     ax.set_xlabel(metric_label(diversity, lower))
     ax.set_ylabel(metric_label(quality, lower))
     ax.grid(alpha=0.3)
