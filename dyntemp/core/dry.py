@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _validate
 from .numerics import as_logits
-from .penalties import window_counts
+from .penalties import window
 
 Breakers = Mapping[int, "tuple[tuple[int, ...], ...]"]
 
@@ -44,10 +44,8 @@ def dry_penalties(history: object, n_vocab: int, multiplier: float, base: float,
     >>> ids.tolist(), penalty.tolist()  # "1 2" was followed by 3: a third token of the repeat costs
     ([3], [0.800000011920929])
     """
-    history = () if history is None else history
-    window_counts(history, last_n, n_vocab, "input_ids")  # checks the ids in the window
     none = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    w = np.asarray(history[len(history) - min(len(history), last_n):] if last_n >= 0 else history, dtype=np.int64)
+    w = window(history, last_n, n_vocab, "input_ids").astype(np.int64, copy=False)
     size = w.size
     if size <= allowed_length:
         return none

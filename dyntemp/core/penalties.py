@@ -35,13 +35,13 @@ def penalties_neutral(repeat_penalty: float, frequency_penalty: float, presence_
     return last_n == 0 or (repeat_penalty, frequency_penalty, presence_penalty) == tuple(OFF.values())
 
 
-def window_counts(history: object, last_n: int, n_vocab: int, name: str = "history") -> tuple[np.ndarray, np.ndarray]:
-    """Return ``(token ids, counts)`` of the last ``last_n`` ids of ``history`` (``-1``: all of it).
+def window(history: object, last_n: int, n_vocab: int, name: str = "history") -> np.ndarray:
+    """The last ``last_n`` ids of ``history`` (``-1``: all of it), checked, as an integer array.
 
     Only the ids in that window are read and checked.
 
-    >>> window_counts([5, 1, 5, 2], 3, 10)
-    (array([1, 2, 5]), array([1, 1, 1]))
+    >>> window([5, 1, 5, 2], 3, 10)
+    array([1, 5, 2])
     """
     if history is None:
         history = ()
@@ -51,12 +51,24 @@ def window_counts(history: object, last_n: int, n_vocab: int, name: str = "histo
         history = history[len(history) - min(last_n, len(history)):]
     ids = np.asarray(history)
     if ids.size == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=np.int64)
     if ids.ndim != 1 or ids.dtype.kind not in "iu":
         raise TypeError(f"{name} must be a flat sequence of integer token ids, got {ids.dtype} values of shape {ids.shape}")
     if ids.min() < 0 or ids.max() >= n_vocab:
         bad = int(ids[(ids < 0) | (ids >= n_vocab)][0])
         raise ValueError(f"{name} contains token id {bad}, outside the vocabulary [0, {n_vocab})")
+    return ids
+
+
+def window_counts(history: object, last_n: int, n_vocab: int, name: str = "history") -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(token ids, counts)`` of ``window(history, last_n, n_vocab)``.
+
+    >>> window_counts([5, 1, 5, 2], 3, 10)
+    (array([1, 2, 5]), array([1, 1, 1]))
+    """
+    ids = window(history, last_n, n_vocab, name)
+    if ids.size == 0:
+        return ids, np.empty(0, dtype=np.int64)
     return np.unique(ids, return_counts=True)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .numerics import largest, sort_desc
+from .numerics import sort_desc
 
 #: How many of the most likely tokens mirostat v1 reads to estimate the distribution's shape
 #: (llama.cpp's and llama-cpp-python's ``m``).
@@ -65,13 +65,16 @@ class Mirostat:
                 keep = np.array([int(np.argmax(cand))])
             keep = keep[sort_desc(cand[keep])]
         else:
-            keep = largest(cand, self._k(cand, n_vocab)) if cand.size > 1 else np.arange(cand.size)
+            # llama.cpp sorts the candidates whole, and sums their probabilities in that order.
+            order = sort_desc(cand)
+            keep = order[:self._k(cand[order], n_vocab)]
         return keep, cand[keep], True, None
 
-    def _k(self, cand: np.ndarray, n_vocab: int) -> int:
-        head = cand[largest(cand, min(self.m, cand.size))]
+    def _k(self, ordered: np.ndarray, n_vocab: int) -> int:
+        """The top-k mirostat v1 keeps of ``ordered``, the candidate logits sorted descending."""
+        head = ordered[:self.m]
         p = np.exp(head - head[0], dtype=np.float32)
-        p /= np.exp(cand[sort_desc(cand)] - head[0], dtype=np.float32).cumsum(dtype=np.float32)[-1]
+        p /= np.exp(ordered - head[0], dtype=np.float32).cumsum(dtype=np.float32)[-1]
         i = np.arange(min(self.m - 1, head.size - 1), dtype=np.float32)
         with np.errstate(all="ignore"):
             t = np.log((i + np.float32(2)) / (i + np.float32(1)))
