@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .. import _validate
-from ..core import filters
-from ..core.settings import STAGES, SamplerSettings, stage_name
+from ..core.options import OFF_VALUES, SETTING_STAGE, as_llama_cpp, blame
+from ..core.settings import SamplerSettings
 from .errors import UsageError, describe_oserror
 from .llama_syntax import unescape
 
@@ -28,60 +28,67 @@ IMPORT_VARIABLE = "DYNTEMP_IMPORT"
 
 @dataclass(frozen=True)
 class SamplerFlag:
-    """One sampler flag: the setting it gives, the stage that setting belongs to, what it is (its
-    help, to which the default and the off value are added) and the value that turns its stage off
-    (``None``: this flag does not switch its stage; ``note`` tells about other values)."""
+    """One sampler flag: the setting it gives and what it is (its help, to which the default and the
+    off value are added; ``note`` tells about other values). Its stage and the value that turns the
+    stage off are the core's (``SETTING_STAGE``, ``OFF_VALUES``)."""
 
     setting: str
-    stage: str | None
     help: str
     metavar: str = "N"
-    off: Any = None
     note: str = ""
     repeat: bool = False  # given once per value, as --dry-sequence-breaker
+
+    @property
+    def stage(self) -> str | None:
+        return SETTING_STAGE.get(self.setting)
+
+    @property
+    def off(self) -> Any:
+        """The value that turns the stage off (``None``: this flag does not switch its stage)."""
+        return OFF_VALUES.get(self.setting)
 
 
 # The one table of sampler flags, llama.cpp's names (smoothing: KoboldCpp's and text-generation-webui's):
 # flag → what it sets. The parser, the settings, the mirostat and --samplers rules and the listing of
 # ``dyntemp strategies`` are made from it; the defaults are SamplerSettings' own.
 SAMPLER_FLAGS = {
-    "--top-k": SamplerFlag("top_k", "top_k", "top-k", off=0),
-    "--top-p": SamplerFlag("top_p", "top_p", "top-p", "P", off=1.0),
-    "--min-p": SamplerFlag("min_p", "min_p", "min-p", "P", off=0.0),
-    "--typical": SamplerFlag("typical_p", "typical_p", "typical-p", "P", off=1.0),
-    "--top-n-sigma": SamplerFlag("top_n_sigma", "top_n_sigma", "top-nσ", off=-1.0),
-    "--repeat-penalty": SamplerFlag("repeat_penalty", "penalties", "repetition penalty", "R", off=1.0),
-    "--frequency-penalty": SamplerFlag("frequency_penalty", "penalties", "frequency penalty", "F", off=0.0),
-    "--presence-penalty": SamplerFlag("presence_penalty", "penalties", "presence penalty", "F", off=0.0),
-    "--repeat-last-n": SamplerFlag("penalty_last_n", "penalties", "tokens the penalties look back on",
+    "--top-k": SamplerFlag("top_k", "top-k"),
+    "--top-p": SamplerFlag("top_p", "top-p", "P"),
+    "--min-p": SamplerFlag("min_p", "min-p", "P"),
+    "--typical": SamplerFlag("typical_p", "typical-p", "P"),
+    "--top-n-sigma": SamplerFlag("top_n_sigma", "top-nσ"),
+    "--repeat-penalty": SamplerFlag("repeat_penalty", "repetition penalty", "R"),
+    "--frequency-penalty": SamplerFlag("frequency_penalty", "frequency penalty", "F"),
+    "--presence-penalty": SamplerFlag("presence_penalty", "presence penalty", "F"),
+    "--repeat-last-n": SamplerFlag("penalty_last_n", "tokens the penalties look back on",
                                    note="0: off; -1: the whole history"),
-    "--xtc-probability": SamplerFlag("xtc_probability", "xtc", "XTC: the chance, per token, of removing the "
-                                     "top choices", "P", off=0.0),
-    "--xtc-threshold": SamplerFlag("xtc_threshold", "xtc", "XTC: the probability a top choice has at least",
+    "--xtc-probability": SamplerFlag("xtc_probability", "XTC: the chance, per token, of removing the "
+                                     "top choices", "P"),
+    "--xtc-threshold": SamplerFlag("xtc_threshold", "XTC: the probability a top choice has at least",
                                    "T", note="above 0.5: off"),
-    "--dry-multiplier": SamplerFlag("dry_multiplier", "dry", "DRY: the multiplier of its repeat penalty", off=0.0),
-    "--dry-base": SamplerFlag("dry_base", "dry", "DRY: the base of its repeat penalty, >= 1"),
-    "--dry-allowed-length": SamplerFlag("dry_allowed_length", "dry", "DRY: the longest repeat left unpenalized"),
-    "--dry-penalty-last-n": SamplerFlag("dry_penalty_last_n", "dry", "DRY: tokens it looks back on",
+    "--dry-multiplier": SamplerFlag("dry_multiplier", "DRY: the multiplier of its repeat penalty"),
+    "--dry-base": SamplerFlag("dry_base", "DRY: the base of its repeat penalty, >= 1"),
+    "--dry-allowed-length": SamplerFlag("dry_allowed_length", "DRY: the longest repeat left unpenalized"),
+    "--dry-penalty-last-n": SamplerFlag("dry_penalty_last_n", "DRY: tokens it looks back on",
                                         note="0: off; -1: the whole history"),
-    "--dry-sequence-breaker": SamplerFlag("dry_sequence_breakers", "dry", "DRY: text that no repeat is matched "
+    "--dry-sequence-breaker": SamplerFlag("dry_sequence_breakers", "DRY: text that no repeat is matched "
                                           "across; the first one given replaces the defaults, none clears them "
                                           "all; repeatable", "STRING", repeat=True),
-    "--smoothing-factor": SamplerFlag("smoothing_factor", "smoothing", "quadratic smoothing (KoboldCpp's, "
-                                      "text-generation-webui's): larger sharpens", off=0.0),
-    "--smoothing-curve": SamplerFlag("smoothing_curve", "smoothing", "quadratic smoothing's curve: larger raises "
+    "--smoothing-factor": SamplerFlag("smoothing_factor", "quadratic smoothing (KoboldCpp's, "
+                                      "text-generation-webui's): larger sharpens"),
+    "--smoothing-curve": SamplerFlag("smoothing_curve", "quadratic smoothing's curve: larger raises "
                                      "the tokens near the top"),
-    "--mirostat": SamplerFlag("mirostat", "mirostat", "Mirostat, picks the token last", off=0,
+    "--mirostat": SamplerFlag("mirostat", "Mirostat, picks the token last",
                               note="1, 2: its version; turns off the top-k, top-p, min-p, typical, top-nσ and "
                                    "XTC not given, as llama.cpp"),
-    "--mirostat-lr": SamplerFlag("mirostat_eta", "mirostat", "Mirostat learning rate, parameter eta"),
-    "--mirostat-ent": SamplerFlag("mirostat_tau", "mirostat", "Mirostat target entropy (surprise, bits), "
+    "--mirostat-lr": SamplerFlag("mirostat_eta", "Mirostat learning rate, parameter eta"),
+    "--mirostat-ent": SamplerFlag("mirostat_tau", "Mirostat target entropy (surprise, bits), "
                                   "parameter tau"),
-    "--adaptive-target": SamplerFlag("adaptive_target", "adaptive_p", "adaptive-p: picks the token near this "
-                                     "probability, 0 to 1, last; negative: off", off=-1.0),
-    "--adaptive-decay": SamplerFlag("adaptive_decay", "adaptive_p", "adaptive-p: decay of its moving average, "
+    "--adaptive-target": SamplerFlag("adaptive_target", "adaptive-p: picks the token near this "
+                                     "probability, 0 to 1, last; negative: off"),
+    "--adaptive-decay": SamplerFlag("adaptive_decay", "adaptive-p: decay of its moving average, "
                                     "0 to 0.99 (lower reacts faster)"),
-    "--samplers": SamplerFlag("order", None, "stage order, ';'-separated, e.g. penalties;dry;top_k;min_p;"
+    "--samplers": SamplerFlag("order", "stage order, ';'-separated, e.g. penalties;dry;top_k;min_p;"
                               "temperature; the stages left out whose flags are not given are off, as in "
                               "llama.cpp", "STAGES"),
 }
@@ -125,17 +132,7 @@ def sampler_kwargs(args) -> dict:
     given = {flag: getattr(args, dest(flag)) for flag in SAMPLER_FLAGS if getattr(args, dest(flag)) is not None}
     if "--dry-sequence-breaker" in given:
         given["--dry-sequence-breaker"] = _breakers(given["--dry-sequence-breaker"], getattr(args, "no_escape", False))
-    kwargs = {SAMPLER_FLAGS[flag].setting: value for flag, value in given.items()}
-    off = set()
-    if given.get("--mirostat") in (1, 2):  # llama.cpp runs no truncating filter with mirostat
-        off.update(stage for stage in STAGES if stage in filters.KEEP)
-    if "--samplers" in given:  # llama.cpp runs only the samplers listed
-        off.update(stage for stage in STAGES if stage not in _stages_in(given["--samplers"]))
-    for stage in off:
-        flags = [flag for flag, info in SAMPLER_FLAGS.items() if info.stage == stage]
-        if not any(flag in given for flag in flags):  # a stage the user set stays as set
-            kwargs.update({SAMPLER_FLAGS[flag].setting: SAMPLER_FLAGS[flag].off
-                           for flag in flags if SAMPLER_FLAGS[flag].off is not None})
+    kwargs = as_llama_cpp({SAMPLER_FLAGS[flag].setting: value for flag, value in given.items()})
     _check(given, kwargs)
     grammar = _grammar(args)
     if grammar is not None:
@@ -164,37 +161,17 @@ def _breakers(values: list[str], raw: bool) -> list[str]:
     return out
 
 
-def _stages_in(order: str) -> set[str]:
-    """The stages ``--samplers`` names (an unknown name is reported when the settings are checked)."""
-    names = set()
-    for name in order.replace(",", ";").split(";"):
-        try:
-            names.add(stage_name(name))
-        except ValueError:
-            pass
-    return names
-
-
 def _check(given: dict, kwargs: dict) -> None:
     """The settings checked as the library checks them, before any model loads. An error that one
     flag's value makes on its own is that flag's: ``--mirostat: mirostat must be 0 (off), 1 or 2 ...``."""
     try:
-        _settings(kwargs)
+        with warnings.catch_warnings():  # the settings made for the run warn; these are only a check
+            warnings.simplefilter("ignore")
+            SamplerSettings(1.0, **kwargs)
     except (TypeError, ValueError) as exc:
+        flag = blame({flag: (SAMPLER_FLAGS[flag].setting, value) for flag, value in given.items()}, exc)
         message = _validate.message_of(exc)
-        for flag, value in given.items():
-            try:
-                _settings({SAMPLER_FLAGS[flag].setting: value})
-            except (TypeError, ValueError) as alone:
-                if _validate.message_of(alone) == message:
-                    raise UsageError(f"{flag}: {message}") from None
-        raise UsageError(message) from None
-
-
-def _settings(kwargs: dict) -> SamplerSettings:
-    with warnings.catch_warnings():  # the settings made for the run warn; these are only a check
-        warnings.simplefilter("ignore")
-        return SamplerSettings(1.0, **kwargs)
+        raise UsageError(f"{flag}: {message}" if flag else message) from None
 
 
 def _grammar(args) -> str | None:

@@ -7,7 +7,7 @@ import inspect
 
 from ..core.settings import STAGES
 from ..strategies import list_strategies, strategy_factory, strategy_parameters
-from ..strategies.registry import UnknownStrategyError
+from ..strategies.registry import UnknownStrategyError, strategy_summary
 from .common import SAMPLER_FLAGS, add_import_flag, values_of
 from .errors import UsageError
 
@@ -21,12 +21,6 @@ def add_parser(commands) -> None:
     strategies.add_argument("name", nargs="?", metavar="NAME", help="one strategy to show in full")
     add_import_flag(strategies)
     strategies.set_defaults(run=run)
-
-
-def _first_sentence(doc: str) -> str:
-    paragraph = " ".join(doc.split("\n\n")[0].split())
-    head, dot, _ = paragraph.partition(". ")
-    return head + dot.strip()
 
 
 def signature(name: str) -> str:
@@ -92,6 +86,5 @@ def run(args, out) -> None:
         print(text, file=out)
         return
     for name in list_strategies():
-        doc = inspect.getdoc(strategy_factory(name)) or ""
-        print(f"{signature(name)}\n    {_first_sentence(doc)}", file=out)
+        print(f"{signature(name)}\n    {strategy_summary(name)}", file=out)
     print(f"\n{stages()}", file=out)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..strategies.constant import LLAMA_CPP_TEMPERATURE as DEFAULT_TEMPERATURE
 from ..strategies.registry import UnknownStrategyError, strategy_parameters
 from ..strategies.spec import SpecError, StrategySpec, parse_params, parse_spec
 from .common import check_input_file
 from .errors import UsageError, describe_oserror
 
-DEFAULT_TEMPERATURE = 0.8
 
 
 def add_strategy_flags(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
+from .. import _validate
 from ..strategies import Strategy
 from .dry import check_breakers
 from .numerics import as_vector, draw, logsumexp_and_entropy, softmax_weights
@@ -113,6 +114,7 @@ class Sampler:
         self._banned = tuple(token for token, value in bias if value == -math.inf)
         self._tracker = TextTracker(detokenizer)
         self._constraints: tuple = ()
+        self._top_logprobs = 0
         self._check_text()
         self.reset()
 
@@ -163,6 +165,20 @@ class Sampler:
         self._constraints = constraints
         self._check_text()
 
+    def keep_top_logprobs(self, n: int) -> None:
+        """From now on, keep each sampled token's ``n`` most likely alternatives in
+        ``sampler.top_logprobs`` (one list per trace record; see ``Step.top_logprobs``); 0: none.
+
+        >>> import numpy as np
+        >>> sampler = Sampler(0.0)
+        >>> sampler.keep_top_logprobs(1)
+        >>> sampler.sample(np.array([0.0, 3.0, 1.0], dtype=np.float32))
+        1
+        >>> [[(token, round(lp, 3)) for token, lp in alternatives] for alternatives in sampler.top_logprobs]
+        [[(1, -0.17)]]
+        """
+        self._top_logprobs = _validate.integer("top_logprobs", n, low=0)
+
     def use_dry_breakers(self, breakers) -> None:
         """DRY's sequence breakers as token sequences from now on: a list of token id lists, or
         ``{head token: (tail, ...)}`` as ``dyntemp.llama.dry_breakers`` makes from the text ones.
@@ -200,6 +216,7 @@ class Sampler:
         self._tracker.reset()
         self._generated: list[int] = []
         self.trace = Trace()
+        self.top_logprobs: list[list[tuple[int, float]]] = []
         self.finish_reason: str | None = None  # set when a generation on a model ends
         for constraint in self._constraints:
             constraint.reset()
@@ -291,6 +308,8 @@ class Sampler:
         self.strategy.accept(step, token)
         piece = self._tracker.feed_bytes(data)
         self._generated.append(token)
+        if self._top_logprobs:
+            self.top_logprobs.append(step.top_logprobs(self._top_logprobs))
         self.trace.append(TraceRecord(index, token, piece, temperature, step.entropy, step.candidate_entropy,
                                       step.n_candidates, probability,
                                       sentence_index, sentence_position, step.rule, step.logprob(token)))

@@ -95,6 +95,18 @@ class Step:
         """Log-probability (nats) of ``token`` under the full distribution."""
         return float(self._logits[token]) - self.logsumexp
 
+    def top_logprobs(self, n: int) -> list[tuple[int, float]]:
+        """The ``n`` most likely tokens under the full distribution, most likely first, as
+        ``(token, log-probability)`` (what OpenAI's ``top_logprobs`` reports).
+
+        >>> [(token, round(lp, 4)) for token, lp in Step.from_text("", logits=[0.0, 2.0, 1.0]).top_logprobs(2)]
+        [(1, -0.4076), (2, -1.4076)]
+        """
+        x = self._logits
+        top = np.argpartition(-x, n - 1)[:n] if 0 < n < x.size else np.arange(x.size if n > 0 else 0)
+        top = top[np.argsort(-x[top], kind="stable")]
+        return [(int(t), float(x[t]) - self.logsumexp) for t in top]
+
     @property
     def candidate_ids(self) -> np.ndarray:
         """Token ids of the candidates that reach the temperature stage."""

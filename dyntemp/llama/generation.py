@@ -89,6 +89,7 @@ def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int,
         if llama_cpp.llama_vocab_is_eog(vocab, token):
             # The end-of-generation token is not part of the output: not in the text, the tokens or the trace.
             sampler.trace.pop()
+            del sampler.top_logprobs[len(sampler.trace):]
             reason = "eos"
             break
         history.append(token)

@@ -6,6 +6,9 @@ from .. import _validate
 from .base import Strategy
 from .registry import register_strategy
 
+#: llama.cpp's default temperature: the command line's and the server's when none is given.
+LLAMA_CPP_TEMPERATURE = 0.8
+
 
 @register_strategy("constant")
 class Constant(Strategy):

@@ -166,6 +166,17 @@ def strategy_parameters(name: str) -> dict[str, object]:
             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
 
+def strategy_summary(name: str) -> str:
+    """The first sentence of strategy ``name``'s documentation, as listings show it.
+
+    >>> strategy_summary("constant")
+    'The same ``temperature`` for every token (0 is greedy).'
+    """
+    paragraph = " ".join((inspect.getdoc(strategy_factory(name)) or "").split("\n\n")[0].split())
+    head, dot, _ = paragraph.partition(". ")
+    return head + dot.strip()
+
+
 def _check_params(name: str, factory: Callable, params: dict) -> None:
     sig = inspect.signature(factory)
     if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):

@@ -1,0 +1,310 @@
+"""A request becomes a ``Job``: the checked settings, prompts and limits of one request, made before
+any decoding. Every invalid value is an ``APIError`` (400) naming the field, the value and what is
+allowed; the checks are the library's own (``SamplerSettings``, the strategy registry, the rules).
+
+Request fields override the server's defaults (``dyntemp serve``'s flags). As in llama-server, a
+request with ``mirostat`` turns off the truncating filters it does not set, and ``samplers`` the
+stages it leaves out (``as_llama_cpp``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..core.options import as_llama_cpp, blame
+from ..core.settings import SamplerSettings
+from ..strategies.constant import LLAMA_CPP_TEMPERATURE
+from ..strategies.registry import UnknownStrategyError, strategy_parameters
+from ..strategies.rules import FILE_KEYS
+from ..strategies.spec import SpecError, StrategySpec, parse_spec
+from .errors import APIError
+from .schema import ChatCompletionRequest, CompletionRequest, SamplingFields
+
+MAX_CHOICES = 128  # as OpenAI's n
+MAX_LOGPROBS = 20
+#: Request fields that are sampler settings, and the setting each one is.
+SAMPLER_FIELDS = {"top_p": "top_p", "top_k": "top_k", "min_p": "min_p", "typical_p": "typical_p",
+                  "top_n_sigma": "top_n_sigma", "repeat_penalty": "repeat_penalty", "repeat_last_n": "penalty_last_n",
+                  "frequency_penalty": "frequency_penalty", "presence_penalty": "presence_penalty",
+                  "min_keep": "min_keep", "samplers": "order", "xtc_probability": "xtc_probability",
+                  "xtc_threshold": "xtc_threshold", "dry_multiplier": "dry_multiplier", "dry_base": "dry_base",
+                  "dry_allowed_length": "dry_allowed_length", "dry_penalty_last_n": "dry_penalty_last_n",
+                  "dry_sequence_breakers": "dry_sequence_breakers", "smoothing_factor": "smoothing_factor",
+                  "smoothing_curve": "smoothing_curve", "mirostat": "mirostat", "mirostat_tau": "mirostat_tau",
+                  "mirostat_eta": "mirostat_eta", "adaptive_target": "adaptive_target",
+                  "adaptive_decay": "adaptive_decay", "seed": "seed", "logit_bias": "logit_bias"}
+_STRATEGY_FIELDS = ("strategy", "sentence_temps", "rules")
+_TEMPERATURE_FIELDS = ("temperature", "dynatemp_range", "dynatemp_exponent")
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """The server-wide defaults, from ``dyntemp serve``'s strategy and sampler flags."""
+
+    strategy: StrategySpec = field(default_factory=lambda: StrategySpec("constant",
+                                                                       {"temperature": LLAMA_CPP_TEMPERATURE}))
+    sampler: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one request asks for, checked. ``prompts`` are token ids (a chat's through its template);
+    each prompt gets ``n`` choices, seeded ``seed``, ``seed + 1``, ... when a seed is given.
+    ``max_tokens`` ``None``: until the context is full. ``logprobs`` ``None``: none; else how many
+    alternatives each token lists."""
+
+    model: str
+    chat: bool
+    prompts: list[list[int]]
+    settings: SamplerSettings
+    n: int
+    max_tokens: int | None
+    stop: tuple[str, ...]
+    logprobs: int | None
+    stream: bool
+    include_usage: bool
+    return_trace: bool
+
+    def choices(self) -> list[tuple[int, list[int], SamplerSettings]]:
+        """``(choice index, prompt ids, settings)`` for every choice, in OpenAI's order."""
+        out = []
+        for p, ids in enumerate(self.prompts):
+            for i in range(self.n):
+                seed = None if self.settings.seed is None else self.settings.seed + i
+                out.append((p * self.n + i, ids, self.settings.replace(seed=seed) if i else self.settings))
+        return out
+
+
+def build_job(body: SamplingFields, model, defaults: Defaults) -> Job:
+    """The ``Job`` of ``body`` on ``model`` (a served model: ``name``, ``llm`` for its vocabulary,
+    ``n_ctx``), or an ``APIError``."""
+    chat = isinstance(body, ChatCompletionRequest)
+    if isinstance(body, CompletionRequest) and body.echo:
+        raise APIError("echo is not supported by this server", param="echo", code="unsupported_parameter")
+    if not 1 <= body.n <= MAX_CHOICES:
+        raise APIError(f"n must be from 1 to {MAX_CHOICES}, got {body.n}", param="n")
+    settings = _settings(body, model, defaults)
+    prompts = _chat_prompt(body, model) if chat else _prompts(body, model)
+    if len(prompts) * body.n > MAX_CHOICES:
+        raise APIError(f"{len(prompts)} prompts x n={body.n} is {len(prompts) * body.n} choices; at most "
+                       f"{MAX_CHOICES}", param="n")
+    for ids in prompts:
+        if len(ids) >= model.n_ctx:
+            raise APIError(f"the prompt is {len(ids)} tokens and the context holds {model.n_ctx} (the server's "
+                           f"--ctx-size): send a shorter prompt", param="messages" if chat else "prompt",
+                           code="context_length_exceeded")
+    return Job(model.name, chat, prompts, settings, body.n, _max_tokens(body, chat), _stop(body),
+               _logprobs(body), body.stream, bool(body.stream_options and body.stream_options.include_usage),
+               body.return_trace)
+
+
+def _settings(body: SamplingFields, model, defaults: Defaults) -> SamplerSettings:
+    given = {name: getattr(body, name) for name in SAMPLER_FIELDS if getattr(body, name) is not None}
+    if given.get("seed") == -1:  # llama-server's "pick one"
+        del given["seed"]
+    if "seed" in given and given["seed"] < 0:
+        raise APIError(f"seed must be >= 0 (-1: a random one), got {given['seed']}", param="seed")
+    if "logit_bias" in given:
+        given["logit_bias"] = _logit_bias(given["logit_bias"], model)
+    kwargs = {**defaults.sampler, **as_llama_cpp({SAMPLER_FIELDS[name]: value for name, value in given.items()})}
+    if body.ignore_eos:
+        bias = dict(SamplerSettings(1.0, logit_bias=kwargs.get("logit_bias")).logit_bias)
+        kwargs["logit_bias"] = {**bias, **{token: "-inf" for token in model.eog}}
+    grammar = _grammar(body, model)
+    if grammar is not None:
+        kwargs["grammar"] = grammar
+    strategy = _strategy(body, defaults)
+    try:
+        with warnings.catch_warnings():  # the mirostat note is for library users; a server states it in its docs
+            warnings.simplefilter("ignore")
+            return SamplerSettings(strategy, **kwargs)
+    except (TypeError, ValueError) as exc:
+        labels = {name: (SAMPLER_FIELDS[name], kwargs.get(SAMPLER_FIELDS[name])) for name in given}
+        param = blame(labels, exc)
+        raise (APIError.about(param, str(exc), labels[param][0]) if param else APIError(str(exc))) from None
+
+
+def _logit_bias(bias: Mapping[str, Any], model) -> dict:
+    for key in bias:
+        if not key.isdigit() or int(key) >= model.n_vocab:
+            raise APIError(f"logit_bias: {key!r} is not a token id of this model (0 to {model.n_vocab - 1})",
+                           param="logit_bias")
+    return dict(bias)
+
+
+def _strategy(body: SamplingFields, defaults: Defaults) -> StrategySpec:
+    """The strategy: ``strategy``, ``sentence_temps`` or ``rules``; else ``temperature`` (with
+    llama-server's ``dynatemp_range``/``dynatemp_exponent``); else the server's default."""
+    chosen = [name for name in _STRATEGY_FIELDS if getattr(body, name) is not None]
+    temperature = [name for name in _TEMPERATURE_FIELDS if getattr(body, name) is not None]
+    if len(chosen) > 1:
+        raise APIError(f"give one of strategy, sentence_temps, rules, not {' and '.join(chosen)}", param=chosen[1])
+    if chosen and temperature:
+        raise APIError(_temperature_with(chosen[0], temperature[0], body), param=temperature[0])
+    try:
+        if body.strategy is not None:
+            spec = body.strategy
+            spec = parse_spec(spec, where="strategy", check=False) if isinstance(spec, str) \
+                else StrategySpec.from_dict(spec, "strategy")
+            _refuse_files(spec.to_dict(), "strategy")
+        elif body.sentence_temps is not None:
+            spec = StrategySpec("sentence", {"temperatures": body.sentence_temps})
+        elif body.rules is not None:
+            spec = _rules(body.rules)
+        elif temperature:
+            spec = _dynatemp(body)
+        else:
+            return defaults.strategy
+        return spec.check(chosen[0] if chosen else "temperature")
+    except SpecError as exc:
+        raise APIError(str(exc), param=chosen[0] if chosen else temperature[0],
+                       code="unknown_strategy" if isinstance(exc, UnknownStrategyError) else None) from None
+
+
+def _temperature_with(chosen: str, field_name: str, body: SamplingFields) -> str:
+    start = f"{field_name} sets a constant temperature (dynatemp with dynatemp_range), and {chosen} gives a strategy"
+    if chosen != "strategy":
+        return f"{start}: give one"
+    name = body.strategy if isinstance(body.strategy, str) else str(body.strategy.get("name"))
+    name = name.partition(":")[0]
+    try:
+        params = ", ".join(strategy_parameters(name))
+    except UnknownStrategyError:
+        return f"{start}: give one"
+    return f"{start}: give the strategy's own parameters instead ({name}: {params or 'none'})"
+
+
+def _dynatemp(body: SamplingFields) -> StrategySpec:
+    t = LLAMA_CPP_TEMPERATURE if body.temperature is None else body.temperature
+    delta = body.dynatemp_range or 0.0
+    if delta < 0:
+        raise APIError(f"dynatemp_range must be >= 0 (0: off), got {delta}", param="dynatemp_range")
+    if delta == 0:
+        if body.dynatemp_exponent not in (None, 1.0):
+            raise APIError(f"dynatemp_exponent={body.dynatemp_exponent} has no effect without dynatemp_range > 0",
+                           param="dynatemp_exponent")
+        return StrategySpec("constant", {"temperature": t})
+    exponent = 1.0 if body.dynatemp_exponent is None else body.dynatemp_exponent
+    return StrategySpec("dynatemp", {"temperature": t, "delta": delta, "exponent": exponent})
+
+
+def _rules(rules: Mapping[str, Any]) -> StrategySpec:
+    """A rules object (a rules file's schema: ``mode``, ``base``, ``rule``) as the rules strategy."""
+    for key in rules:
+        if key not in FILE_KEYS:
+            raise APIError(f"rules: unknown key {key!r}; a rules object has {', '.join(FILE_KEYS)}", param="rules")
+    if not isinstance(rules.get("rule"), list) or not rules["rule"]:
+        raise APIError('rules needs "rule": a non-empty list of rules, e.g. {"rule": [{"in_code_block": true, '
+                       '"temperature": 0.2}]}', param="rules")
+    _refuse_files(rules, "rules")
+    params = {"rules": rules["rule"], **{key: rules[key] for key in ("base", "mode") if key in rules}}
+    return StrategySpec("rules", params)
+
+
+def _refuse_files(table: Any, where: str) -> None:
+    """A request cannot make the server read its files (a rules strategy's ``file``)."""
+    if isinstance(table, Mapping):
+        if "file" in table:
+            raise APIError(f"{where}: a file parameter would read a file on the server; send its content instead "
+                           f"(the rules field takes a rules file's content)", param=where)
+        for value in table.values():
+            _refuse_files(value, where)
+    elif isinstance(table, list):
+        for value in table:
+            _refuse_files(value, where)
+
+
+def _grammar(body: SamplingFields, model) -> str | None:
+    """The GBNF of ``response_format``, ``grammar`` or ``json_schema`` (one of them), checked on the model."""
+    from ..llama.grammar import GrammarConstraint, json_schema_grammar
+
+    given = [name for name in ("grammar", "json_schema") if getattr(body, name) is not None]
+    fmt = body.response_format
+    if fmt is not None and fmt.type != "text":
+        given.append("response_format")
+    if len(given) > 1:
+        raise APIError(f"give one of response_format, grammar, json_schema, not {' and '.join(given)}", param=given[1])
+    if not given:
+        return None
+    param = given[0]
+    try:
+        if param == "grammar":
+            grammar = body.grammar
+        elif param == "json_schema":
+            grammar = json_schema_grammar(body.json_schema)
+        elif fmt.type == "json_schema":
+            if fmt.json_schema is None:
+                raise ValueError('response_format of type json_schema needs "json_schema": {"name": ..., "schema": ...}')
+            grammar = json_schema_grammar(fmt.json_schema.schema_)
+        else:  # json_object: any JSON object, or llama-cpp-python's "schema" key
+            grammar = json_schema_grammar(fmt.schema_ if fmt.schema_ is not None else {"type": "object"})
+        GrammarConstraint(model.llm, grammar)  # parses it: a bad grammar is this request's error
+    except ValueError as exc:
+        raise APIError.about(param, str(exc)) from None
+    return grammar
+
+
+def _prompts(body: CompletionRequest, model) -> list[list[int]]:
+    from ..llama.generation import prompt_tokens
+
+    prompt = body.prompt
+    many = isinstance(prompt, list) and prompt and not isinstance(prompt[0], int)
+    prompts = prompt if many else [prompt]
+    out = []
+    for i, one in enumerate(prompts):
+        where = f"prompt[{i}]" if many else "prompt"
+        if isinstance(one, list) and any(not 0 <= t < model.n_vocab for t in one):
+            raise APIError(f"{where}: token ids must be from 0 to {model.n_vocab - 1}", param="prompt")
+        try:
+            out.append(prompt_tokens(model.llm, one))
+        except (TypeError, ValueError) as exc:
+            raise APIError.about(where, str(exc)) from None
+    return out
+
+
+def _chat_prompt(body: ChatCompletionRequest, model) -> list[list[int]]:
+    import jinja2
+
+    from ..llama.generation import chat_tokens
+
+    messages = [m.model_dump(exclude_none=True) for m in body.messages]
+    try:
+        return [chat_tokens(model.llm, messages)]
+    except (ValueError, jinja2.TemplateError) as exc:  # the template's own raise_exception, or a bad message
+        raise APIError.about("messages", str(exc)) from None
+
+
+def _max_tokens(body: SamplingFields, chat: bool) -> int | None:
+    given = {name: getattr(body, name) for name in ("max_completion_tokens", "max_tokens", "n_predict")
+             if getattr(body, name) is not None}
+    if len(set(given.values())) > 1:
+        raise APIError(f"{' and '.join(given)} disagree ({given}): give one", param=list(given)[1])
+    if not given:
+        return None if chat else 16  # OpenAI's defaults: a chat runs to its end, a completion 16 tokens
+    name, value = next(iter(given.items()))
+    if value == -1 and name == "n_predict":
+        return None
+    if value < 1:
+        raise APIError(f"{name} must be >= 1, got {value}", param=name)
+    return value
+
+
+def _stop(body: SamplingFields) -> tuple[str, ...]:
+    stops = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+    if any(not s for s in stops):
+        raise APIError("stop: a stop string cannot be empty", param="stop")
+    return stops
+
+
+def _logprobs(body: SamplingFields) -> int | None:
+    if isinstance(body, ChatCompletionRequest):
+        if body.top_logprobs is not None and not body.logprobs:
+            raise APIError("top_logprobs needs logprobs: true", param="top_logprobs")
+        count, name = (body.top_logprobs or 0, "top_logprobs") if body.logprobs else (None, "")
+    else:
+        count, name = body.logprobs, "logprobs"
+    if count is not None and not 0 <= count <= MAX_LOGPROBS:
+        raise APIError(f"{name} must be from 0 to {MAX_LOGPROBS}, got {count}", param=name)
+    return count

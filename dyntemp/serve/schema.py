@@ -1,0 +1,132 @@
+"""The request bodies the server takes: OpenAI's fields, llama-server's extensions (same names and
+meaning) and dyntemp's own, as typed pydantic models.
+
+Types are strict (``"0.7"`` is not a number, ``1.0`` is not a count) and unknown fields are refused,
+so that a misspelt option is an error rather than silently not applied. Ranges and the meaning of
+each field are checked where the request becomes settings (``dyntemp.serve.jobs``), by the same
+checks the library makes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+class StreamOptions(BaseModel):
+    model_config = _STRICT
+    include_usage: bool = False
+
+
+class JsonSchemaFormat(BaseModel):
+    model_config = _STRICT
+    name: str | None = None
+    description: str | None = None
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    """``{"type": "text"}``, ``{"type": "json_object"}`` (any JSON; llama-cpp-python's ``schema`` key
+    too) or ``{"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}``."""
+
+    model_config = _STRICT
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+
+
+class SamplingFields(BaseModel):
+    """What completions and chat completions share: the model, the length, the stop strings, the
+    sampler's settings and the strategy. ``None`` means not given: the server's default applies."""
+
+    model_config = _STRICT
+
+    model: str | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    n_predict: int | None = None  # llama-server's max_tokens (-1: until the context is full)
+    stop: Union[str, list[str], None] = None
+    n: int = 1
+    seed: int | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = None
+    logit_bias: dict[str, Union[float, Literal["-inf"]]] | None = None
+    response_format: ResponseFormat | None = None
+    # The strategy: one of these (temperature with llama-server's dynatemp_range/exponent, or dyntemp's own).
+    temperature: float | None = None
+    dynatemp_range: float | None = None
+    dynatemp_exponent: float | None = None
+    strategy: Union[str, dict[str, Any], None] = None
+    sentence_temps: list[float] | None = None
+    rules: dict[str, Any] | None = None
+    return_trace: bool = False
+    # The sampler (llama-server's names).
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    typical_p: float | None = None
+    top_n_sigma: float | None = None
+    repeat_penalty: float | None = None
+    repeat_last_n: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    min_keep: int | None = None
+    samplers: Union[list[str], str, None] = None
+    xtc_probability: float | None = None
+    xtc_threshold: float | None = None
+    dry_multiplier: float | None = None
+    dry_base: float | None = None
+    dry_allowed_length: int | None = None
+    dry_penalty_last_n: int | None = None
+    dry_sequence_breakers: list[str] | None = None
+    smoothing_factor: float | None = None
+    smoothing_curve: float | None = None
+    mirostat: int | None = None
+    mirostat_tau: float | None = None
+    mirostat_eta: float | None = None
+    adaptive_target: float | None = None
+    adaptive_decay: float | None = None
+    grammar: str | None = None
+    json_schema: dict[str, Any] | None = None
+    ignore_eos: bool = False
+
+
+class CompletionRequest(SamplingFields):
+    """``POST /v1/completions``: a prompt (text, token ids, or a list of either) to continue."""
+
+    prompt: Union[str, list[int], list[str], list[list[int]]]
+    logprobs: int | None = None
+    echo: bool = False
+
+
+class TextPart(BaseModel):
+    model_config = _STRICT
+    type: Literal["text"]
+    text: str
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)  # the template may read more (name, ...)
+    role: str
+    content: Union[str, list[TextPart], None] = None
+
+
+class ChatCompletionRequest(SamplingFields):
+    """``POST /v1/chat/completions``: messages formatted with the model's chat template."""
+
+    messages: list[Message]
+    logprobs: bool = False
+    top_logprobs: int | None = None
+
+
+#: OpenAI fields this server knows but does not implement: refused by name rather than as unknown.
+UNSUPPORTED = {"tools": "tool calls", "tool_choice": "tool calls", "parallel_tool_calls": "tool calls",
+               "functions": "function calls", "function_call": "function calls", "suffix": "insertion (suffix)",
+               "best_of": "best_of", "audio": "audio", "modalities": "audio", "prediction": "predicted outputs",
+               "store": "stored completions", "metadata": "stored completions", "service_tier": "service tiers",
+               "reasoning_effort": "reasoning models", "web_search_options": "web search"}
