@@ -18,7 +18,7 @@ from ..core.settings import SamplerSettings
 from ..strategies.constant import LLAMA_CPP_TEMPERATURE
 from ..strategies.registry import UnknownStrategyError, strategy_parameters
 from ..strategies.rules import FILE_KEYS
-from ..strategies.spec import SpecError, StrategySpec, parse_spec
+from ..strategies.spec import SpecError, StrategySpec, parse_spec, spec_of
 from .errors import APIError
 from .schema import ChatCompletionRequest, CompletionRequest, SamplingFields
 
@@ -146,8 +146,12 @@ def _strategy(body: SamplingFields, defaults: Defaults) -> StrategySpec:
     try:
         if body.strategy is not None:
             spec = body.strategy
-            spec = parse_spec(spec, where="strategy", check=False) if isinstance(spec, str) \
-                else StrategySpec.from_dict(spec, "strategy")
+            if isinstance(spec, str):
+                spec = parse_spec(spec, where="strategy", check=False)
+            elif isinstance(spec, dict):
+                spec = StrategySpec.from_dict(spec, "strategy")
+            else:
+                spec = spec_of(spec)
             _refuse_files(spec.to_dict(), "strategy")
         elif body.sentence_temps is not None:
             spec = StrategySpec("sentence", {"temperatures": body.sentence_temps})
@@ -167,7 +171,9 @@ def _temperature_with(chosen: str, field_name: str, body: SamplingFields) -> str
     start = f"{field_name} sets a constant temperature (dynatemp with dynatemp_range), and {chosen} gives a strategy"
     if chosen != "strategy":
         return f"{start}: give one"
-    name = body.strategy if isinstance(body.strategy, str) else str(body.strategy.get("name"))
+    strategy = body.strategy
+    name = strategy if isinstance(strategy, str) else str(strategy.get("name") if isinstance(strategy, dict)
+                                                          else "constant")
     name = name.partition(":")[0]
     try:
         params = ", ".join(strategy_parameters(name))

@@ -61,7 +61,7 @@ class SamplingFields(BaseModel):
     temperature: float | None = None
     dynatemp_range: float | None = None
     dynatemp_exponent: float | None = None
-    strategy: Union[str, dict[str, Any], None] = None
+    strategy: Union[str, dict[str, Any], float, None] = None  # a number is a constant temperature
     sentence_temps: list[float] | None = None
     rules: dict[str, Any] | None = None
     return_trace: bool = False

@@ -1,0 +1,161 @@
+"""``dyntemp serve``'s keys (401, 403, 429), its bounded queue (503), a client leaving mid-stream,
+and shutting down on SIGTERM: on real servers, with the official ``openai`` client and httpx."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+from conftest import Server
+
+from dyntemp.llama.model import default_model_path
+
+ALICE, BOB = "sk-alice-0123456789", "sk-bob-9876543210"
+LONG = {"prompt": "Once upon a time", "max_tokens": 2000, "ignore_eos": True, "stream": True}
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    """Two names for the default model, one slot each, no queue; alice may use both, one request at
+    a time; bob only ``b``."""
+    keys = tmp_path_factory.mktemp("keys") / "keys.toml"
+    keys.write_text(f'[keys.alice]\nkey = "{ALICE}"\nmax_concurrent = 1\n\n'
+                    f'[keys.bob]\nkey = "{BOB}"\nmodels = ["b"]\n')
+    path = default_model_path()
+    running = Server("--model", f"a={path}", "--model", f"b={path}", "--threads", "2", "--max-queue", "0",
+                     "--api-keys", str(keys))
+    yield running
+    assert running.stop() == 0, running.logs()
+
+
+def _wait_idle(server: Server, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while server.health()["slots_processing"]:
+        assert time.monotonic() < deadline, "a slot stayed busy"
+        time.sleep(0.05)
+
+
+def _start_stream(server: Server, key: str, model: str) -> httpx.Response:
+    """A long stream, its first chunk read: it holds its slot until closed."""
+    client = httpx.Client(timeout=60, headers={"Authorization": f"Bearer {key}"})
+    response = client.send(client.build_request("POST", f"{server.url}/v1/completions", json={**LONG, "model": model}),
+                           stream=True)
+    assert response.status_code == 200
+    # The iterator is kept: dropping it would close the connection, which is how a client leaves.
+    response.lines = response.iter_lines()
+    next(response.lines)
+    response.client = client
+    return response
+
+
+def _close(response: httpx.Response) -> None:
+    response.close()
+    response.client.close()
+
+
+@pytest.mark.parametrize("route", ["/v1/models", "/v1/strategies", "/metrics"])
+def test_routes_need_a_key(keyed, route):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {ALICE}"}):
+        response = httpx.get(f"{keyed.url}{route}", headers=headers)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "invalid_api_key"
+    assert httpx.get(f"{keyed.url}{route}", headers={"Authorization": f"Bearer {ALICE}"}).status_code == 200
+
+
+def test_health_stays_open(keyed):
+    assert keyed.health()["status"] == "ok"
+
+
+def test_the_openai_client_with_and_without_a_key(keyed):
+    with pytest.raises(openai.AuthenticationError):
+        keyed.client("wrong").completions.create(model="a", prompt="Hi", max_tokens=2)
+    reply = keyed.client(ALICE).completions.create(model="a", prompt="Hi", max_tokens=2)
+    assert reply.usage.completion_tokens == 2
+
+
+def test_a_key_uses_only_its_models(keyed):
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        keyed.client(BOB).completions.create(model="a", prompt="Hi", max_tokens=2)
+    assert caught.value.status_code == 403 and caught.value.body["param"] == "model"
+    assert keyed.client(BOB).completions.create(model="b", prompt="Hi", max_tokens=2).choices
+    assert [m.id for m in keyed.client(BOB).models.list().data] == ["b"]
+
+
+def test_a_key_beyond_its_concurrent_requests_gets_429(keyed):
+    stream = _start_stream(keyed, ALICE, "a")
+    try:
+        with pytest.raises(openai.RateLimitError) as caught:
+            keyed.client(ALICE).completions.create(model="b", prompt="Hi", max_tokens=2)
+        assert caught.value.status_code == 429 and caught.value.response.headers["Retry-After"]
+        assert keyed.client(BOB).completions.create(model="b", prompt="Hi", max_tokens=2).choices  # others go on
+    finally:
+        _close(stream)
+    _wait_idle(keyed)
+    assert keyed.client(ALICE).completions.create(model="b", prompt="Hi", max_tokens=2).choices
+
+
+def test_a_full_queue_answers_503_at_once(keyed):
+    stream = _start_stream(keyed, BOB, "b")
+    try:
+        start = time.monotonic()
+        with pytest.raises(openai.InternalServerError) as caught:
+            keyed.client(ALICE).completions.create(model="b", prompt="Hi", max_tokens=2)
+        assert time.monotonic() - start < 5
+        assert caught.value.status_code == 503 and caught.value.response.headers["Retry-After"] == "1"
+        assert caught.value.body["code"] == "queue_full"
+    finally:
+        _close(stream)
+    _wait_idle(keyed)
+
+
+def test_keys_and_prompts_never_reach_the_log(keyed):
+    keyed.client(ALICE).completions.create(model="a", prompt="a secret prompt", max_tokens=2)
+    logs = keyed.logs()
+    assert "POST /v1/completions 200 2 tokens" in logs
+    assert ALICE not in logs and BOB not in logs and "secret" not in logs
+
+
+def test_a_client_leaving_mid_stream_frees_its_slot(server):
+    def generated() -> float:
+        text = httpx.get(f"{server.url}/metrics").text
+        return float(next(line.split()[-1] for line in text.splitlines()
+                          if line.startswith("dyntemp_completion_tokens_total")))
+
+    before = generated()
+    streams = [_start_stream(server, "none", "SmolLM2-135M-Instruct.Q4_1") for _ in range(2)]
+    assert server.health()["slots_processing"] == 2
+    for stream in streams:
+        _close(stream)
+    _wait_idle(server, timeout=10)
+    assert generated() - before < 2 * 400  # stopped, far from 2 x 2000 tokens
+
+
+def test_sigterm_lets_a_running_stream_finish_then_exits_0():
+    running = Server("--grace", "30")
+    chunks: list[str] = []
+
+    def read() -> None:
+        with httpx.stream("POST", f"{running.url}/v1/completions", timeout=60,
+                          json={"prompt": "Hi", "max_tokens": 60, "ignore_eos": True, "stream": True}) as response:
+            chunks.extend(line for line in response.iter_lines() if line)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    while not running.health()["slots_processing"]:
+        time.sleep(0.02)
+    assert running.stop(signal.SIGTERM) == 0, running.logs()
+    reader.join(30)
+    assert chunks[-1] == "data: [DONE]" and len(chunks) > 10
+
+
+def test_sigint_past_the_grace_period_cancels_and_exits_0():
+    running = Server("--grace", "1")
+    stream = _start_stream(running, "none", "SmolLM2-135M-Instruct.Q4_1")
+    start = time.monotonic()
+    assert running.stop(signal.SIGINT) == 0, running.logs()
+    assert time.monotonic() - start < 20
+    _close(stream)
