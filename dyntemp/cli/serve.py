@@ -16,7 +16,7 @@ import socket
 import sys
 
 from .common import add_host_flags, add_import_flag, add_sampler_flags, check_host_flags, check_input_file, \
-    sampler_kwargs
+    modules_to_import, sampler_kwargs
 from .errors import UsageError, checked, interrupts_kept
 from .llama_syntax import logit_bias, merge_biases
 from .strategy_flags import add_strategy_flags, strategy_spec
@@ -47,7 +47,7 @@ def add_parser(commands) -> None:
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument("--parallel", "-np", type=int, default=1, metavar="N",
                        help="slots per model: requests generated at once, each slot its own llama.cpp context; "
-                            "the threads are split among them (default 1)")
+                            "a slot generating alone takes all the threads, busy slots split them (default 1)")
     serve.add_argument("--max-queue", type=int, default=64, metavar="N",
                        help="requests that may wait for a slot; more get 503 with Retry-After (default 64)")
     serve.add_argument("--ctx-size", "-c", type=int, default=2048, metavar="N",
@@ -168,7 +168,8 @@ def run(args, out) -> int:
                     "models; give --api-key or --api-keys", args.host)
     with checked(), interrupts_kept():
         served = load_models(models, parallel=args.parallel, threads=args.threads, n_ctx=args.ctx_size,
-                             max_queue=args.max_queue, n_gpu_layers=args.n_gpu_layers, verbose=args.verbose)
+                             max_queue=args.max_queue, n_gpu_layers=args.n_gpu_layers, verbose=args.verbose,
+                             imports=tuple(module for module, _ in modules_to_import(args)))
     app = create_app(served, Defaults(spec, kwargs), keys)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
                             access_log=False, timeout_graceful_shutdown=args.grace, lifespan="on")

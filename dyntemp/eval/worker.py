@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import ctypes
 import importlib
-import multiprocessing
-import os
-import signal
 import warnings
 
+from ..children import die_with_parent
 from ..core import Sampler, SamplerSettings
 from ..records import GenerationRecord
 from ..strategies.spec import StrategySpec
@@ -65,23 +62,8 @@ _worker: Worker | None = None
 def init_process(sweep: Sweep) -> None:
     """A pool process's initializer: tie its life to the eval's, then load the model once."""
     global _worker
-    _die_with_parent()
+    die_with_parent()
     _worker = Worker(sweep)
-
-
-def _die_with_parent() -> None:
-    """Have the kernel kill this process when the eval dies (SIGKILL included), rather than leave a
-    loaded model running with no one to report to."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the pool's own shutdown is all there is
-        return
-    parent = multiprocessing.parent_process()
-    if parent is not None and os.getppid() != parent.pid:  # it died before the line above
-        os._exit(1)
-
-
-_PR_SET_PDEATHSIG = 1
 
 
 def work(job: tuple) -> GenerationRecord:

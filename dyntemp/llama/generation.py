@@ -9,7 +9,7 @@ Streamed text holds back anything that could still become a stop string.
 from __future__ import annotations
 
 from numbers import Integral
-from typing import TYPE_CHECKING, Generator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Generator, Iterator, Mapping, Sequence
 
 from .. import _validate
 from ..core.results import GenerationResult, StreamPiece
@@ -45,13 +45,17 @@ def _held_back(text: str, stops: tuple[str, ...]) -> int:
 
 
 def stream(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
-           stop: "str | Sequence[str] | None" = None) -> Iterator[StreamPiece]:
-    """Yield the generated text piece by piece (see ``Sampler.stream``)."""
-    yield from _pieces(sampler, llm, prompt, max_tokens, stop)
+           stop: "str | Sequence[str] | None" = None,
+           threads: "Callable[[], int] | None" = None) -> Iterator[StreamPiece]:
+    """Yield the generated text piece by piece (see ``Sampler.stream``). ``threads``, when given,
+    says before each decode how many threads it may use: contexts that share the cores (a
+    server's slots) take them all when alone and split them when not."""
+    yield from _pieces(sampler, llm, prompt, max_tokens, stop, threads)
 
 
 def _pieces(sampler: "Sampler", llm, prompt: "str | Sequence[int]", max_tokens: int,
-            stop: "str | Sequence[str] | None") -> Generator[StreamPiece, None, str]:
+            stop: "str | Sequence[str] | None",
+            threads: "Callable[[], int] | None" = None) -> Generator[StreamPiece, None, str]:
     """The pieces of ``stream``; the generator returns the finish reason."""
     max_tokens = _validate.integer("max_tokens", max_tokens, low=1)
     stops = _check_stop(stop)
@@ -61,11 +65,29 @@ def _pieces(sampler: "Sampler", llm, prompt: "str | Sequence[int]", max_tokens: 
         raise ValueError(f"the prompt is {len(prompt_ids)} tokens and the context holds {n_ctx} (n_ctx; "
                          f"--ctx-size on the command line): give a larger context or a shorter prompt")
     with using(sampler, llm):
-        return (yield from _loop(sampler, llm, prompt_ids, max_tokens, stops))
+        return (yield from _loop(sampler, llm, prompt_ids, max_tokens, stops, _ThreadSetter(llm, threads)))
+
+
+class _ThreadSetter:
+    """Sets the context's threads to what ``threads()`` says, between decodes (on the thread that
+    decodes: the context is not thread-safe)."""
+
+    def __init__(self, llm, threads: "Callable[[], int] | None") -> None:
+        self.llm, self.threads, self.now = llm, threads, None
+
+    def __call__(self) -> None:
+        if self.threads is None:
+            return
+        n = self.threads()
+        if n != self.now:
+            import llama_cpp
+
+            llama_cpp.llama_set_n_threads(self.llm.ctx, n, n)
+            self.now = n
 
 
 def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int,
-          stops: tuple[str, ...]) -> Generator[StreamPiece, None, str]:
+          stops: tuple[str, ...], set_threads: _ThreadSetter) -> Generator[StreamPiece, None, str]:
     import llama_cpp
 
     n_ctx = llm.n_ctx()
@@ -78,6 +100,7 @@ def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int,
     sampler.reset()
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     llm.reset()
+    set_threads()
     llm.eval(prompt_ids)
     history = list(prompt_ids)
     read_logits = LogitsReader(llm)
@@ -109,6 +132,7 @@ def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int,
         # what was generated rather than fail to decode the next token.
         if len(history) >= n_ctx:
             break
+        set_threads()
         try:
             llm.eval([token])
         except RuntimeError as exc:

@@ -21,7 +21,7 @@ from fastapi.responses import StreamingResponse
 from .. import _validate
 from .auth import Key, Keyring
 from .catalog import catalog
-from .engine import End, Failed, run_job
+from .engine import End, Failed
 from .errors import APIError, install
 from .jobs import Defaults, build_job
 from .metrics import Metrics
@@ -100,8 +100,7 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
                 keys.leave(key)
             metrics.generated(response.prompt_tokens, response.completion_tokens, time.perf_counter() - started)
 
-        model.run(slot, lambda llm: run_job(job, llm, lambda e: loop.call_soon_threadsafe(events.put_nowait, e),
-                                            cancelled), loop, done)
+        model.run(slot, job, lambda event: loop.call_soon_threadsafe(events.put_nowait, event), cancelled, loop, done)
         watch = asyncio.create_task(_disconnect(request, cancelled))
         choices = len(job.prompts) * job.n
         if job.stream:

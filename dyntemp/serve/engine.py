@@ -1,6 +1,6 @@
 """Running a ``Job`` on a slot: each choice through the library's own generation loop
 (``dyntemp.llama.stream``, one fresh ``Sampler`` per choice, so no request sees another's state),
-reported as events as the text comes. It runs on the slot's thread and stops at the next piece of
+reported as events as the text comes. It runs in the slot's process and stops at the next piece of
 text once ``cancelled`` is set (the client left, or the server is shutting down)."""
 
 from __future__ import annotations
@@ -57,8 +57,10 @@ class Failed:
 _FINISH = {"eos": "stop", "stop": "stop", "length": "length"}
 
 
-def run_job(job: Job, llm, emit: Callable[[object], None], cancelled: threading.Event) -> None:
-    """Generate every choice of ``job`` on ``llm``, calling ``emit`` with ``Piece``, ``End`` or ``Failed``."""
+def run_job(job: Job, llm, emit: Callable[[object], None], cancelled: threading.Event,
+            threads: Callable[[], int] | None = None) -> None:
+    """Generate every choice of ``job`` on ``llm``, calling ``emit`` with ``Piece``, ``End`` or
+    ``Failed``; ``threads()`` says how many threads each decode may use."""
     from ..llama.generation import stream
 
     try:
@@ -66,7 +68,8 @@ def run_job(job: Job, llm, emit: Callable[[object], None], cancelled: threading.
             sampler = Sampler.from_settings(settings)
             if job.logprobs:
                 sampler.keep_top_logprobs(job.logprobs)
-            pieces = stream(sampler, llm, ids, max_tokens=job.max_tokens or llm.n_ctx(), stop=job.stop)
+            pieces = stream(sampler, llm, ids, max_tokens=job.max_tokens or llm.n_ctx(), stop=job.stop,
+                            threads=threads)
             sent = 0
             try:
                 for piece in pieces:

@@ -1,16 +1,21 @@
-"""Slots: each served model has ``parallel`` slots, each its own ``llama_cpp.Llama`` (a llama.cpp
-context is not thread-safe) and its own thread; a request takes a free slot or waits in a bounded
-queue, and a full queue answers 503 at once rather than making the client wait without end."""
+"""Slots: each served model has ``parallel`` slots, each its own ``llama_cpp.Llama`` in its own
+process (``dyntemp.serve.slot_process``) with a thread here that relays its events; a request takes a free slot or waits in a bounded
+queue, and a full queue answers 503 at once rather than making the client wait without end. The
+slots share the cores: one generating alone decodes with every thread, busy ones split them."""
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
+from ..llama.model import default_model_path
 from .errors import APIError
+from .slot_process import SlotProcess
 
 RETRY_AFTER_SECONDS = 1
 
@@ -23,28 +28,39 @@ class ModelFile:
     path: str
 
 
-class Slot:
-    """One ``Llama`` and the one thread that runs its generations."""
+class Cores:
+    """The threads every slot shares: a slot generating alone takes them all, and busy slots split
+    them (a slot's process sets its context's threads between decodes, from ``busy``)."""
 
-    def __init__(self, llm, index: int) -> None:
-        self.llm = llm
-        self.index = index
-        self.thread = ThreadPoolExecutor(1, thread_name_prefix=f"dyntemp-slot-{index}")
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.shared = multiprocessing.get_context("spawn").RawValue("i", 0)  # read by the slots' processes
+
+    @property
+    def busy(self) -> int:
+        return self.shared.value
+
+    @busy.setter
+    def busy(self, value: int) -> None:
+        self.shared.value = value
 
 
 class ServedModel:
-    """A model's slots and its queue. ``llm`` (the first slot's) answers questions about the
-    vocabulary and the chat template, which need no context of their own."""
+    """A model's slots and its queue. ``llm``, the model's vocabulary loaded in the server's own
+    process, tokenizes prompts, formats chats and checks grammars before a job reaches a slot."""
 
-    def __init__(self, model: ModelFile, slots: list[Slot], max_queue: int) -> None:
+    def __init__(self, model: ModelFile, slots: list[SlotProcess], max_queue: int, cores: Cores, llm) -> None:
         self.name, self.path = model.name, model.path
         self.slots = slots
-        self.llm = slots[0].llm
-        self.n_ctx = self.llm.n_ctx()
-        self.n_vocab = self.llm.n_vocab()
+        self.llm = llm
+        self.n_ctx, self.n_vocab = slots[0].ready()
+        for slot in slots[1:]:
+            slot.ready()
+        self.threads = [ThreadPoolExecutor(1, thread_name_prefix=f"dyntemp-slot-{s.index}") for s in slots]
         self.max_queue = max_queue
+        self.cores = cores
         self.waiting = 0
-        self._free: asyncio.Queue[Slot] | None = None
+        self._free: asyncio.Queue[SlotProcess] | None = None
         self._eog: list[int] | None = None
 
     @property
@@ -67,7 +83,7 @@ class ServedModel:
                 self._free.put_nowait(slot)
         return self._free
 
-    async def acquire(self) -> Slot:
+    async def acquire(self) -> SlotProcess:
         """A free slot, after waiting in the queue if need be; 503 when the queue is full."""
         free = self._queue()
         if free.empty() and self.waiting >= self.max_queue:
@@ -76,46 +92,63 @@ class ServedModel:
                            code="queue_full", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         self.waiting += 1
         try:
-            return await free.get()
+            slot = await free.get()
         finally:
             self.waiting -= 1
+        self.cores.busy += 1
+        return slot
 
-    def run(self, slot: Slot, work: Callable[[object], object], loop: asyncio.AbstractEventLoop,
-            done: Callable[[], None]) -> Future:
-        """Run ``work(llm)`` on ``slot``'s thread; the slot is free again (and ``done`` called) when
-        the work ends, whatever became of the request that asked for it."""
+    def run(self, slot: SlotProcess, job, emit: Callable[[object], None], cancelled: threading.Event,
+            loop: asyncio.AbstractEventLoop, done: Callable[[], None]) -> Future:
+        """Run ``job`` on ``slot`` (``emit`` gets its events, on the slot's thread); the slot is free
+        again (and ``done`` called, on the event loop) when the job ends, whatever became of the
+        request that asked for it."""
 
         def task():
             try:
-                return work(slot.llm)
+                slot.run(job, emit, cancelled)
             finally:
                 loop.call_soon_threadsafe(self._release, slot, done)
 
-        return slot.thread.submit(task)
+        return self.threads[self.slots.index(slot)].submit(task)
 
-    def _release(self, slot: Slot, done: Callable[[], None]) -> None:
+    def _release(self, slot: SlotProcess, done: Callable[[], None]) -> None:
+        self.cores.busy -= 1
         self._queue().put_nowait(slot)
         done()
 
     def close(self) -> None:
+        for thread in self.threads:
+            thread.shutdown(wait=True)
         for slot in self.slots:
-            slot.thread.shutdown(wait=True)
-            slot.llm.close()
+            slot.close()
+        self.llm.close()
 
 
 def load_models(models: list[ModelFile], *, parallel: int, threads: int | None, n_ctx: int, max_queue: int,
-                n_gpu_layers: int = 0, verbose: bool = False) -> dict[str, ServedModel]:
-    """Load ``parallel`` slots of each model, the threads split among a model's slots (by default
-    the machine's physical cores)."""
+                n_gpu_layers: int = 0, verbose: bool = False, imports: tuple[str, ...] = ()) -> dict[str, ServedModel]:
+    """Start ``parallel`` slot processes of each model (loading at once), sharing ``threads`` (by
+    default the machine's physical cores): the slots generating at a time split them. ``imports``:
+    modules each slot imports first, for the strategies they register. A model that cannot load is
+    a ``ValueError``."""
     from ..host import default_threads
     from ..llama.model import load_model
 
-    per_slot = max(1, (threads or default_threads()) // parallel)
+    cores = Cores(threads or default_threads())
+    load = {"n_ctx": n_ctx, "n_gpu_layers": n_gpu_layers, "verbose": verbose}
+    started = {model.name: [SlotProcess(m * parallel + i, model.path or default_model_path(), load, tuple(imports),
+                                        cores.shared, cores.threads) for i in range(parallel)]
+               for m, model in enumerate(models)}
     served = {}
-    for model in models:
-        slots = [Slot(load_model(model.path, n_threads=per_slot, n_ctx=n_ctx, n_gpu_layers=n_gpu_layers,
-                                 verbose=verbose), i) for i in range(parallel)]
-        served[model.name] = ServedModel(model, slots, max_queue)
+    try:
+        for model in models:
+            llm = load_model(model.path, vocab_only=True, verbose=verbose)
+            served[model.name] = ServedModel(model, started[model.name], max_queue, cores, llm)
+    except BaseException:
+        for slots in started.values():
+            for slot in slots:
+                slot.close()
+        raise
     return served
 
 
