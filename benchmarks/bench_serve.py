@@ -9,7 +9,8 @@ llama-cpp-python runs one request at a time behind its lock, each with every thr
 At 1, 2 and 4 concurrent clients, each client streams the same completions (same prompts, seeds,
 ``max_tokens``) to one server, then to the other, the order alternating between rounds. Tokens are
 counted by tokenizing each reply's text with the model (llama-cpp-python's stream has no usage), the
-same count for both sides. Printed: tokens/s and time to first token and latency (p50, p95) of each
+same count for both sides. Each measurement starts both servers afresh (llama-cpp-python's slows
+once several of its worker threads have decoded). Printed: tokens/s and time to first token and latency (p50, p95) of each
 side (medians over rounds), and the median of the paired tokens/s ratios. The goals: at least 0.95x
 the peer's throughput with 1 client, 1.6x with 4.
 
@@ -115,38 +116,40 @@ def main() -> int:
                     "--threads", str(args.threads), "--ctx-size", "2048"],
         "llama-cpp-python": [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
                              "--port", str(ports["llama-cpp-python"]), "--n_threads", str(args.threads),
-                             "--n_threads_batch", str(args.threads), "--n_ctx", "2048", "--verbose", "False"],
+                             "--n_threads_batch", str(args.threads), "--n_ctx", "2048", "--verbose", "False",
+                             # By default a new request aborts the running one; queued, every client is served.
+                             "--interrupt_requests", "False"],
     }
-    logs = {name: tempfile.TemporaryFile(mode="w+") for name in commands}
-    servers = {name: start(command, ports[name], logs[name]) for name, command in commands.items()}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    try:
-        for name in servers:  # warm up: first decodes, caches
-            load(urls[name], 1, 1, 8, count)
-        runs = {(name, c): [] for name in servers for c in CONCURRENCY}
-        for round_ in range(args.rounds):
-            for c in CONCURRENCY:
-                order = list(servers) if round_ % 2 == 0 else list(servers)[::-1]
-                for name in order:
-                    runs[name, c].append(load(urls[name], c, args.requests, args.max_tokens, count))
-                print(f"round {round_ + 1}, {c} client(s): " + ", ".join(
-                    f"{name} {runs[name, c][-1]['tps']:.1f} tokens/s" for name in servers), file=sys.stderr)
-    finally:
-        for process in servers.values():
-            process.terminate()
-            process.wait(60)
+    runs = {(name, c): [] for name in commands for c in CONCURRENCY}
+    for round_ in range(args.rounds):
+        for c in CONCURRENCY:
+            order = list(commands) if round_ % 2 == 0 else list(commands)[::-1]
+            for name in order:
+                # A fresh server for each measurement: llama-cpp-python's slows once several of its worker
+                # threads have decoded (each gets its own OpenMP team); fresh, it runs at its best.
+                with tempfile.TemporaryFile(mode="w+") as log:
+                    server = start(commands[name], ports[name], log)
+                    try:
+                        load(urls[name], 1, 1, 8, count)  # warm up: the first decodes
+                        runs[name, c].append(load(urls[name], c, args.requests, args.max_tokens, count))
+                    finally:
+                        server.terminate()
+                        server.wait(60)
+            print(f"round {round_ + 1}, {c} client(s): " + ", ".join(
+                f"{name} {runs[name, c][-1]['tps']:.1f} tokens/s" for name in commands), file=sys.stderr)
     print(f"model {os.path.basename(model)}, {args.threads} threads, max_tokens {args.max_tokens}, "
           f"{args.requests} requests per client, {args.rounds} rounds (medians)")
     print(f"{'clients':>7}  {'server':<17} {'tokens/s':>8}  {'TTFT p50':>8} {'p95':>6}  {'latency p50':>11} {'p95':>6}"
           f"  {'ratio':>5}")
     for c in CONCURRENCY:
-        ratio = statistics.median(d["tps"] / p["tps"] for d, p in zip(runs["dyntemp", c], runs["llama-cpp-python", c]))
-        for name in servers:
+        ratio = statistics.median([d["tps"] / p["tps"] for d, p in zip(runs["dyntemp", c], runs["llama-cpp-python", c])])
+        for name in commands:
             rows = runs[name, c]
             ttft = [v for r in rows for v in r["ttft"]]
             latency = [v for r in rows for v in r["latency"]]
             mark = f"{ratio:5.2f}" if name == "dyntemp" else ""
-            print(f"{c:>7}  {name:<17} {statistics.median(r['tps'] for r in rows):8.1f}  {_p(ttft, .5):8.3f} "
+            print(f"{c:>7}  {name:<17} {statistics.median([r['tps'] for r in rows]):8.1f}  {_p(ttft, .5):8.3f} "
                   f"{_p(ttft, .95):6.3f}  {_p(latency, .5):11.2f} {_p(latency, .95):6.2f}  {mark}")
         if c in GOALS:
             print(f"{'':>7}  goal: dyntemp / llama-cpp-python >= {GOALS[c]}: {'met' if ratio >= GOALS[c] else 'NOT met'}")

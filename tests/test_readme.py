@@ -48,3 +48,27 @@ def test_the_sweep_file_example_loads(tmp_path):
     (tmp_path / "sweep.toml").write_text(next(b for b in blocks("toml") if "[[strategy]]" in b))
     sweep = load_sweep(tmp_path / "sweep.toml")
     assert sweep.strategy_counts() == {"constant": 4, "edt": 4} and sweep.limit_for("creative") == 8
+
+
+def test_serving_examples_run(server):
+    """The Serving section's client code, curl commands and keys file, against a real server."""
+    import json
+    import subprocess
+
+    from dyntemp.serve import Keyring
+
+    local = f"127.0.0.1:{server.port}"
+    namespace: dict = {}
+    for code in blocks("py"):
+        exec(compile(code.replace("127.0.0.1:8000", local), str(README), "exec"), namespace)
+    assert namespace["reply"].choices[0].message.content.strip()
+    assert namespace["trace"] and {"temperature", "sentence_index"} <= set(namespace["trace"][0])
+    commands = blocks("sh")
+    assert len(commands) == 2
+    for command in commands:
+        result = subprocess.run(command.replace("127.0.0.1:8000", local), shell=True, capture_output=True,
+                                text=True, timeout=120, check=True)
+        assert json.loads(result.stdout)["choices"][0]["finish_reason"] in ("stop", "length")
+    keys = next(b for b in blocks("toml") if "[keys." in b)
+    ring = Keyring.from_toml(keys, "README", ["SmolLM2-135M-Instruct.Q4_1"])
+    assert [k.name for k in ring.keys] == ["alice", "ci"] and ring.keys[0].max_concurrent == 2

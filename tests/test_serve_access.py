@@ -3,6 +3,7 @@ and shutting down on SIGTERM: on real servers, with the official ``openai`` clie
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -159,3 +160,49 @@ def test_sigint_past_the_grace_period_cancels_and_exits_0():
     assert running.stop(signal.SIGINT) == 0, running.logs()
     assert time.monotonic() - start < 20
     _close(stream)
+
+
+def _slot_pids(server: Server) -> list[int]:
+    """The server's slot processes (not multiprocessing's resource tracker)."""
+    import glob
+
+    children = []
+    for task in glob.glob(f"/proc/{server.process.pid}/task/*/children"):  # a thread's children are listed there
+        with open(task) as f:
+            children += [int(p) for p in f.read().split()]
+    slots = []
+    for child in children:
+        with open(f"/proc/{child}/cmdline", "rb") as f:
+            if b"spawn_main" in f.read():
+                slots.append(child)
+    return slots
+
+
+def test_a_slot_process_that_dies_is_a_500_then_started_again():
+    import os
+
+    running = Server("--threads", "2")
+    try:
+        (first,) = _slot_pids(running)
+        stream = _start_stream(running, "none", "SmolLM2-135M-Instruct.Q4_1")
+        os.kill(first, signal.SIGKILL)
+        lines = [line for line in stream.lines if line]
+        _close(stream)
+        error = json.loads(lines[-1][6:])["error"]
+        assert error["type"] == "server_error" and "died" in error["message"] and "Traceback" not in lines[-1]
+        _wait_idle(running)
+        reply = running.client().completions.create(model="SmolLM2-135M-Instruct.Q4_1", prompt="Hi", max_tokens=3)
+        assert reply.usage.completion_tokens == 3
+        (second,) = _slot_pids(running)
+        assert second != first
+        replies = []
+        whole = threading.Thread(target=lambda: replies.append(httpx.post(
+            f"{running.url}/v1/completions", json={**LONG, "stream": False}, timeout=60)))
+        whole.start()
+        while not running.health()["slots_processing"]:
+            time.sleep(0.02)
+        os.kill(second, signal.SIGKILL)
+        whole.join(60)
+        assert replies[0].status_code == 500 and replies[0].json()["error"]["code"] == "slot_died"
+    finally:
+        assert running.stop() == 0, running.logs()

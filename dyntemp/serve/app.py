@@ -113,7 +113,8 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
                 if event is None:  # the client left
                     return HTTPResponse(status_code=499)
                 if isinstance(event, Failed):
-                    raise event.error
+                    log.error("failed: %s %s", request.method, request.url.path, exc_info=event.error)
+                    return event.api_error().response()
                 response.add(event)
                 ended += isinstance(event, End)
         finally:
@@ -182,10 +183,8 @@ async def _stream(request: Request, response: Response, events: asyncio.Queue, c
             if event is None:
                 return
             if isinstance(event, Failed):  # the stream has begun: the error goes in it, as OpenAI's does
-                log.error("internal error in a stream", exc_info=event.error)
-                error = APIError(f"internal error ({type(event.error).__name__}); the server's log has the details",
-                                 status=500)
-                yield _sse(error.body())
+                log.error("failed in a stream: %s", request.url.path, exc_info=event.error)
+                yield _sse(event.api_error().body())
                 return
             response.add(event)
             ended += isinstance(event, End)

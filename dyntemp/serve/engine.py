@@ -6,6 +6,7 @@ text once ``cancelled`` is set (the client left, or the server is shutting down)
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -37,9 +38,11 @@ class Piece:
 
 @dataclass(frozen=True)
 class End:
-    """Choice ``index`` ended (``finish_reason`` as OpenAI's), with its last records and its counts."""
+    """Choice ``index`` ended (``finish_reason`` as OpenAI's), with its text, records and tokens not
+    sent yet, and its counts."""
 
     index: int
+    text: str
     finish_reason: str
     records: tuple[TraceRecord, ...]
     tokens: tuple[Token, ...] | None
@@ -49,12 +52,27 @@ class End:
 
 @dataclass(frozen=True)
 class Failed:
-    """The job failed: a bug, reported to the client as a 500 without the traceback."""
+    """The job failed, reported to the client as a 500 without the traceback: its slot's process
+    died (``SlotDied``, said as it is), or a bug (its type only; the details go to the log)."""
 
     error: BaseException
 
+    def api_error(self):
+        from .errors import APIError
+
+        if isinstance(self.error, SlotDied):
+            return APIError(f"{self.error}; retry the request", status=500, code="slot_died")
+        return APIError(f"internal error ({type(self.error).__name__}); the server's log has the details",
+                        status=500)
+
+
+class SlotDied(RuntimeError):
+    """A slot's process died during a job (killed, or out of memory)."""
+
 
 _FINISH = {"eos": "stop", "stop": "stop", "length": "length"}
+#: A stream's pieces are sent at most this often (seconds); what comes between goes in the next one.
+STREAM_INTERVAL = 0.02
 
 
 def run_job(job: Job, llm, emit: Callable[[object], None], cancelled: threading.Event,
@@ -70,18 +88,24 @@ def run_job(job: Job, llm, emit: Callable[[object], None], cancelled: threading.
                 sampler.keep_top_logprobs(job.logprobs)
             pieces = stream(sampler, llm, ids, max_tokens=job.max_tokens or llm.n_ctx(), stop=job.stop,
                             threads=threads)
-            sent = 0
+            sent, text, next_send = 0, [], 0.0
             try:
                 for piece in pieces:
                     if cancelled.is_set():
                         return
-                    now = len(sampler.trace)
-                    emit(Piece(index, piece.text, tuple(sampler.trace[sent:now]), _tokens(job, llm, sampler, sent, now)))
-                    sent = now
+                    text.append(piece.text)
+                    # Each message costs the decode some CPU (the server's side runs beside it): a stream
+                    # sends what came at most every STREAM_INTERVAL, the first piece at once; a whole
+                    # response, once.
+                    if job.stream and time.monotonic() >= next_send:
+                        now = len(sampler.trace)
+                        emit(Piece(index, "".join(text), tuple(sampler.trace[sent:now]),
+                                   _tokens(job, llm, sampler, sent, now)))
+                        sent, text, next_send = now, [], time.monotonic() + STREAM_INTERVAL
             finally:
                 pieces.close()
             now = len(sampler.trace)
-            emit(End(index, _FINISH[sampler.finish_reason], tuple(sampler.trace[sent:now]),
+            emit(End(index, "".join(text), _FINISH[sampler.finish_reason], tuple(sampler.trace[sent:now]),
                      _tokens(job, llm, sampler, sent, now), len(ids), now))
     except Exception as exc:  # noqa: BLE001 - reported to the client as a 500, and logged by the app
         emit(Failed(exc))

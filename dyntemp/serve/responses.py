@@ -35,8 +35,7 @@ class Response:
 
     def add(self, event: "Piece | End") -> None:
         i = event.index
-        if isinstance(event, Piece):
-            self.texts[i] += event.text
+        self.texts[i] += event.text
         self.records[i] += [r.to_dict() for r in event.records]
         self.tokens[i] += event.tokens or ()
         if isinstance(event, End):
@@ -69,7 +68,7 @@ class Response:
         """The stream chunk of ``event`` (call after ``add``)."""
         i = event.index
         choice: dict[str, Any] = {"index": i}
-        text = event.text if isinstance(event, Piece) else ""
+        text = event.text
         if self.job.chat:
             delta: dict[str, Any] = {} if isinstance(event, End) and not text else {"content": text}
             if not self._started[i]:

@@ -15,7 +15,7 @@ import threading
 import warnings
 from typing import Callable
 
-from .engine import Failed, run_job
+from .engine import Failed, SlotDied, run_job
 
 _POLL_SECONDS = 0.05  # how soon a client that left stops its generation, at the latest
 
@@ -65,8 +65,8 @@ class SlotProcess:
                     return
                 emit(event)
         except (EOFError, OSError):
-            emit(Failed(RuntimeError(f"slot {self.index}'s process died (exit status {self.process.exitcode}); "
-                                     f"it is started again")))
+            emit(Failed(SlotDied(f"slot {self.index}'s process died (exit status {self.process.exitcode}); "
+                                 f"it is started again")))
             self.process.join(5)
             self.start()
             self.ready()

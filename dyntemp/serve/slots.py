@@ -60,7 +60,7 @@ class ServedModel:
         self.max_queue = max_queue
         self.cores = cores
         self.waiting = 0
-        self._free: asyncio.Queue[SlotProcess] | None = None
+        self._free: asyncio.LifoQueue[SlotProcess] | None = None
         self._eog: list[int] | None = None
 
     @property
@@ -78,7 +78,7 @@ class ServedModel:
 
     def _queue(self) -> asyncio.Queue:
         if self._free is None:  # made on the server's event loop, at first use
-            self._free = asyncio.Queue()
+            self._free = asyncio.LifoQueue()  # the slot that just finished first: its caches are warm
             for slot in self.slots:
                 self._free.put_nowait(slot)
         return self._free
