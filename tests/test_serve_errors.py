@@ -137,3 +137,18 @@ def test_bad_keys_file_exits_2(tmp_path):
 def test_a_port_in_use_exits_2(server):
     result = _serve("--port", str(server.port))
     assert result.returncode == 2 and "address already in use" in result.stderr
+
+
+def test_no_keys_off_loopback_warns_loudly():
+    # 192.0.2.1 (TEST-NET-1) is no address of this machine: the bind fails after the warning, so the
+    # test listens nowhere.
+    result = _serve("--host", "192.0.2.1")
+    assert "WARNING: listening on 192.0.2.1 without API keys" in result.stderr
+    assert result.returncode == 2 and "--host 192.0.2.1" in result.stderr
+    import socket
+
+    with socket.socket() as taken:  # a loopback address, its port taken: no warning, then the bind fails
+        taken.bind(("127.0.0.2", 0))
+        taken.listen()
+        quiet = _serve("--host", "127.0.0.2", "--port", str(taken.getsockname()[1]))
+    assert quiet.returncode == 2 and "address already in use" in quiet.stderr and "WARNING" not in quiet.stderr

@@ -142,6 +142,11 @@ def _check_port(host: str, port: int) -> None:
 
 
 def _loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only.
+
+    >>> _loopback("127.0.0.1"), _loopback("::1"), _loopback("localhost"), _loopback("0.0.0.0")
+    (True, True, True, False)
+    """
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -160,12 +165,12 @@ def run(args, out) -> int:
         kwargs["logit_bias"] = merge_biases(args.logit_bias)
     models = _models(args.model)
     keys = _keys(args, [m.name for m in models])
-    _check_port(args.host, args.port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     log = logging.getLogger("dyntemp.serve")
     if keys is None and not _loopback(args.host):
         log.warning("WARNING: listening on %s without API keys: anyone who reaches this address can use the "
                     "models; give --api-key or --api-keys", args.host)
+    _check_port(args.host, args.port)
     with checked(), interrupts_kept():
         served = load_models(models, parallel=args.parallel, threads=args.threads, n_ctx=args.ctx_size,
                              max_queue=args.max_queue, n_gpu_layers=args.n_gpu_layers, verbose=args.verbose,
