@@ -11,7 +11,7 @@ WebUI, LangChain) through dyntemp's request fields, next to OpenAI's and llama-s
 
 from .app import create_app
 from .auth import Keyring
-from .jobs import Defaults
+from ..api.jobs import Defaults
 from .slots import ModelFile, load_models, model_name
 
 __all__ = ["Defaults", "Keyring", "ModelFile", "create_app", "load_models", "model_name"]

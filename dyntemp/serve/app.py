@@ -19,14 +19,15 @@ from fastapi.responses import Response as HTTPResponse
 from fastapi.responses import StreamingResponse
 
 from .. import _validate
+from ..api.errors import APIError
+from ..api.jobs import Defaults, build_job
+from ..api.schema import ChatCompletionRequest, CompletionRequest, SamplingFields
 from .auth import Key, Keyring
 from .catalog import catalog
 from .engine import End, Failed
-from .errors import APIError, install
-from .jobs import Defaults, build_job
+from .errors import install
 from .metrics import Metrics
 from .responses import Response
-from .schema import ChatCompletionRequest, CompletionRequest, SamplingFields
 from .slots import ServedModel
 
 log = logging.getLogger("dyntemp.serve")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .. import _validate
-from .errors import APIError
+from ..api.errors import APIError
 
 _KEY_FIELDS = ("key", "models", "max_concurrent")
 
@@ -46,7 +46,7 @@ class Keyring:
     >>> ring.check("Bearer s3cret").name, ring.check("Bearer nope")
     Traceback (most recent call last):
     ...
-    dyntemp.serve.errors.APIError: invalid API key: give the server's key as Authorization: Bearer KEY
+    dyntemp.api.errors.APIError: invalid API key: give the server's key as Authorization: Bearer KEY
     """
 
     def __init__(self, keys: Sequence[Key]) -> None:

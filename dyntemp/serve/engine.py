@@ -12,7 +12,7 @@ from typing import Callable
 
 from ..core.sampler import Sampler
 from ..core.trace import TraceRecord
-from .jobs import Job
+from ..api.jobs import Job
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Failed:
     error: BaseException
 
     def api_error(self):
-        from .errors import APIError
+        from ..api.errors import APIError
 
         if isinstance(self.error, SlotDied):
             return APIError(f"{self.error}; retry the request", status=500, code="slot_died")

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from .engine import End, Piece, Token
-from .jobs import Job
+from ..api.jobs import Job
 
 
 class Response:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..llama.model import default_model_path
-from .errors import APIError
+from ..api.errors import APIError
 from .slot_process import SlotProcess
 
 RETRY_AFTER_SECONDS = 1
