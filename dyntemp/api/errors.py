@@ -56,7 +56,7 @@ def validation_error(errors: Sequence[dict[str, Any]], allowed: Sequence[str] = 
     if error.get("type") == "json_invalid":
         return APIError(f"the request body is not valid JSON: {error.get('ctx', {}).get('error', error['msg'])}",
                         code="invalid_json")
-    if error.get("type") == "model_attributes_type" or (not loc and error.get("type") == "dict_type"):
+    if not loc and error.get("type") in ("model_attributes_type", "model_type", "dict_type"):
         return APIError("the request body must be a JSON object", code="invalid_json")
     # A value that may take several types is reported once, without the type pydantic tried.
     param = ".".join(part for part in loc if not _is_type_name(part))

@@ -20,7 +20,7 @@ from ..strategies.registry import UnknownStrategyError, strategy_parameters
 from ..strategies.rules import FILE_KEYS
 from ..strategies.spec import SpecError, StrategySpec, parse_spec, spec_of
 from .errors import APIError
-from .schema import ChatCompletionRequest, CompletionRequest, SamplingFields
+from .schema import ChatCompletionRequest, CompletionRequest, GenerationFields, SamplingFields
 
 MAX_CHOICES = 128  # as OpenAI's n
 MAX_LOGPROBS = 20
@@ -85,7 +85,7 @@ def build_job(body: SamplingFields, model, defaults: Defaults) -> Job:
         raise APIError("echo is not supported by this server", param="echo", code="unsupported_parameter")
     if not 1 <= body.n <= MAX_CHOICES:
         raise APIError(f"n must be from 1 to {MAX_CHOICES}, got {body.n}", param="n")
-    settings = _settings(body, model, defaults)
+    settings = request_settings(body, model, defaults)
     prompts = _chat_prompt(body, model) if chat else _prompts(body, model)
     if len(prompts) * body.n > MAX_CHOICES:
         raise APIError(f"{len(prompts)} prompts x n={body.n} is {len(prompts) * body.n} choices; at most "
@@ -95,12 +95,14 @@ def build_job(body: SamplingFields, model, defaults: Defaults) -> Job:
             raise APIError(f"the prompt is {len(ids)} tokens and the context holds {model.n_ctx} (the server's "
                            f"--ctx-size): send a shorter prompt", param="messages" if chat else "prompt",
                            code="context_length_exceeded")
-    return Job(model.name, chat, prompts, settings, body.n, _max_tokens(body, chat), _stop(body),
+    # OpenAI's defaults: a chat runs to its end, a completion 16 tokens.
+    return Job(model.name, chat, prompts, settings, body.n, max_tokens_of(body, None if chat else 16), stop_strings(body),
                _logprobs(body), body.stream, bool(body.stream_options and body.stream_options.include_usage),
                body.return_trace)
 
 
-def _settings(body: SamplingFields, model, defaults: Defaults) -> SamplerSettings:
+def request_settings(body: GenerationFields, model, defaults: Defaults) -> SamplerSettings:
+    """The checked settings of ``body``'s fields over ``defaults``, on ``model`` (its vocabulary)."""
     given = {name: getattr(body, name) for name in SAMPLER_FIELDS if getattr(body, name) is not None}
     if given.get("seed") == -1:  # llama-server's "pick one"
         del given["seed"]
@@ -134,7 +136,7 @@ def _logit_bias(bias: Mapping[str, Any], model) -> dict:
     return dict(bias)
 
 
-def _strategy(body: SamplingFields, defaults: Defaults) -> StrategySpec:
+def _strategy(body: GenerationFields, defaults: Defaults) -> StrategySpec:
     """The strategy: ``strategy``, ``sentence_temps`` or ``rules``; else ``temperature`` (with
     llama-server's ``dynatemp_range``/``dynatemp_exponent``); else the server's default."""
     chosen = [name for name in _STRATEGY_FIELDS if getattr(body, name) is not None]
@@ -167,7 +169,7 @@ def _strategy(body: SamplingFields, defaults: Defaults) -> StrategySpec:
                        code="unknown_strategy" if isinstance(exc, UnknownStrategyError) else None) from None
 
 
-def _temperature_with(chosen: str, field_name: str, body: SamplingFields) -> str:
+def _temperature_with(chosen: str, field_name: str, body: GenerationFields) -> str:
     start = f"{field_name} sets a constant temperature (dynatemp with dynatemp_range), and {chosen} gives a strategy"
     if chosen != "strategy":
         return f"{start}: give one"
@@ -182,7 +184,7 @@ def _temperature_with(chosen: str, field_name: str, body: SamplingFields) -> str
     return f"{start}: give the strategy's own parameters instead ({name}: {params or 'none'})"
 
 
-def _dynatemp(body: SamplingFields) -> StrategySpec:
+def _dynatemp(body: GenerationFields) -> StrategySpec:
     t = LLAMA_CPP_TEMPERATURE if body.temperature is None else body.temperature
     delta = body.dynatemp_range or 0.0
     if delta < 0:
@@ -222,7 +224,7 @@ def _refuse_files(table: Any, where: str) -> None:
             _refuse_files(value, where)
 
 
-def _grammar(body: SamplingFields, model) -> str | None:
+def _grammar(body: GenerationFields, model) -> str | None:
     """The GBNF of ``response_format``, ``grammar`` or ``json_schema`` (one of them), checked on the model."""
     from ..llama.grammar import GrammarConstraint, json_schema_grammar
 
@@ -282,13 +284,14 @@ def _chat_prompt(body: ChatCompletionRequest, model) -> list[list[int]]:
         raise APIError.about("messages", str(exc)) from None
 
 
-def _max_tokens(body: SamplingFields, chat: bool) -> int | None:
+def max_tokens_of(body: GenerationFields, default: int | None) -> int | None:
+    """The token budget ``body`` asks for (``None``: until the context is full), or ``default``."""
     given = {name: getattr(body, name) for name in ("max_completion_tokens", "max_tokens", "n_predict")
              if getattr(body, name) is not None}
     if len(set(given.values())) > 1:
         raise APIError(f"{' and '.join(given)} disagree ({given}): give one", param=list(given)[1])
     if not given:
-        return None if chat else 16  # OpenAI's defaults: a chat runs to its end, a completion 16 tokens
+        return default
     name, value = next(iter(given.items()))
     if value == -1 and name == "n_predict":
         return None
@@ -297,7 +300,7 @@ def _max_tokens(body: SamplingFields, chat: bool) -> int | None:
     return value
 
 
-def _stop(body: SamplingFields) -> tuple[str, ...]:
+def stop_strings(body: GenerationFields) -> tuple[str, ...]:
     stops = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
     if any(not s for s in stops):
         raise APIError("stop: a stop string cannot be empty", param="stop")

@@ -39,22 +39,18 @@ class ResponseFormat(BaseModel):
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
 
 
-class SamplingFields(BaseModel):
-    """What completions and chat completions share: the model, the length, the stop strings, the
-    sampler's settings and the strategy. ``None`` means not given: the server's default applies."""
+class GenerationFields(BaseModel):
+    """What one generation is made with: its length, stop strings, seed, the strategy and the
+    sampler's settings. ``None`` means not given: the default of the server (or of the batch
+    command) applies. A batch line has these fields."""
 
     model_config = _STRICT
 
-    model: str | None = None
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
     n_predict: int | None = None  # llama-server's max_tokens (-1: until the context is full)
     stop: Union[str, list[str], None] = None
-    n: int = 1
     seed: int | None = None
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    user: str | None = None
     logit_bias: dict[str, Union[float, Literal["-inf"]]] | None = None
     response_format: ResponseFormat | None = None
     # The strategy: one of these (temperature with llama-server's dynatemp_range/exponent, or dyntemp's own).
@@ -64,7 +60,6 @@ class SamplingFields(BaseModel):
     strategy: Union[str, dict[str, Any], float, None] = None  # a number is a constant temperature
     sentence_temps: list[float] | None = None
     rules: dict[str, Any] | None = None
-    return_trace: bool = False
     # The sampler (llama-server's names).
     top_p: float | None = None
     top_k: int | None = None
@@ -96,6 +91,18 @@ class SamplingFields(BaseModel):
     ignore_eos: bool = False
 
 
+class SamplingFields(GenerationFields):
+    """What completions and chat completions share: the fields of a generation, and the model,
+    the number of choices, streaming and the trace."""
+
+    model: str | None = None
+    n: int = 1
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = None
+    return_trace: bool = False
+
+
 class CompletionRequest(SamplingFields):
     """``POST /v1/completions``: a prompt (text, token ids, or a list of either) to continue."""
 
@@ -122,6 +129,15 @@ class ChatCompletionRequest(SamplingFields):
     messages: list[Message]
     logprobs: bool = False
     top_logprobs: int | None = None
+
+
+class BatchLine(GenerationFields):
+    """One line of a ``dyntemp batch`` input: a ``prompt`` (text or token ids) or ``messages``, an
+    optional ``id``, and any field of a generation."""
+
+    id: Union[str, int, None] = None
+    prompt: Union[str, list[int], None] = None
+    messages: list[Message] | None = None
 
 
 #: OpenAI fields this server knows but does not implement: refused by name rather than as unknown.

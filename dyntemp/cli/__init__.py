@@ -3,6 +3,7 @@
     dyntemp generate "Write four sentences about the sea." --chat --sentence-temps 0.2,0.9,1.4 --show
     dyntemp generate - --strategy edt:theta=0.6 --top-k 40 --trace run.jsonl < prompt.txt
     dyntemp serve --parallel 2 --strategy edt:theta=0.6
+    dyntemp batch prompts.jsonl -o out.jsonl --workers 2 --seed 1
     dyntemp strategies [NAME]
     dyntemp eval --suite qa --strategy constant:temperature=0.3,0.7,1.0 --strategy edt:theta=0.3,0.6 --out runs/qa
     dyntemp plot runs/qa
@@ -19,7 +20,7 @@ import os
 import sys
 import warnings
 
-from . import evaluate, generate, info, plot, serve, strategies
+from . import batch, evaluate, generate, info, plot, serve, strategies
 from .common import import_modules, modules_to_import
 from .errors import (FAILED, INTERRUPTED, PIPE_CLOSED, USAGE, UsageError, WorkError, debugging, describe_oserror,
                      flag_of_path, internal_error, path_flags, traceback_text)
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dyntemp", description="Token-adaptive temperature sampling on llama.cpp.")
     parser.add_argument("--version", action="version", version=info.version(), help="print the versions and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (generate, serve, strategies, evaluate, plot, info):
+    for command in (generate, serve, batch, strategies, evaluate, plot, info):
         command.add_parser(commands)
     return parser
 

@@ -29,6 +29,11 @@ def add_parser(commands) -> None:
     ev.add_argument("--out", "-o", metavar="FOLDER", help="the run folder (required unless the sweep file names one)")
     ev.add_argument("--workers", "-j", type=int, metavar="N",
                     help="worker processes, each loading the model once (default 1)")
+    ev.add_argument("--backend", choices=("local", "ray"), default=None,
+                    help="run the workers as local processes or Ray actors (pip install 'dyntemp[ray]') "
+                         "(default local)")
+    ev.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (auto, or HOST:PORT); default: a "
+                                                          "local Ray")
     ev.add_argument("--model", "-m", metavar="GGUF", help="a GGUF file (default: SmolLM2-135M-Instruct)")
     ev.add_argument("--scorer", metavar="GGUF", help="an independent model that scores each reply's NLL")
     ev.add_argument("--ctx-size", "-c", type=int, metavar="N", help="context size of the model (default 2048)")
@@ -63,7 +68,8 @@ def run(args, out) -> None:
                      "max_tokens": args.max_tokens, "workers": args.workers, "model": args.model,
                      "scorer": args.scorer, "n_ctx": args.ctx_size, "n_threads": args.threads,
                      "n_gpu_layers": args.n_gpu_layers or None, "sampler": sampler_kwargs(args) or None,
-                     "unisolated_code": args.unisolated_code or None}
+                     "unisolated_code": args.unisolated_code or None, "backend": args.backend,
+                     "ray_address": args.ray_address}
         if args.config:
             sweep = load_sweep(args.config, **overrides)
             folder = args.out or sweep_out(args.config)
@@ -77,6 +83,13 @@ def run(args, out) -> None:
             load_suite(suite)
     if not folder:
         raise UsageError("give --out FOLDER for the run's results")
+    if sweep.ray_address is not None and sweep.backend != "ray":
+        raise UsageError("--ray-address applies to --backend ray")
+    if sweep.backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UsageError("--backend ray needs Ray: pip install 'dyntemp[ray]'") from None
     check_output_folder("--out" if args.out else f"out (in {args.config})", folder)
     each, cores = sweep.threads_per_worker(), physical_cores()
     if sweep.workers * each > cores:

@@ -1,4 +1,4 @@
-"""Where a sweep's generations run: in this process, or in a pool of worker processes."""
+"""Where a sweep's generations run: in this process, in a pool of worker processes, or on Ray actors."""
 
 from __future__ import annotations
 
@@ -9,6 +9,27 @@ from typing import Iterator
 from ..records import GenerationRecord
 from .spec import Sweep
 from .worker import Worker, init_process, work
+
+
+class _JobWorker:
+    """A ``Worker`` called with one job tuple, as a Ray actor calls it."""
+
+    def __init__(self, sweep: Sweep) -> None:
+        self.worker = Worker(sweep)
+
+    def __call__(self, job: tuple) -> GenerationRecord:
+        return self.worker(*job)
+
+
+def results(sweep: Sweep, jobs: list) -> Iterator[GenerationRecord]:
+    """The records of ``jobs`` as they finish, on the sweep's backend."""
+    if sweep.backend == "ray" and jobs:
+        from ..ray_actors import ray_results
+
+        for _, record in ray_results(_JobWorker, (sweep,), jobs, sweep.workers, address=sweep.ray_address):
+            yield record
+        return
+    yield from local_results(sweep, jobs)
 
 
 def local_results(sweep: Sweep, jobs: list) -> Iterator[GenerationRecord]:

@@ -11,14 +11,12 @@ corrected command; it and ``summary.csv`` are replaced whole, never left half-wr
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
+from ..files import drop_torn_line, hold_lock, replace_file
 from ..records import GenerationRecord
 
 GENERATIONS = "generations.jsonl"
@@ -74,15 +72,6 @@ def read_generations(run: str | os.PathLike) -> list[GenerationRecord]:
     return records
 
 
-def drop_torn_line(path: Path) -> None:
-    """Cut a last line left half-written by a killed run, so appends start on a fresh line."""
-    with open(path, "rb+") as f:
-        data = f.read()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
-            f.truncate(end)
-
-
 def check_header(out: Path, header: dict) -> None:
     """Refuse a run folder whose run differs from ``header`` (see ``write_header``)."""
     path = out / SWEEP
@@ -101,38 +90,11 @@ def write_header(out: Path, header: dict) -> None:
         replace_file(out / SWEEP, json.dumps(header, indent=2))
 
 
-def replace_file(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all: a full disk leaves the old file, never a truncated one."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-@contextlib.contextmanager
-def locked(out: Path) -> Iterator[None]:
+def locked(out: Path):
     """Hold the run folder's lock: a second run into the same folder is refused while this one lives."""
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / LOCK, "a+", encoding="utf-8") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip() or "another process"
-            raise RunError(f"{os.fspath(out)} is being written by another run ({holder}); wait for it to finish, "
-                           f"or choose another out folder") from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"pid {os.getpid()}")
-        lock.flush()
-        yield
+    return hold_lock(out / LOCK, f"{os.fspath(out)} is being written by another run", "or choose another out folder",
+                     RunError)
 
 
 def append_records(path: Path, records: Iterable[GenerationRecord], on_each=None, before_first=None) -> None:

@@ -17,7 +17,8 @@ from ..core.trace import Trace
 from ..records import GenerationRecord
 from ..strategies.spec import StrategySpec
 from . import isolation
-from .executors import local_results
+from ..ray_actors import WorkerFailed
+from .executors import results
 from .run_folder import (GENERATIONS, SUMMARY, RunError, append_records, check_header, drop_torn_line, job_key,
                          locked, read_generations, record_key, write_header)
 from .spec import Sweep
@@ -127,11 +128,12 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike, *, progress: bool | None = N
             bar = tqdm(total=total, initial=total - len(jobs), unit="gen", disable=progress is False,
                        dynamic_ncols=True)
         try:
-            append_records(path, local_results(sweep, jobs), on_each=bar.update,
+            append_records(path, results(sweep, jobs), on_each=bar.update,
                            before_first=lambda: write_header(out, header))
-        except BrokenProcessPool:
+        except (BrokenProcessPool, WorkerFailed) as exc:
             saved = len(read_generations(out))
-            raise RunError(f"a worker process died; {saved} of {total} generations are saved in {path}: "
+            died = "a worker process died" if isinstance(exc, BrokenProcessPool) else str(exc)
+            raise RunError(f"{died}; {saved} of {total} generations are saved in {path}: "
                            f"rerun the same command to resume") from None
         finally:
             bar.close()

@@ -36,7 +36,7 @@ from ..core.settings import SamplerSettings
 from ..strategies.spec import SpecError, StrategySpec, grid, parse_grid
 
 _SWEEP_KEYS = ("suites", "strategy", "seeds", "limit", "max_tokens", "sampler", "model", "scorer", "workers", "out",
-               "n_ctx", "n_threads", "n_gpu_layers", "imports", "unisolated_code")
+               "n_ctx", "n_threads", "n_gpu_layers", "imports", "unisolated_code", "backend", "ray_address")
 
 #: A sweep or strategy spec that cannot be run; the message says where and why.
 SweepSpecError = SpecError
@@ -68,7 +68,9 @@ class Sweep:
     not record them. ``imports`` names modules every worker imports before it builds a strategy:
     those that register the sweep's own strategies (``@dyntemp.register_strategy``).
     ``unisolated_code=True`` runs the code suite's generated code without the kernel's isolation
-    (see ``dyntemp.eval.sandbox``), where bubblewrap cannot run.
+    (see ``dyntemp.eval.sandbox``), where bubblewrap cannot run. ``backend`` ``"ray"`` runs the
+    generations on ``workers`` Ray actors (``ray_address``: a cluster to join; ``None``: a local
+    Ray); like the threads, it changes nothing that is generated.
 
     >>> sweep = Sweep(["qa"], parse_strategy("constant:temperature=0.3,1.0"), seeds=2, limit=5)
     >>> len(sweep.settings), sweep.seeds
@@ -89,8 +91,12 @@ class Sweep:
     n_gpu_layers: int = 0
     imports: list[str] = field(default_factory=list)
     unisolated_code: bool = False
+    backend: str = "local"
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
+        if self.backend not in ("local", "ray"):
+            raise SweepSpecError(f"backend must be local or ray, got {self.backend!r}")
         if not isinstance(self.unisolated_code, bool):
             raise SweepSpecError(f"unisolated_code must be true or false, got {self.unisolated_code!r}")
         if isinstance(self.imports, str) or not all(isinstance(m, str) and m for m in self.imports):

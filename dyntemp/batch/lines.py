@@ -1,0 +1,123 @@
+"""A batch's input: JSON lines, each ``{"id"?, "prompt"}`` or ``{"id"?, "messages"}`` with any field
+of a generation (the server's names: ``strategy``, ``sentence_temps``, ``max_tokens``, ``seed``,
+``stop``, ``top_k``, ...). The whole file is read and checked before any work; an error names the
+file and the line.
+
+Ids: a line's own ``id``, else a hash of its content (so an edited or moved line keeps no stale
+answer); the same id twice is an error. Seeds: a line's own ``seed``, else the batch's base seed
+plus the line's place in the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import IO, Iterable
+
+from pydantic import ValidationError
+
+from ..api.errors import APIError, validation_error
+from ..api.jobs import Defaults, max_tokens_of, request_settings, stop_strings
+from ..api.schema import BatchLine
+from ..core.settings import SamplerSettings
+
+
+class BatchError(ValueError):
+    """The batch cannot run as given; the message says where (file and line) and what to do."""
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One line's generation: its id, its place in the input, its settings (seed included), the
+    prompt's token ids, the token budget and the stop strings."""
+
+    id: str
+    index: int
+    settings: SamplerSettings
+    prompt: tuple[int, ...]
+    max_tokens: int
+    stop: tuple[str, ...]
+    seeded: bool  # the seed came from the line or --seed (not picked for this run)
+
+
+def read_jobs(lines: Iterable[str], name: str, model, defaults: Defaults, *, chat: bool, max_tokens: int,
+              seed: int, seed_given: bool) -> list[BatchJob]:
+    """The jobs of the input ``lines`` (``name``: the file, for messages), checked on ``model`` (a
+    ``dyntemp.llama.vocabulary.Vocabulary``). ``seed`` is the base seed; ``seed_given``: the user
+    chose it (not picked for this run)."""
+    jobs: list[BatchJob] = []
+    where: dict[str, int] = {}
+    index = 0
+    for number, text in enumerate(lines, 1):
+        if not text.strip():
+            continue
+        at = f"{name}:{number}"
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise BatchError(f"{at}: not JSON ({exc}); each line is one JSON object") from None
+        if not isinstance(data, dict):
+            raise BatchError(f"{at}: a line must be a JSON object, got {text.strip()[:60]}")
+        try:
+            line = BatchLine.model_validate(data)
+        except ValidationError as exc:
+            raise BatchError(f"{at}: {validation_error(exc.errors(), list(BatchLine.model_fields)).message}") from None
+        try:
+            job = _job(line, data, model, defaults, chat, max_tokens, seed + index, index, seed_given)
+        except APIError as exc:
+            raise BatchError(f"{at}: {exc.message}") from None
+        if job.id in where:
+            raise BatchError(f"{at}: id {job.id!r} is also the id of line {where[job.id]}; ids must differ")
+        where[job.id] = number
+        jobs.append(job)
+        index += 1
+    if not jobs:
+        raise BatchError(f"{name}: no lines to generate from")
+    return jobs
+
+
+def _job(line: BatchLine, data: dict, model, defaults: Defaults, chat: bool, max_tokens: int, seed: int,
+         index: int, seed_given: bool) -> BatchJob:
+    from ..llama.generation import chat_tokens, prompt_tokens
+
+    if (line.prompt is None) == (line.messages is None):
+        raise APIError('a line has "prompt" or "messages" (one of them)', param="prompt")
+    settings = request_settings(line, model, defaults)
+    seeded = settings.seed is not None or seed_given
+    if settings.seed is None:  # none, or -1 (llama-server's "pick one")
+        settings = settings.replace(seed=seed)
+    try:
+        if line.messages is not None or chat:
+            messages = ([m.model_dump(exclude_none=True) for m in line.messages] if line.messages is not None
+                        else [{"role": "user", "content": line.prompt}])
+            ids = chat_tokens(model.llm, messages)
+        else:
+            ids = prompt_tokens(model.llm, line.prompt)
+    except ValueError as exc:
+        raise APIError.about("messages" if line.messages is not None else "prompt", str(exc)) from None
+    if len(ids) >= model.n_ctx:
+        raise APIError(f"the prompt is {len(ids)} tokens and the context holds {model.n_ctx} (--ctx-size)",
+                       param="prompt")
+    budget = max_tokens_of(line, max_tokens)
+    line_id = str(line.id) if line.id is not None else content_id(data)
+    return BatchJob(line_id, index, settings, tuple(ids), budget or model.n_ctx, stop_strings(line), seeded)
+
+
+def content_id(data: dict) -> str:
+    """The id of a line without one: a hash of its content.
+
+    >>> content_id({"prompt": "Hi"}) == content_id({"prompt": "Hi"}) != content_id({"prompt": "Hello"})
+    True
+    """
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "h" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def open_input(path: str) -> tuple[IO[str], str]:
+    """The input's lines and its name for messages (``-``: standard input)."""
+    import sys
+
+    if path == "-":
+        return sys.stdin, "standard input"
+    return open(path, encoding="utf-8"), path

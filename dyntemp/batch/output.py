@@ -1,0 +1,100 @@
+"""A batch's output file: one ``GenerationRecord`` per line, appended as each finishes, flushed.
+
+One batch writes it at a time (a lock beside it, ``.NAME.lock``, which the kernel drops when the
+process ends). A rerun reads what is there: a torn last line is dropped, the ids done are skipped,
+and a record made with other settings than this run's for its line is an error (results would
+mix). ``--ordered`` rewrites the file whole, in the input's order, when the batch ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ..files import drop_torn_line, hold_lock, replace_file
+from ..records import GenerationRecord
+from .lines import BatchError, BatchJob
+
+
+def read_done(path: Path) -> dict[str, GenerationRecord]:
+    """The records already in ``path``, by id; a line that is not a record names itself."""
+    done: dict[str, GenerationRecord] = {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                record = GenerationRecord.from_dict(json.loads(line))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                raise BatchError(f"{path}:{number}: not a generation record ({type(exc).__name__}: {exc}"[:300]
+                                 + "); remove or repair that line, then rerun") from None
+            done[str(record.id)] = record
+    return done
+
+
+def check_done(done: dict[str, GenerationRecord], jobs: Sequence[BatchJob], path: Path) -> None:
+    """Refuse records made with other settings than this run gives their lines (the seed too when
+    the line or ``--seed`` fixes it)."""
+    for job in jobs:
+        record = done.get(job.id)
+        if record is None:
+            continue
+        made = record.settings if job.seeded else record.settings.replace(seed=job.settings.seed)
+        if made.to_dict() != job.settings.to_dict():
+            raise BatchError(f"{path} holds id {job.id!r} made with other settings than this batch gives it "
+                             f"(strategy {record.setting!r}, seed {record.seed}); results would mix: write to "
+                             f"another output file, or delete that one")
+
+
+class Output:
+    """The output file (``-``: standard output, which neither resumes nor locks), open for a batch."""
+
+    def __init__(self, target: str) -> None:
+        self.path = None if target == "-" else Path(target)
+        self.done: dict[str, GenerationRecord] = {}
+        self._lock = None
+        self._file = None
+
+    def __enter__(self) -> "Output":
+        if self.path is None:
+            self._file = sys.stdout
+            return self
+        self._lock = hold_lock(self.path.with_name(f".{self.path.name}.lock"), f"{self.path} is being written by "
+                               f"another batch", "or write to another output file", BatchError)
+        self._lock.__enter__()
+        if self.path.exists():
+            drop_torn_line(self.path)
+            self.done = read_done(self.path)
+        self._file = open(self.path, "a", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self._file is not None and self._file is not sys.stdout:
+                self._file.close()
+        finally:
+            if self._lock is not None:
+                self._lock.__exit__(*exc)
+
+    def write(self, record: GenerationRecord) -> None:
+        self._file.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    def write_all(self, records: Iterable[GenerationRecord]) -> None:
+        for record in records:
+            self.write(record)
+
+    def reorder(self, jobs: Sequence[BatchJob]) -> None:
+        """Rewrite the file whole in the input's order (records of ids not in the input last)."""
+        self._file.flush()
+        records = read_done(self.path)
+        place = {job.id: job.index for job in jobs}
+        ordered = sorted(records.values(), key=lambda r: place.get(str(r.id), len(place)))
+        replace_file(self.path, "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in ordered))
+        self._file.close()
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    @property
+    def name(self) -> str:
+        return "standard output" if self.path is None else os.fspath(self.path)

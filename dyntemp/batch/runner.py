@@ -1,0 +1,149 @@
+"""Running a batch: read and check every line, skip the ids the output already holds, generate the
+rest on the chosen backend, and append each record as it comes; the driver is the one writer."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..api.jobs import Defaults
+from .lines import BatchError, open_input, read_jobs
+from .output import Output, check_done
+from .work import ModelSetup, local_results, ray_results
+
+BACKENDS = ("local", "ray")
+
+
+@dataclass
+class BatchOptions:
+    """A batch's options: the model and how it loads, the defaults of its lines, the backend."""
+
+    model: str | None = None
+    n_ctx: int = 2048
+    threads: int | None = None
+    n_gpu_layers: int = 0
+    defaults: Defaults = field(default_factory=Defaults)
+    chat: bool = False
+    max_tokens: int = 256
+    seed: int = 0
+    seed_given: bool = True
+    workers: int = 1
+    backend: str = "local"
+    ray_address: str | None = None
+    trace: bool = False
+    ordered: bool = False
+    imports: tuple[str, ...] = ()
+
+
+def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool | None = None) -> int:
+    """Generate a record for every line of ``source`` (a JSONL file, ``-``: standard input) into
+    ``target`` (``-``: standard output), resuming what ``target`` holds; returns how many were made.
+
+    >>> import json, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "in.jsonl").write_text('{"id": "a", "prompt": "The sea is", "max_tokens": 4}\\n')
+    >>> run_batch(str(folder / "in.jsonl"), str(folder / "out.jsonl"), BatchOptions(seed=1), progress=False)
+    1
+    >>> json.loads((folder / "out.jsonl").read_text())["id"]
+    'a'
+    """
+    from ..host import default_threads
+    from ..llama.model import default_model_path
+    from ..llama.vocabulary import Vocabulary
+
+    if options.backend not in BACKENDS:
+        raise BatchError(f"backend must be one of {', '.join(BACKENDS)}, got {options.backend!r}")
+    path = options.model or default_model_path()
+    vocabulary = Vocabulary(path, options.n_ctx)
+    stream, name = open_input(source)
+    try:
+        jobs = read_jobs(stream, name, vocabulary, options.defaults, chat=options.chat,
+                         max_tokens=options.max_tokens, seed=options.seed, seed_given=options.seed_given)
+    except UnicodeDecodeError as exc:
+        raise BatchError(f"{name}: not UTF-8 text (byte {exc.start})") from None
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    workers = max(1, options.workers)
+    setup = ModelSetup(path, options.n_ctx, options.threads or default_threads(workers), options.n_gpu_layers,
+                       tuple(options.imports), options.trace)
+    with Output(target) as output:
+        check_done(output.done, jobs, Path(output.name))
+        todo = [job for job in jobs if job.id not in output.done]
+        bar = _progress(len(jobs), len(jobs) - len(todo), progress)
+        try:
+            if options.backend == "ray":
+                records = ray_results(setup, todo, workers, options.ray_address)
+            else:
+                records = local_results(setup, todo, workers)
+            made = 0
+            if options.ordered and output.path is None:  # standard output: kept, then written in order
+                kept = {}
+                for record in records:
+                    kept[record.id] = record
+                    made += 1
+                    bar.update(record.completion_tokens)
+                output.write_all(kept[job.id] for job in todo)
+            else:
+                for record in records:
+                    output.write(record)
+                    made += 1
+                    bar.update(record.completion_tokens)
+                if options.ordered:
+                    output.reorder(jobs)
+        finally:
+            bar.close()
+    return made
+
+
+class _Lines:
+    """Progress as plain lines on standard error (CI, ``nohup``, ``| tee``): at most one every
+    ``every`` seconds, and the last."""
+
+    def __init__(self, total: int, done: int, every: float = 30.0) -> None:
+        self.n, self.total, self.every, self.tokens = done, total, every, 0
+        self._start = self._shown = time.monotonic()
+        self._first = done
+        print(f"batch: {done}/{total} done, {total - done} to make", file=sys.stderr, flush=True)
+
+    def update(self, tokens: int) -> None:
+        self.n += 1
+        self.tokens += tokens
+        now = time.monotonic()
+        if now - self._shown >= self.every or self.n == self.total:
+            self._shown = now
+            seconds = max(now - self._start, 1e-9)
+            rate = (self.n - self._first) / seconds
+            left = f", about {(self.total - self.n) / rate / 60:.1f} min left" if self.n < self.total else ""
+            print(f"batch: {self.n}/{self.total}, {self.tokens / seconds:.1f} tokens/s{left}", file=sys.stderr,
+                  flush=True)
+
+    def close(self) -> None:
+        """Every line is complete."""
+
+
+class _Bar:
+    """A tqdm bar with the generations' ETA and tokens/s."""
+
+    def __init__(self, total: int, done: int, disable: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=done, unit="gen", disable=disable, dynamic_ncols=True)
+        self.tokens, self._start = 0, time.monotonic()
+
+    def update(self, tokens: int) -> None:
+        self.tokens += tokens
+        self.bar.set_postfix_str(f"{self.tokens / max(time.monotonic() - self._start, 1e-9):.1f} tokens/s",
+                                 refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress(total: int, done: int, progress: bool | None):
+    if progress is None and not sys.stderr.isatty():
+        return _Lines(total, done)
+    return _Bar(total, done, progress is False)

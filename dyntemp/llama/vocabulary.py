@@ -1,0 +1,32 @@
+"""A model's vocabulary without its weights: what a driver needs to check requests before any
+worker decodes them — tokenizing, chat templates, grammars, end-of-generation tokens, the context."""
+
+from __future__ import annotations
+
+import os
+
+from .model import _CTX_PAD, load_model
+
+
+class Vocabulary:
+    """The vocabulary of the GGUF at ``path`` (``None``: the default model), for a context of
+    ``n_ctx`` tokens as workers will load it (0: the model's own). ``llm`` is a vocabulary-only
+    ``llama_cpp.Llama``: it tokenizes, it does not decode.
+
+    >>> vocabulary = Vocabulary(None, 2000)
+    >>> vocabulary.n_ctx, vocabulary.n_vocab, vocabulary.llm.token_eos() in vocabulary.eog
+    (2048, 49152, True)
+    """
+
+    def __init__(self, path: "str | os.PathLike | None", n_ctx: int, name: str | None = None) -> None:
+        from .logits import eog_tokens
+
+        self.llm = load_model(path, vocab_only=True, n_ctx=_CTX_PAD)
+        self.name = name
+        if n_ctx:
+            self.n_ctx = -(-n_ctx // _CTX_PAD) * _CTX_PAD  # as load_model rounds it
+        else:
+            arch = self.llm.metadata.get("general.architecture", "")
+            self.n_ctx = int(self.llm.metadata.get(f"{arch}.context_length", 0)) or _CTX_PAD
+        self.n_vocab = self.llm.n_vocab()
+        self.eog = eog_tokens(self.llm)
