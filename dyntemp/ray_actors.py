@@ -21,14 +21,16 @@ class WorkerFailed(RuntimeError):
 
 def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
     """Connect to Ray if this process is not connected yet: a local Ray on loopback, or ``address``."""
+    if address is None:
+        # A local Ray otherwise takes the host's external address as its node's and talks over it. Ray
+        # reads these when it is imported.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
     if ray.is_initialized():
         return
     if address is None:
-        # A local Ray otherwise takes the host's external address as its node's and talks over it.
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
                  configure_logging=False)
     else:
