@@ -10,7 +10,6 @@ network, outliving the time limit, and corrupting its own report.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys

@@ -45,8 +45,6 @@ class APIError(Exception):
         return {"error": {"message": self.message, "type": _TYPES.get(self.status, "invalid_request_error"),
                           "param": self.param, "code": self.code}}
 
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 def validation_error(errors: Sequence[dict[str, Any]], allowed: Sequence[str] = ()) -> APIError:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..api.jobs import Defaults
+from ..progress import LineProgress
 from .lines import BatchError, open_input, read_jobs
 from .output import Output, check_done
 from .work import ModelSetup, local_results, ray_results
@@ -84,44 +85,18 @@ def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool
                 for record in records:
                     kept[record.id] = record
                     made += 1
-                    bar.update(record.completion_tokens)
+                    bar.update(tokens=record.completion_tokens)
                 output.write_all(kept[job.id] for job in todo)
             else:
                 for record in records:
                     output.write(record)
                     made += 1
-                    bar.update(record.completion_tokens)
+                    bar.update(tokens=record.completion_tokens)
                 if options.ordered:
                     output.reorder(jobs)
         finally:
             bar.close()
     return made
-
-
-class _Lines:
-    """Progress as plain lines on standard error (CI, ``nohup``, ``| tee``): at most one every
-    ``every`` seconds, and the last."""
-
-    def __init__(self, total: int, done: int, every: float = 30.0) -> None:
-        self.n, self.total, self.every, self.tokens = done, total, every, 0
-        self._start = self._shown = time.monotonic()
-        self._first = done
-        print(f"batch: {done}/{total} done, {total - done} to make", file=sys.stderr, flush=True)
-
-    def update(self, tokens: int) -> None:
-        self.n += 1
-        self.tokens += tokens
-        now = time.monotonic()
-        if now - self._shown >= self.every or self.n == self.total:
-            self._shown = now
-            seconds = max(now - self._start, 1e-9)
-            rate = (self.n - self._first) / seconds
-            left = f", about {(self.total - self.n) / rate / 60:.1f} min left" if self.n < self.total else ""
-            print(f"batch: {self.n}/{self.total}, {self.tokens / seconds:.1f} tokens/s{left}", file=sys.stderr,
-                  flush=True)
-
-    def close(self) -> None:
-        """Every line is complete."""
 
 
 class _Bar:
@@ -133,11 +108,11 @@ class _Bar:
         self.bar = tqdm(total=total, initial=done, unit="gen", disable=disable, dynamic_ncols=True)
         self.tokens, self._start = 0, time.monotonic()
 
-    def update(self, tokens: int) -> None:
+    def update(self, count: int = 1, tokens: int = 0) -> None:
         self.tokens += tokens
         self.bar.set_postfix_str(f"{self.tokens / max(time.monotonic() - self._start, 1e-9):.1f} tokens/s",
                                  refresh=False)
-        self.bar.update(1)
+        self.bar.update(count)
 
     def close(self) -> None:
         self.bar.close()
@@ -145,5 +120,5 @@ class _Bar:
 
 def _progress(total: int, done: int, progress: bool | None):
     if progress is None and not sys.stderr.isatty():
-        return _Lines(total, done)
+        return LineProgress("batch", total, done)
     return _Bar(total, done, progress is False)

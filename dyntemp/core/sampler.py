@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from numbers import Real
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from ..files import drop_torn_line, hold_lock, replace_file
+from ..files import hold_lock, replace_file
 from ..records import GenerationRecord
 
 GENERATIONS = "generations.jsonl"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -17,9 +16,11 @@ from ..core.trace import Trace
 from ..records import GenerationRecord
 from ..strategies.spec import StrategySpec
 from . import isolation
+from ..files import drop_torn_line
+from ..progress import LineProgress
 from ..ray_actors import WorkerFailed
 from .executors import results
-from .run_folder import (GENERATIONS, SUMMARY, RunError, append_records, check_header, drop_torn_line, job_key,
+from .run_folder import (GENERATIONS, SUMMARY, RunError, append_records, check_header, job_key,
                          locked, read_generations, record_key, write_header)
 from .spec import Sweep
 from .suites import Item, Suite, load_suite
@@ -66,33 +67,6 @@ def _check_unchanged(suites: list[Suite], done: dict, path: Path) -> None:
                                f"out folder")
 
 
-class LineProgress:
-    """Progress as plain lines on standard error, for a log rather than a terminal (CI, nohup,
-    ``| tee``): where it starts, then at most one line per ``every`` seconds, and the last."""
-
-    def __init__(self, total: int, done: int, every: float = 30.0) -> None:
-        self.n, self.total, self.every = done, total, every
-        self._start = self._shown = time.monotonic()
-        self._first = done
-        self._print(f"{done}/{total} generations done, {total - done} to make")
-
-    def update(self, count: int = 1) -> None:
-        self.n += count
-        now = time.monotonic()
-        if now - self._shown >= self.every or self.n == self.total:
-            self._shown = now
-            rate = (self.n - self._first) / max(now - self._start, 1e-9)
-            left = f", about {(self.total - self.n) / rate / 60:.1f} min left" if self.n < self.total else ""
-            self._print(f"{self.n}/{self.total} generations{left}")
-
-    def close(self) -> None:
-        """Nothing to tidy: every line is complete."""
-
-    @staticmethod
-    def _print(text: str) -> None:
-        print(f"eval: {text}", file=sys.stderr, flush=True)
-
-
 def run_sweep(sweep: Sweep, out: str | os.PathLike, *, progress: bool | None = None) -> Path:
     """Run ``sweep`` into the folder ``out`` (created if needed), skipping the generations it
     already holds; returns the folder. ``progress``: a progress bar with an ETA on standard error
@@ -123,7 +97,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike, *, progress: bool | None = N
         _check_unchanged(suites, done, path)
         jobs, total = _jobs(sweep, suites, set(done))
         if progress is None and not sys.stderr.isatty():
-            bar = LineProgress(total, total - len(jobs))
+            bar = LineProgress("eval", total, total - len(jobs))
         else:
             bar = tqdm(total=total, initial=total - len(jobs), unit="gen", disable=progress is False,
                        dynamic_ncols=True)

@@ -23,7 +23,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass

@@ -21,7 +21,7 @@ from typing import Iterable, Iterator, Sequence
 
 from ..records import GenerationRecord
 from . import metric_info, metrics
-from .run_folder import replace_file
+from ..files import replace_file
 from .metric_info import HEADER
 
 METRICS = tuple(metric_info.METRICS)  # the names, in column order

@@ -25,7 +25,7 @@ from ..api.schema import ChatCompletionRequest, CompletionRequest, SamplingField
 from .auth import Key, Keyring
 from .catalog import catalog
 from .engine import End, Failed
-from .errors import install
+from .errors import install, json_response
 from .metrics import Metrics
 from .responses import Response
 from .slots import ServedModel
@@ -115,7 +115,7 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
                     return HTTPResponse(status_code=499)
                 if isinstance(event, Failed):
                     log.error("failed: %s %s", request.method, request.url.path, exc_info=event.error)
-                    return event.api_error().response()
+                    return json_response(event.api_error())
                 response.add(event)
                 ended += isinstance(event, End)
         finally:

@@ -15,27 +15,32 @@ from ..api.errors import APIError, validation_error
 
 log = logging.getLogger("dyntemp.serve")
 
+def json_response(error: APIError) -> JSONResponse:
+    """``error`` as the HTTP response a client gets."""
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
 def install(app: FastAPI, allowed_fields) -> None:
     """Make every error the app can raise an OpenAI error body. ``allowed_fields(path)`` lists the
     request fields of a route, for did-you-mean."""
 
     @app.exception_handler(APIError)
     async def api_error(request: Request, exc: APIError) -> JSONResponse:
-        return exc.response()
+        return json_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return validation_error(exc.errors(), allowed_fields(request.url.path)).response()
+        return json_response(validation_error(exc.errors(), allowed_fields(request.url.path)))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         message = {404: f"no route {request.url.path}: see GET /v1/models, POST /v1/completions, "
                         f"POST /v1/chat/completions, GET /v1/strategies, GET /health, GET /metrics",
                    405: f"{request.method} is not allowed on {request.url.path}"}.get(exc.status_code, str(exc.detail))
-        return APIError(message, status=exc.status_code, headers=getattr(exc, "headers", None)).response()
+        return json_response(APIError(message, status=exc.status_code, headers=getattr(exc, "headers", None)))
 
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path)
-        return APIError(f"internal error ({type(exc).__name__}); the server's log has the details",
-                        status=500).response()
+        return json_response(APIError(f"internal error ({type(exc).__name__}); the server's log has the details",
+                                      status=500))
