@@ -97,3 +97,15 @@ def test_an_actor_killed_mid_run_loses_and_repeats_nothing(ray_session, tmp_path
     assert sorted(killed) == sorted(f"p{i}" for i in range(10))
     run_batch(str(tmp_path / "in.jsonl"), str(tmp_path / "local.jsonl"), BatchOptions(seed=9), progress=False)
     assert killed == _records(tmp_path / "local.jsonl")
+
+
+def test_an_actor_without_the_model_names_its_node_and_the_path(ray_session, tmp_path):
+    import socket
+
+    from dyntemp.batch.work import BatchWorker, ModelSetup
+    from dyntemp.ray_actors import WorkerFailed, ray_results
+
+    missing = str(tmp_path / "not-here.gguf")
+    with pytest.raises(WorkerFailed) as caught:
+        list(ray_results(BatchWorker, (ModelSetup(missing, 512, 1),), ["job"], 1))
+    assert f"node {socket.gethostname()}" in str(caught.value) and missing in str(caught.value)
