@@ -9,7 +9,9 @@ dashboard off; ``address="auto"`` or ``"HOST:PORT"`` joins a running cluster.
 
 from __future__ import annotations
 
+import collections
 import os
+import warnings
 from typing import Any, Callable, Iterator, Sequence
 
 RESTARTS = 2
@@ -58,47 +60,56 @@ class _Actor:
 def ray_results(factory: Callable, args: tuple, jobs: Sequence, actors: int, *, address: str | None = None,
                 num_cpus_per_actor: float = 1) -> Iterator[tuple[Any, Any]]:
     """``(job, result)`` for each of ``jobs`` as they finish, on ``actors`` Ray actors each running
-    ``factory(*args)(job)``."""
+    ``factory(*args)(job)`` and holding ``num_cpus_per_actor`` CPUs. No more actors start than the
+    cluster has CPUs for (one that could not start would hold its jobs for ever)."""
+    start_ray(address)
     import ray
     from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
 
-    start_ray(address)
+    room = int(ray.cluster_resources().get("CPU", 0) // num_cpus_per_actor)
+    if min(actors, len(jobs)) > max(room, 1):
+        warnings.warn(f"{actors} Ray actors of {num_cpus_per_actor:g} CPU(s) asked for; the cluster has CPUs for "
+                      f"{max(room, 1)}: using {max(room, 1)}", stacklevel=2)
+    actors = max(1, min(actors, len(jobs), room))
     remote = ray.remote(num_cpus=num_cpus_per_actor, max_restarts=RESTARTS, max_task_retries=RESTARTS)(_Actor)
     pool = [remote.options(name=f"dyntemp-{os.getpid()}-{i}").remote(factory, args) for i in range(actors)]
     pending = list(range(len(jobs)))[::-1]  # job indexes, popped from the end
     running: dict[Any, tuple[int, Any]] = {}  # result ref -> (job index, actor)
+    deaths: collections.Counter = collections.Counter()
 
-    def submit(actor) -> None:
-        if pending:
-            index = pending.pop()
-            running[actor.run.remote(jobs[index])] = (index, actor)
+    def submit() -> None:
+        """Give each live actor up to two jobs: one running, one waiting, so it never idles."""
+        for actor in pool:
+            while pending and sum(1 for _, a in running.values() if a is actor) < 2:
+                index = pending.pop()
+                running[actor.run.remote(jobs[index])] = (index, actor)
 
     try:
-        for actor in pool:
-            for _ in range(2):  # one running, one waiting: the actor never idles between jobs
-                submit(actor)
+        submit()
         while running:
             done, _ = ray.wait(list(running), num_returns=1)
-            ref = done[0]
-            index, actor = running.pop(ref)
+            index, actor = running.pop(done[0])
             try:
-                result = ray.get(ref)
+                result = ray.get(done[0])
             except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
                 cause = _cause(exc)
                 if cause is not None:
                     raise WorkerFailed(cause) from None
-                pool = [a for a in pool if a is not actor]
+                deaths[index] += 1
+                if deaths[index] > RESTARTS:  # this job kills whatever runs it
+                    raise WorkerFailed(f"job {getattr(jobs[index], 'id', index)!r} ended {deaths[index]} Ray actors; "
+                                       f"the last: {exc}") from None
+                if actor in pool:  # dead after its restarts: its jobs go to the others
+                    pool.remove(actor)
+                    ray.kill(actor, no_restart=True)
                 if not pool:
                     raise WorkerFailed(f"every Ray actor died; the last: {exc}") from None
-                pending.append(index)  # to another actor
-                for other in pool:
-                    if sum(1 for _, a in running.values() if a is other) < 2:
-                        submit(other)
-                continue
+                pending.append(index)
             except RayTaskError as exc:
                 raise exc.as_instanceof_cause() from None
-            yield jobs[index], result
-            submit(actor)
+            else:
+                yield jobs[index], result
+            submit()
     finally:
         for actor in pool:
             ray.kill(actor, no_restart=True)

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from dyntemp import Sampler
+from dyntemp.batch.lines import line_seed
 
 LINES = [
     {"id": "sea", "prompt": "The sea is", "max_tokens": 12},
@@ -48,15 +49,18 @@ def test_records_say_what_made_them(first_run, model2048):
     records = {r["id"]: r for r in _records(first_run / "out.jsonl")}
     assert len(records) == 4 and "sea" in records and "7" in records and "greedy" in records
     sea = records["sea"]
-    assert sea["completion_tokens"] <= 12 and sea["seed"] == 5 and sea["settings"]["strategy"]["name"] == "constant"
+    assert sea["completion_tokens"] <= 12 and sea["seed"] == line_seed(5, "sea")
+    assert sea["settings"]["strategy"]["name"] == "constant"
     assert len(sea["trace"]["temperature"]) == sea["completion_tokens"]
     hashed = next(r for key, r in records.items() if key.startswith("h"))
-    assert hashed["seed"] == 6 and hashed["strategy"] == "edt" and hashed["completion_tokens"] <= 20
+    assert hashed["seed"] == line_seed(5, hashed["id"]) and hashed["strategy"] == "edt"
+    assert hashed["completion_tokens"] <= 20
     assert records["7"]["seed"] == 99
     assert {t for t in records["7"]["trace"]["temperature"]} <= {0.2, 1.0}
-    expected = Sampler(0.0, top_k=5, seed=8).generate(model2048, "The capital of France is", max_tokens=20, stop=".")
+    expected = Sampler(0.0, top_k=5, seed=line_seed(5, "greedy")).generate(model2048, "The capital of France is",
+                                                                           max_tokens=20, stop=".")
     assert records["greedy"]["text"] == expected.text and records["greedy"]["finish_reason"] == "stop"
-    expected = Sampler(0.8, seed=5).generate(model2048, "The sea is", max_tokens=12)
+    expected = Sampler(0.8, seed=line_seed(5, "sea")).generate(model2048, "The sea is", max_tokens=12)
     assert sea["text"] == expected.text
 
 
@@ -77,6 +81,25 @@ def test_other_settings_into_the_same_output_are_refused(first_run):
     assert result.returncode == 2 and "made with other settings" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_an_edited_line_under_its_old_id_is_refused(first_run, tmp_path):
+    edited = [dict(LINES[0], prompt="The sky is"), *LINES[1:]]
+    _write(tmp_path / "in.jsonl", edited)
+    result = _batch(str(tmp_path / "in.jsonl"), "-o", str(first_run / "out.jsonl"), "--seed", "5", "--max-tokens", "20",
+                    "--trace")
+    assert result.returncode == 2 and "id 'sea' made from another line" in result.stderr
+    result = _batch(str(first_run / "in.jsonl"), "-o", str(first_run / "out.jsonl"), "--seed", "5", "--max-tokens", "30",
+                    "--trace")
+    assert result.returncode == 2 and "another --chat, --max-tokens or --model" in result.stderr
+
+
+def test_an_output_that_is_not_a_batch_s_is_left_as_it_is(first_run, tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "a"}\n{"prompt": "b"}')  # no newline at the end
+    result = _batch(str(first_run / "in.jsonl"), "-o", str(prompts), "--seed", "5")
+    assert result.returncode == 2 and "prompts.jsonl:1: not a generation record" in result.stderr
+    assert prompts.read_text() == '{"prompt": "a"}\n{"prompt": "b"}'
+
+
 @pytest.mark.parametrize(("line", "message"), [
     ("{not json", "in.jsonl:2: not JSON"),
     ({"prompt": "x", "temprature": 1}, "in.jsonl:2: unknown field 'temprature'. Did you mean 'temperature'?"),
@@ -85,6 +108,8 @@ def test_other_settings_into_the_same_output_are_refused(first_run):
     ({"prompt": "x", "top_p": 3}, "in.jsonl:2: top_p must be <= 1.0"),
     ({"prompt": "x", "strategy": "edtt"}, "Did you mean 'edt'"),
     ({"prompt": "hello " * 2100}, "in.jsonl:2: the prompt is"),
+    ({"prompt": [5, -1]}, "in.jsonl:2: prompt: token ids must be from 0 to 49151"),
+    ({"prompt": "x", "logit_bias": {"²": 1}}, "in.jsonl:2: logit_bias: '²' is not a token id"),
     ("[1, 2]", "in.jsonl:2: a line must be a JSON object"),
 ])
 def test_a_bad_line_is_named_before_any_work(tmp_path, line, message):

@@ -162,6 +162,35 @@ def test_sigint_past_the_grace_period_cancels_and_exits_0():
     _close(stream)
 
 
+def _queue_length(server: Server) -> float:
+    text = httpx.get(f"{server.url}/metrics").text
+    return float(next(line.split()[-1] for line in text.splitlines() if line.startswith("dyntemp_queue_length{")))
+
+
+def test_a_client_that_leaves_while_queued_frees_its_place():
+    import socket
+
+    running = Server("--threads", "2", "--max-queue", "1")
+    try:
+        holder = _start_stream(running, "none", "SmolLM2-135M-Instruct.Q4_1")
+        body = json.dumps({"prompt": "Hi", "max_tokens": 2}).encode()
+        queued = socket.create_connection(("127.0.0.1", running.port))
+        queued.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        deadline = time.monotonic() + 10
+        while _queue_length(running) != 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        queued.close()  # its client leaves before it gets a slot
+        while _queue_length(running) != 0:
+            assert time.monotonic() < deadline, "the queued client that left kept its place"
+            time.sleep(0.05)
+        assert running.health()["slots_processing"] == 1  # the holder still generates
+        _close(holder)
+    finally:
+        assert running.stop() == 0, running.logs()
+
+
 def _slot_pids(server: Server) -> list[int]:
     """The server's slot processes (not multiprocessing's resource tracker)."""
     import glob

@@ -41,6 +41,11 @@ class APIError(Exception):
                 return cls(param + message[len(name):], param=param, **kwargs)
         return cls(f"{param}: {message}", param=param, **kwargs)
 
+    @classmethod
+    def internal(cls, kind: str) -> "APIError":
+        """A bug's 500: its exception's type only; the details go to the server's log."""
+        return cls(f"internal error ({kind}); the server's log has the details", status=500)
+
     def body(self) -> dict:
         return {"error": {"message": self.message, "type": _TYPES.get(self.status, "invalid_request_error"),
                           "param": self.param, "code": self.code}}

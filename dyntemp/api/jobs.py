@@ -85,16 +85,13 @@ def build_job(body: SamplingFields, model, defaults: Defaults) -> Job:
         raise APIError("echo is not supported by this server", param="echo", code="unsupported_parameter")
     if not 1 <= body.n <= MAX_CHOICES:
         raise APIError(f"n must be from 1 to {MAX_CHOICES}, got {body.n}", param="n")
+    if body.stream_options is not None and not body.stream:
+        raise APIError("stream_options applies to stream: true", param="stream_options")
     settings = request_settings(body, model, defaults)
-    prompts = _chat_prompt(body, model) if chat else _prompts(body, model)
+    prompts = [chat_ids(model, body.messages)] if chat else _prompts(body, model)
     if len(prompts) * body.n > MAX_CHOICES:
         raise APIError(f"{len(prompts)} prompts x n={body.n} is {len(prompts) * body.n} choices; at most "
                        f"{MAX_CHOICES}", param="n")
-    for ids in prompts:
-        if len(ids) >= model.n_ctx:
-            raise APIError(f"the prompt is {len(ids)} tokens and the context holds {model.n_ctx} (the server's "
-                           f"--ctx-size): send a shorter prompt", param="messages" if chat else "prompt",
-                           code="context_length_exceeded")
     # OpenAI's defaults: a chat runs to its end, a completion 16 tokens.
     return Job(model.name, chat, prompts, settings, body.n, max_tokens_of(body, None if chat else 16), stop_strings(body),
                _logprobs(body), body.stream, bool(body.stream_options and body.stream_options.include_usage),
@@ -111,14 +108,14 @@ def request_settings(body: GenerationFields, model, defaults: Defaults) -> Sampl
     if "logit_bias" in given:
         given["logit_bias"] = _logit_bias(given["logit_bias"], model)
     kwargs = {**defaults.sampler, **as_llama_cpp({SAMPLER_FIELDS[name]: value for name, value in given.items()})}
-    if body.ignore_eos:
-        bias = dict(SamplerSettings(1.0, logit_bias=kwargs.get("logit_bias")).logit_bias)
-        kwargs["logit_bias"] = {**bias, **{token: "-inf" for token in model.eog}}
     grammar = _grammar(body, model)
     if grammar is not None:
         kwargs["grammar"] = grammar
     strategy = _strategy(body, defaults)
     try:
+        if body.ignore_eos:
+            bias = dict(SamplerSettings(1.0, logit_bias=kwargs.get("logit_bias")).logit_bias)
+            kwargs["logit_bias"] = {**bias, **{token: "-inf" for token in model.eog}}
         with warnings.catch_warnings():  # the mirostat note is for library users; a server states it in its docs
             warnings.simplefilter("ignore")
             return SamplerSettings(strategy, **kwargs)
@@ -130,7 +127,7 @@ def request_settings(body: GenerationFields, model, defaults: Defaults) -> Sampl
 
 def _logit_bias(bias: Mapping[str, Any], model) -> dict:
     for key in bias:
-        if not key.isdigit() or int(key) >= model.n_vocab:
+        if not (key.isascii() and key.isdigit()) or int(key) >= model.n_vocab:
             raise APIError(f"logit_bias: {key!r} is not a token id of this model (0 to {model.n_vocab - 1})",
                            param="logit_bias")
     return dict(bias)
@@ -255,33 +252,42 @@ def _grammar(body: GenerationFields, model) -> str | None:
 
 
 def _prompts(body: CompletionRequest, model) -> list[list[int]]:
-    from ..llama.generation import prompt_tokens
-
     prompt = body.prompt
     many = isinstance(prompt, list) and prompt and not isinstance(prompt[0], int)
-    prompts = prompt if many else [prompt]
-    out = []
-    for i, one in enumerate(prompts):
-        where = f"prompt[{i}]" if many else "prompt"
-        if isinstance(one, list) and any(not 0 <= t < model.n_vocab for t in one):
-            raise APIError(f"{where}: token ids must be from 0 to {model.n_vocab - 1}", param="prompt")
-        try:
-            out.append(prompt_tokens(model.llm, one))
-        except (TypeError, ValueError) as exc:
-            raise APIError.about(where, str(exc)) from None
-    return out
+    return [prompt_ids(model, one, f"prompt[{i}]" if many else "prompt")
+            for i, one in enumerate(prompt if many else [prompt])]
 
 
-def _chat_prompt(body: ChatCompletionRequest, model) -> list[list[int]]:
+def prompt_ids(model, prompt: "str | list[int]", where: str = "prompt") -> list[int]:
+    """The token ids of a prompt (text, or token ids of ``model``'s vocabulary) that fits the context."""
+    from ..llama.generation import prompt_tokens
+
+    if isinstance(prompt, list) and any(not 0 <= t < model.n_vocab for t in prompt):
+        raise APIError(f"{where}: token ids must be from 0 to {model.n_vocab - 1}", param="prompt")
+    try:
+        return _fitting(prompt_tokens(model.llm, prompt), model, "prompt")
+    except (TypeError, ValueError) as exc:
+        raise APIError.about(where, str(exc)) from None
+
+
+def chat_ids(model, messages: list) -> list[int]:
+    """The token ids of chat ``messages`` (``Message`` models) through the model's template, fitting the context."""
     import jinja2
 
     from ..llama.generation import chat_tokens
 
-    messages = [m.model_dump(exclude_none=True) for m in body.messages]
     try:
-        return [chat_tokens(model.llm, messages)]
+        ids = chat_tokens(model.llm, [m.model_dump(exclude_none=True) for m in messages])
     except (ValueError, jinja2.TemplateError) as exc:  # the template's own raise_exception, or a bad message
         raise APIError.about("messages", str(exc)) from None
+    return _fitting(ids, model, "messages")
+
+
+def _fitting(ids: list[int], model, param: str) -> list[int]:
+    if len(ids) >= model.n_ctx:
+        raise APIError(f"the prompt is {len(ids)} tokens and the context holds {model.n_ctx} (--ctx-size): send a "
+                       f"shorter prompt", param=param, code="context_length_exceeded")
+    return ids
 
 
 def max_tokens_of(body: GenerationFields, default: int | None) -> int | None:

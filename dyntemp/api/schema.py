@@ -3,7 +3,7 @@ meaning) and dyntemp's own, as typed pydantic models.
 
 Types are strict (``"0.7"`` is not a number, ``1.0`` is not a count) and unknown fields are refused,
 so that a misspelt option is an error rather than silently not applied. Ranges and the meaning of
-each field are checked where the request becomes settings (``dyntemp.serve.jobs``), by the same
+each field are checked where the request becomes settings (``dyntemp.api.jobs``), by the same
 checks the library makes.
 """
 

@@ -4,23 +4,26 @@ of a generation (the server's names: ``strategy``, ``sentence_temps``, ``max_tok
 file and the line.
 
 Ids: a line's own ``id``, else a hash of its content (so an edited or moved line keeps no stale
-answer); the same id twice is an error. Seeds: a line's own ``seed``, else the batch's base seed
-plus the line's place in the file.
+answer); the same id twice is an error. Seeds: a line's own ``seed``, else one from the batch's
+base seed and the line's id.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass
 from typing import IO, Iterable
 
 from pydantic import ValidationError
 
 from ..api.errors import APIError, validation_error
-from ..api.jobs import Defaults, max_tokens_of, request_settings, stop_strings
-from ..api.schema import BatchLine
+from ..api.jobs import Defaults, chat_ids, max_tokens_of, prompt_ids, request_settings, stop_strings
+from ..api.schema import BatchLine, Message
 from ..core.settings import SamplerSettings
+
+SEED_RANGE = 2 ** 32  # llama.cpp's seeds are 32-bit
 
 
 class BatchError(ValueError):
@@ -39,13 +42,14 @@ class BatchJob:
     max_tokens: int
     stop: tuple[str, ...]
     seeded: bool  # the seed came from the line or --seed (not picked for this run)
+    made_of: str  # a hash of the line and what else makes its record (--chat, the token budget, the model)
 
 
 def read_jobs(lines: Iterable[str], name: str, model, defaults: Defaults, *, chat: bool, max_tokens: int,
               seed: int, seed_given: bool) -> list[BatchJob]:
     """The jobs of the input ``lines`` (``name``: the file, for messages), checked on ``model`` (a
-    ``dyntemp.llama.vocabulary.Vocabulary``). ``seed`` is the base seed; ``seed_given``: the user
-    chose it (not picked for this run)."""
+    ``dyntemp.llama.vocabulary.Vocabulary``, with its ``path``). ``seed`` is the base seed;
+    ``seed_given``: the user chose it (not picked for this run)."""
     jobs: list[BatchJob] = []
     where: dict[str, int] = {}
     index = 0
@@ -64,7 +68,7 @@ def read_jobs(lines: Iterable[str], name: str, model, defaults: Defaults, *, cha
         except ValidationError as exc:
             raise BatchError(f"{at}: {validation_error(exc.errors(), list(BatchLine.model_fields)).message}") from None
         try:
-            job = _job(line, data, model, defaults, chat, max_tokens, seed + index, index, seed_given)
+            job = _job(line, data, model, defaults, chat, max_tokens, seed, index, seed_given)
         except APIError as exc:
             raise BatchError(f"{at}: {exc.message}") from None
         if job.id in where:
@@ -77,31 +81,35 @@ def read_jobs(lines: Iterable[str], name: str, model, defaults: Defaults, *, cha
     return jobs
 
 
-def _job(line: BatchLine, data: dict, model, defaults: Defaults, chat: bool, max_tokens: int, seed: int,
+def _job(line: BatchLine, data: dict, model, defaults: Defaults, chat: bool, max_tokens: int, base: int,
          index: int, seed_given: bool) -> BatchJob:
-    from ..llama.generation import chat_tokens, prompt_tokens
-
     if (line.prompt is None) == (line.messages is None):
         raise APIError('a line has "prompt" or "messages" (one of them)', param="prompt")
     settings = request_settings(line, model, defaults)
+    line_id = str(line.id) if line.id is not None else content_id(data)
     seeded = settings.seed is not None or seed_given
     if settings.seed is None:  # none, or -1 (llama-server's "pick one")
-        settings = settings.replace(seed=seed)
-    try:
-        if line.messages is not None or chat:
-            messages = ([m.model_dump(exclude_none=True) for m in line.messages] if line.messages is not None
-                        else [{"role": "user", "content": line.prompt}])
-            ids = chat_tokens(model.llm, messages)
-        else:
-            ids = prompt_tokens(model.llm, line.prompt)
-    except ValueError as exc:
-        raise APIError.about("messages" if line.messages is not None else "prompt", str(exc)) from None
-    if len(ids) >= model.n_ctx:
-        raise APIError(f"the prompt is {len(ids)} tokens and the context holds {model.n_ctx} (--ctx-size)",
-                       param="prompt")
-    budget = max_tokens_of(line, max_tokens)
-    line_id = str(line.id) if line.id is not None else content_id(data)
-    return BatchJob(line_id, index, settings, tuple(ids), budget or model.n_ctx, stop_strings(line), seeded)
+        settings = settings.replace(seed=line_seed(base, line_id))
+    if line.messages is not None:
+        ids = chat_ids(model, line.messages)
+    elif chat:
+        ids = chat_ids(model, [Message(role="user", content=line.prompt)])
+    else:
+        ids = prompt_ids(model, line.prompt)
+    budget = max_tokens_of(line, max_tokens) or model.n_ctx
+    # What else makes the record: an edited line (same id), or another --chat, token budget or model.
+    made_of = content_id({"line": data, "chat": chat, "max_tokens": budget, "model": model.path})
+    return BatchJob(line_id, index, settings, tuple(ids), budget, stop_strings(line), seeded, made_of)
+
+
+def line_seed(base: int, line_id: str) -> int:
+    """The seed of a line without its own: from the batch's base seed and the line's id, so that
+    inserting a line leaves the others' seeds as they were.
+
+    >>> line_seed(5, "a") == line_seed(5, "a") != line_seed(5, "b")
+    True
+    """
+    return (base + zlib.crc32(line_id.encode("utf-8"))) % SEED_RANGE
 
 
 def content_id(data: dict) -> str:

@@ -20,26 +20,35 @@ from .lines import BatchError, BatchJob
 
 
 def read_done(path: Path) -> dict[str, GenerationRecord]:
-    """The records already in ``path``, by id; a line that is not a record names itself."""
+    """The records already in ``path``, by id; a complete line that is not a record names itself. A
+    last line without its newline (torn by a kill) is left out: it is dropped before appending."""
     done: dict[str, GenerationRecord] = {}
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
+            if not line.endswith("\n"):
+                break
             try:
                 record = GenerationRecord.from_dict(json.loads(line))
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 raise BatchError(f"{path}:{number}: not a generation record ({type(exc).__name__}: {exc}"[:300]
-                                 + "); remove or repair that line, then rerun") from None
+                                 + "); is this the output of a batch? Remove or repair that line, or write to another "
+                                   "file") from None
             done[str(record.id)] = record
     return done
 
 
 def check_done(done: dict[str, GenerationRecord], jobs: Sequence[BatchJob], path: Path) -> None:
-    """Refuse records made with other settings than this run gives their lines (the seed too when
-    the line or ``--seed`` fixes it)."""
+    """Refuse records made from another line under the same id (edited since, or another
+    ``--chat``, token budget or model), or with other settings than this run gives their lines (the
+    seed too when the line or ``--seed`` fixes it)."""
     for job in jobs:
         record = done.get(job.id)
         if record is None:
             continue
+        if record.item_hash != job.made_of:
+            raise BatchError(f"{path} holds id {job.id!r} made from another line or other options (the line edited "
+                             f"since, or another --chat, --max-tokens or --model); results would mix: write to "
+                             f"another output file, or delete that one")
         made = record.settings if job.seeded else record.settings.replace(seed=job.settings.seed)
         if made.to_dict() != job.settings.to_dict():
             raise BatchError(f"{path} holds id {job.id!r} made with other settings than this batch gives it "
@@ -63,10 +72,14 @@ class Output:
         self._lock = hold_lock(self.path.with_name(f".{self.path.name}.lock"), f"{self.path} is being written by "
                                f"another batch", "or write to another output file", BatchError)
         self._lock.__enter__()
-        if self.path.exists():
-            drop_torn_line(self.path)
-            self.done = read_done(self.path)
-        self._file = open(self.path, "a", encoding="utf-8")
+        try:
+            if self.path.exists():
+                self.done = read_done(self.path)  # first: a file that is not a batch's output stays as it is
+                drop_torn_line(self.path)
+            self._file = open(self.path, "a", encoding="utf-8")
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

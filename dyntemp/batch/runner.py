@@ -68,8 +68,10 @@ def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool
         if stream is not sys.stdin:
             stream.close()
     workers = max(1, options.workers)
-    setup = ModelSetup(path, options.n_ctx, options.threads or default_threads(workers), options.n_gpu_layers,
-                       tuple(options.imports), options.trace)
+    # On Ray each actor holds as many CPUs as it has threads (one unless --threads): the nodes' cores, not
+    # this machine's, are what they share.
+    threads = options.threads or (1 if options.backend == "ray" else default_threads(workers))
+    setup = ModelSetup(path, options.n_ctx, threads, options.n_gpu_layers, tuple(options.imports), options.trace)
     with Output(target) as output:
         check_done(output.done, jobs, Path(output.name))
         todo = [job for job in jobs if job.id not in output.done]

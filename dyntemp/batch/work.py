@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -49,7 +50,7 @@ class BatchWorker:
                                                                stop=list(job.stop))
         return GenerationRecord(result.text, result.finish_reason, job.settings,
                                 result.trace if self.trace else Trace(), completion_tokens=len(result.tokens),
-                                prompt_tokens=len(job.prompt), id=job.id)
+                                prompt_tokens=len(job.prompt), id=job.id, item_hash=job.made_of)
 
 
 _worker: BatchWorker | None = None
@@ -76,6 +77,8 @@ def local_results(setup: ModelSetup, jobs: Sequence[BatchJob], workers: int) -> 
         for job in jobs:
             yield worker(job)
         return
+    from ..ray_actors import WorkerFailed
+
     context = multiprocessing.get_context("spawn")  # the parent runs threads (the progress bar) a fork would copy
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_init,
                              initargs=(setup,)) as pool:
@@ -84,7 +87,10 @@ def local_results(setup: ModelSetup, jobs: Sequence[BatchJob], workers: int) -> 
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    yield future.result()
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool:
+                        raise WorkerFailed("a worker process died (killed, or out of memory)") from None
         finally:
             for future in pending:
                 future.cancel()
@@ -95,5 +101,5 @@ def ray_results(setup: ModelSetup, jobs: Sequence[BatchJob], actors: int,
     """The records of ``jobs`` as they finish, on ``actors`` Ray actors."""
     from ..ray_actors import ray_results as on_ray
 
-    for _, record in on_ray(BatchWorker, (setup,), jobs, actors, address=address):
+    for _, record in on_ray(BatchWorker, (setup,), jobs, actors, address=address, num_cpus_per_actor=setup.threads):
         yield record

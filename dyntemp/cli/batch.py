@@ -4,6 +4,7 @@ worker processes or Ray actors."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import secrets
 
 from .common import add_host_flags, add_import_flag, add_sampler_flags, check_host_flags, check_input_file, \
@@ -48,7 +49,8 @@ def add_parser(commands) -> None:
     batch.add_argument("--max-tokens", "-n", type=int, default=256, metavar="N",
                        help="tokens per line at most, unless the line says (default 256; -1: until the context is full)")
     batch.add_argument("--seed", type=int, default=None, metavar="N",
-                       help="line i without a seed of its own is seeded N + i (default: N is picked and printed)")
+                       help="the base of the seeds of lines without their own: each gets one from N and its id (default: N "
+                            "is picked and printed)")
     batch.add_argument("--ctx-size", "-c", type=int, default=2048, metavar="N", help="context size (default 2048)")
     add_host_flags(batch)
     batch.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes or Ray actors (default 1)")
@@ -81,11 +83,8 @@ def run(args, out) -> None:
         raise UsageError("--ray-address applies to --backend ray")
     if args.input != "-":
         check_input_file("INPUT", args.input)
-    if args.backend == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise UsageError("--backend ray needs Ray: pip install 'dyntemp[ray]'") from None
+    if args.backend == "ray" and importlib.util.find_spec("ray") is None:  # not imported: see ray_actors.start_ray
+        raise UsageError("--backend ray needs Ray: pip install 'dyntemp[ray]'")
     kwargs = sampler_kwargs(args)
     if args.logit_bias:
         kwargs["logit_bias"] = merge_biases(args.logit_bias)

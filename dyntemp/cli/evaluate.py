@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import warnings
@@ -85,11 +86,8 @@ def run(args, out) -> None:
         raise UsageError("give --out FOLDER for the run's results")
     if sweep.ray_address is not None and sweep.backend != "ray":
         raise UsageError("--ray-address applies to --backend ray")
-    if sweep.backend == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise UsageError("--backend ray needs Ray: pip install 'dyntemp[ray]'") from None
+    if sweep.backend == "ray" and importlib.util.find_spec("ray") is None:  # not imported: see ray_actors.start_ray
+        raise UsageError("--backend ray needs Ray: pip install 'dyntemp[ray]'")
     check_output_folder("--out" if args.out else f"out (in {args.config})", folder)
     each, cores = sweep.threads_per_worker(), physical_cores()
     if sweep.workers * each > cores:

@@ -126,6 +126,9 @@ def _keys(args, names: list[str]):
         if not key:
             raise UsageError(f"--api-key (or ${KEY_VARIABLE}) is empty")
         single = Keyring.of_keys([key])
+        if ring is not None and any(k.digest == single.keys[0].digest for k in ring.keys):
+            raise UsageError(f"--api-key (or ${KEY_VARIABLE}) is also a key in --api-keys {args.api_keys}: one key, "
+                             f"one set of limits; give it once")
         ring = single if ring is None else Keyring([*ring.keys, *single.keys])
     return ring
 

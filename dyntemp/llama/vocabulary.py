@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from .model import _CTX_PAD, load_model
+from .model import _CTX_PAD, default_model_path, load_model
 
 
 class Vocabulary:
@@ -18,11 +18,11 @@ class Vocabulary:
     (2048, 49152, True)
     """
 
-    def __init__(self, path: "str | os.PathLike | None", n_ctx: int, name: str | None = None) -> None:
+    def __init__(self, path: "str | os.PathLike | None", n_ctx: int) -> None:
         from .logits import eog_tokens
 
-        self.llm = load_model(path, vocab_only=True, n_ctx=_CTX_PAD)
-        self.name = name
+        self.path = os.fspath(path) if path is not None else default_model_path()
+        self.llm = load_model(self.path, vocab_only=True, n_ctx=_CTX_PAD)
         if n_ctx:
             self.n_ctx = -(-n_ctx // _CTX_PAD) * _CTX_PAD  # as load_model rounds it
         else:

@@ -81,15 +81,21 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
         job = build_job(body, model, defaults)
         if key is not None:
             keys.enter(key)
+        cancelled = threading.Event()
+        watch = asyncio.create_task(_disconnect(request, cancelled))
         try:
-            slot = await model.acquire()
+            slot = await _unless_gone(model.acquire(), watch)
         except BaseException:
+            watch.cancel()
             if key is not None:
                 keys.leave(key)
             raise
+        if slot is None:  # the client left while it waited: its place and its key's count are free
+            if key is not None:
+                keys.leave(key)
+            return HTTPResponse(status_code=499)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
-        cancelled = threading.Event()
         running.add(cancelled)
         started = time.perf_counter()
         response = Response(job)
@@ -102,7 +108,6 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
             metrics.generated(response.prompt_tokens, response.completion_tokens, time.perf_counter() - started)
 
         model.run(slot, job, lambda event: loop.call_soon_threadsafe(events.put_nowait, event), cancelled, loop, done)
-        watch = asyncio.create_task(_disconnect(request, cancelled))
         choices = len(job.prompts) * job.n
         if job.stream:
             return StreamingResponse(_stream(request, response, events, choices, cancelled, watch),
@@ -114,7 +119,7 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
                 if event is None:  # the client left
                     return HTTPResponse(status_code=499)
                 if isinstance(event, Failed):
-                    log.error("failed: %s %s", request.method, request.url.path, exc_info=event.error)
+                    log.error("failed: %s %s: %s", request.method, request.url.path, event.details or event.message)
                     return json_response(event.api_error())
                 response.add(event)
                 ended += isinstance(event, End)
@@ -165,6 +170,19 @@ async def _next(events: asyncio.Queue, cancelled: threading.Event):
     return event
 
 
+async def _unless_gone(acquire, watch: asyncio.Task):
+    """The slot ``acquire`` gives, or ``None`` if the client leaves first (``watch`` ends)."""
+    task = asyncio.ensure_future(acquire)
+    done, _ = await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        return task.result()
+    task.cancel()
+    try:
+        return await task  # a slot that came just as the client left: its job sees it left, and ends
+    except asyncio.CancelledError:
+        return None
+
+
 async def _disconnect(request: Request, cancelled: threading.Event) -> None:
     """Set ``cancelled`` when the client disconnects, so that its generation stops and frees its slot."""
     while True:
@@ -184,7 +202,7 @@ async def _stream(request: Request, response: Response, events: asyncio.Queue, c
             if event is None:
                 return
             if isinstance(event, Failed):  # the stream has begun: the error goes in it, as OpenAI's does
-                log.error("failed in a stream: %s", request.url.path, exc_info=event.error)
+                log.error("failed in a stream: %s: %s", request.url.path, event.details or event.message)
                 yield _sse(event.api_error().body())
                 return
             response.add(event)

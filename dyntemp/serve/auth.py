@@ -23,6 +23,7 @@ from .. import _validate
 from ..api.errors import APIError
 
 _KEY_FIELDS = ("key", "models", "max_concurrent")
+RETRY_AFTER_SECONDS = 1  # what a 429 or a 503 tells the client to wait
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ class Keyring:
         running = self.running.get(key.name, 0)
         if key.max_concurrent is not None and running >= key.max_concurrent:
             raise APIError(f"this API key has {running} requests running, its limit (max_concurrent); retry when "
-                           f"one ends", status=429, code="rate_limit_exceeded", headers={"Retry-After": "1"})
+                           f"one ends", status=429, code="rate_limit_exceeded",
+                           headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         self.running[key.name] = running + 1
 
     def leave(self, key: Key) -> None:

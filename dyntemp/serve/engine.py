@@ -53,21 +53,29 @@ class End:
 @dataclass(frozen=True)
 class Failed:
     """The job failed, reported to the client as a 500 without the traceback: its slot's process
-    died (``SlotDied``, said as it is), or a bug (its type only; the details go to the log)."""
+    died (said as it is), or a bug (its type only; ``details``, the traceback, go to the log). Plain
+    text, so that it crosses the slot's pipe whatever the exception was."""
 
-    error: BaseException
+    kind: str
+    message: str
+    details: str = ""
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "Failed":
+        import traceback
+
+        return cls(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
 
     def api_error(self):
         from ..api.errors import APIError
 
-        if isinstance(self.error, SlotDied):
-            return APIError(f"{self.error}; retry the request", status=500, code="slot_died")
-        return APIError(f"internal error ({type(self.error).__name__}); the server's log has the details",
-                        status=500)
+        if self.kind == SLOT_DIED:
+            return APIError(f"{self.message}; retry the request", status=500, code="slot_died")
+        return APIError.internal(self.kind)
 
 
-class SlotDied(RuntimeError):
-    """A slot's process died during a job (killed, or out of memory)."""
+#: The kind of a ``Failed`` whose slot process died (killed, or out of memory).
+SLOT_DIED = "SlotDied"
 
 
 _FINISH = {"eos": "stop", "stop": "stop", "length": "length"}
@@ -108,7 +116,7 @@ def run_job(job: Job, llm, emit: Callable[[object], None], cancelled: threading.
             emit(End(index, "".join(text), _FINISH[sampler.finish_reason], tuple(sampler.trace[sent:now]),
                      _tokens(job, llm, sampler, sent, now), len(ids), now))
     except Exception as exc:  # noqa: BLE001 - reported to the client as a 500, and logged by the app
-        emit(Failed(exc))
+        emit(Failed.of(exc))
 
 
 def _tokens(job: Job, llm, sampler: Sampler, start: int, end: int) -> tuple[Token, ...] | None:

@@ -42,5 +42,4 @@ def install(app: FastAPI, allowed_fields) -> None:
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path)
-        return json_response(APIError(f"internal error ({type(exc).__name__}); the server's log has the details",
-                                      status=500))
+        return json_response(APIError.internal(type(exc).__name__))

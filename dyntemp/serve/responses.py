@@ -36,7 +36,8 @@ class Response:
     def add(self, event: "Piece | End") -> None:
         i = event.index
         self.texts[i] += event.text
-        self.records[i] += [r.to_dict() for r in event.records]
+        if self.job.return_trace:
+            self.records[i] += [r.to_dict() for r in event.records]
         self.tokens[i] += event.tokens or ()
         if isinstance(event, End):
             self.finish[i] = event.finish_reason

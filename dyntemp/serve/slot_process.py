@@ -15,7 +15,7 @@ import threading
 import warnings
 from typing import Callable
 
-from .engine import Failed, SlotDied, run_job
+from .engine import SLOT_DIED, Failed, run_job
 
 _POLL_SECONDS = 0.05  # how soon a client that left stops its generation, at the latest
 
@@ -27,6 +27,7 @@ class SlotProcess:
         self.index = index
         self._args = (path, load, imports, busy, threads)
         self._context = multiprocessing.get_context("spawn")  # a fork would copy the server's threads mid-state
+        self.closing = False
         self.start()
 
     def start(self) -> None:
@@ -51,6 +52,8 @@ class SlotProcess:
     def run(self, job, emit: Callable[[object], None], cancelled: threading.Event) -> None:
         """Run ``job`` in the process and ``emit`` its events; on the slot's own thread."""
         self.cancel.clear()
+        if cancelled.is_set():  # the client left while it waited for this slot
+            return
         try:
             self.conn.send(job)
             while True:
@@ -64,14 +67,18 @@ class SlotProcess:
                 if event is None:  # the job is done
                     return
                 emit(event)
-        except (EOFError, OSError):
-            emit(Failed(SlotDied(f"slot {self.index}'s process died (exit status {self.process.exitcode}); "
-                                 f"it is started again")))
+        except Exception as exc:  # noqa: BLE001 - whatever broke the pipe, the next job needs a fresh one
+            self.process.kill()
             self.process.join(5)
-            self.start()
-            self.ready()
+            died = "died" if isinstance(exc, (EOFError, OSError)) else f"could not be read ({type(exc).__name__})"
+            emit(Failed(SLOT_DIED, f"slot {self.index}'s process {died} (exit status {self.process.exitcode})"
+                                   f"{'' if self.closing else '; it is started again'}"))
+            if not self.closing:
+                self.start()
+                self.ready()
 
     def close(self) -> None:
+        self.closing = True
         try:
             self.conn.send(None)
         except OSError:
@@ -88,7 +95,17 @@ def _main(conn, cancel, path: str, load: dict, imports: tuple[str, ...], busy, t
     from ..llama.model import load_model
 
     die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C is the server's to handle
+    # Ctrl-C at the terminal is the server's to handle: it lets running requests finish, then stops its
+    # slots. SIGTERM (to the whole process group, as systemd sends it) ends a slot once its job is done.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    state = {"busy": False, "stop": False}
+
+    def terminate(signum, frame) -> None:
+        if not state["busy"]:
+            raise SystemExit(0)
+        state["stop"] = True
+
+    signal.signal(signal.SIGTERM, terminate)
     warnings.filterwarnings("ignore", category=UserWarning)  # the server showed the settings' warnings
     try:
         for module in imports:  # the modules that register the server's own strategies
@@ -109,5 +126,9 @@ def _main(conn, cancel, path: str, load: dict, imports: tuple[str, ...], busy, t
             return
         if job is None:
             return
+        state["busy"] = True
         run_job(job, llm, conn.send, cancel, per_slot)
         conn.send(None)
+        state["busy"] = False
+        if state["stop"]:
+            return

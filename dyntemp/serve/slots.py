@@ -6,6 +6,7 @@ slots share the cores: one generating alone decodes with every thread, busy ones
 from __future__ import annotations
 
 import asyncio
+import collections
 import multiprocessing
 import os
 import threading
@@ -15,9 +16,9 @@ from typing import Callable
 
 from ..llama.model import default_model_path
 from ..api.errors import APIError
+from .auth import RETRY_AFTER_SECONDS
 from .slot_process import SlotProcess
 
-RETRY_AFTER_SECONDS = 1
 
 
 @dataclass(frozen=True)
@@ -47,56 +48,64 @@ class Cores:
 
 class ServedModel:
     """A model's slots and its queue. ``llm``, the model's vocabulary loaded in the server's own
-    process, tokenizes prompts, formats chats and checks grammars before a job reaches a slot."""
+    process (``dyntemp.llama.vocabulary``), tokenizes prompts, formats chats and checks grammars
+    before a job reaches a slot.
 
-    def __init__(self, model: ModelFile, slots: list[SlotProcess], max_queue: int, cores: Cores, llm) -> None:
-        self.name, self.path = model.name, model.path
+    Waiting requests get a slot first come, first served; a slot that comes free goes to the
+    longest waiting request, else back to the free ones, the one that just finished on top (its
+    caches are warm)."""
+
+    def __init__(self, model: ModelFile, slots: list[SlotProcess], max_queue: int, cores: Cores, vocabulary) -> None:
+        self.name = model.name
         self.slots = slots
-        self.llm = llm
-        self.n_ctx, self.n_vocab = slots[0].ready()
+        self.llm, self.n_vocab, self.eog = vocabulary.llm, vocabulary.n_vocab, vocabulary.eog
+        self.n_ctx, _ = slots[0].ready()
         for slot in slots[1:]:
             slot.ready()
         self.threads = [ThreadPoolExecutor(1, thread_name_prefix=f"dyntemp-slot-{s.index}") for s in slots]
         self.max_queue = max_queue
         self.cores = cores
-        self.waiting = 0
-        self._free: asyncio.LifoQueue[SlotProcess] | None = None
-        self._eog: list[int] | None = None
+        self._free = list(slots)
+        self._waiters: collections.deque[asyncio.Future] = collections.deque()
 
     @property
-    def eog(self) -> list[int]:
-        """The end-of-generation tokens (banned by ``ignore_eos``)."""
-        if self._eog is None:
-            from ..llama.logits import eog_tokens
-
-            self._eog = eog_tokens(self.llm)
-        return self._eog
+    def waiting(self) -> int:
+        return len(self._waiters)
 
     @property
     def busy(self) -> int:
-        return len(self.slots) - (self._queue().qsize())
-
-    def _queue(self) -> asyncio.Queue:
-        if self._free is None:  # made on the server's event loop, at first use
-            self._free = asyncio.LifoQueue()  # the slot that just finished first: its caches are warm
-            for slot in self.slots:
-                self._free.put_nowait(slot)
-        return self._free
+        return len(self.slots) - len(self._free)
 
     async def acquire(self) -> SlotProcess:
-        """A free slot, after waiting in the queue if need be; 503 when the queue is full."""
-        free = self._queue()
-        if free.empty() and self.waiting >= self.max_queue:
-            raise APIError(f"the server is busy: {len(self.slots)} slots generating and {self.waiting} requests "
-                           f"waiting for {self.name} (--max-queue {self.max_queue}); retry later", status=503,
-                           code="queue_full", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        self.waiting += 1
-        try:
-            slot = await free.get()
-        finally:
-            self.waiting -= 1
+        """A free slot, after waiting in the queue if need be; 503 when the queue is full. A request
+        cancelled while it waits (its client left) leaves the queue."""
+        if self._free and not self._waiters:
+            slot = self._free.pop()
+        else:
+            if len(self._waiters) >= self.max_queue:
+                raise APIError(f"the server is busy: {len(self.slots)} slots generating and {self.waiting} requests "
+                               f"waiting for {self.name} (--max-queue {self.max_queue}); retry later", status=503,
+                               code="queue_full", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                slot = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():  # handed a slot just as it was cancelled
+                    self._hand_on(waiter.result())
+                else:
+                    self._waiters.remove(waiter)
+                raise
         self.cores.busy += 1
         return slot
+
+    def _hand_on(self, slot: SlotProcess) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(slot)
+                return
+        self._free.append(slot)
 
     def run(self, slot: SlotProcess, job, emit: Callable[[object], None], cancelled: threading.Event,
             loop: asyncio.AbstractEventLoop, done: Callable[[], None]) -> Future:
@@ -114,10 +123,12 @@ class ServedModel:
 
     def _release(self, slot: SlotProcess, done: Callable[[], None]) -> None:
         self.cores.busy -= 1
-        self._queue().put_nowait(slot)
+        self._hand_on(slot)
         done()
 
     def close(self) -> None:
+        for slot in self.slots:  # a slot that dies now is not started again
+            slot.closing = True
         for thread in self.threads:
             thread.shutdown(wait=True)
         for slot in self.slots:
@@ -132,7 +143,7 @@ def load_models(models: list[ModelFile], *, parallel: int, threads: int | None, 
     modules each slot imports first, for the strategies they register. A model that cannot load is
     a ``ValueError``."""
     from ..host import default_threads
-    from ..llama.model import load_model
+    from ..llama.vocabulary import Vocabulary
 
     cores = Cores(threads or default_threads())
     load = {"n_ctx": n_ctx, "n_gpu_layers": n_gpu_layers, "verbose": verbose}
@@ -142,8 +153,8 @@ def load_models(models: list[ModelFile], *, parallel: int, threads: int | None, 
     served = {}
     try:
         for model in models:
-            llm = load_model(model.path, vocab_only=True, verbose=verbose)
-            served[model.name] = ServedModel(model, started[model.name], max_queue, cores, llm)
+            vocabulary = Vocabulary(model.path, n_ctx)
+            served[model.name] = ServedModel(model, started[model.name], max_queue, cores, vocabulary)
     except BaseException:
         for slots in started.values():
             for slot in slots:
