@@ -82,6 +82,13 @@ class Server:
 
         return httpx.get(f"{self.url}/health", timeout=10).json()
 
+    def metric(self, name: str) -> float:
+        """The value of the first line of ``/metrics`` that starts with ``name``."""
+        import httpx
+
+        text = httpx.get(f"{self.url}/metrics", timeout=10).text
+        return float(next(line.split()[-1] for line in text.splitlines() if line.startswith(name)))
+
     def logs(self) -> str:
         self._log.flush()
         self._log.seek(0)

@@ -172,3 +172,15 @@ def test_ctrl_c_keeps_a_valid_file_and_the_rerun_completes_it(tmp_path):
     assert result.returncode == 0 and f"{12 - len(kept)} made" in result.stderr
     ids = [r["id"] for r in _records(out)]
     assert sorted(ids) == sorted(f"l{i}" for i in range(12))
+
+
+def test_a_rerun_without_seed_goes_on_with_the_output_s_seed(tmp_path):
+    _write(tmp_path / "in.jsonl", LINES)
+    full = _batch(str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "full.jsonl"), "--max-tokens", "8")
+    assert full.returncode == 0 and "batch: seed " in full.stderr
+    lines = (tmp_path / "full.jsonl").read_text().splitlines(keepends=True)
+    first = next(line for line in lines if json.loads(line)["id"] == "sea")  # seeded by the base, not its own
+    (tmp_path / "part.jsonl").write_text(first)
+    rest = _batch(str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "part.jsonl"), "--max-tokens", "8")
+    assert rest.returncode == 0 and "as the records in" in rest.stderr and "3 made" in rest.stderr
+    assert sorted((tmp_path / "part.jsonl").read_text().splitlines()) == sorted(line.strip() for line in lines)

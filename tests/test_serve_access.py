@@ -121,18 +121,13 @@ def test_keys_and_prompts_never_reach_the_log(keyed):
 
 
 def test_a_client_leaving_mid_stream_frees_its_slot(server):
-    def generated() -> float:
-        text = httpx.get(f"{server.url}/metrics").text
-        return float(next(line.split()[-1] for line in text.splitlines()
-                          if line.startswith("dyntemp_completion_tokens_total")))
-
-    before = generated()
+    before = server.metric("dyntemp_completion_tokens_total")
     streams = [_start_stream(server, "none", "SmolLM2-135M-Instruct.Q4_1") for _ in range(2)]
     assert server.health()["slots_processing"] == 2
     for stream in streams:
         _close(stream)
     _wait_idle(server, timeout=10)
-    assert generated() - before < 2 * 400  # stopped, far from 2 x 2000 tokens
+    assert server.metric("dyntemp_completion_tokens_total") - before < 2 * 400  # stopped, far from 2 x 2000 tokens
 
 
 def test_sigterm_lets_a_running_stream_finish_then_exits_0():
@@ -162,11 +157,6 @@ def test_sigint_past_the_grace_period_cancels_and_exits_0():
     _close(stream)
 
 
-def _queue_length(server: Server) -> float:
-    text = httpx.get(f"{server.url}/metrics").text
-    return float(next(line.split()[-1] for line in text.splitlines() if line.startswith("dyntemp_queue_length{")))
-
-
 def test_a_client_that_leaves_while_queued_frees_its_place():
     import socket
 
@@ -178,11 +168,11 @@ def test_a_client_that_leaves_while_queued_frees_its_place():
         queued.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                        b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         deadline = time.monotonic() + 10
-        while _queue_length(running) != 1:
+        while running.metric("dyntemp_queue_length{") != 1:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         queued.close()  # its client leaves before it gets a slot
-        while _queue_length(running) != 0:
+        while running.metric("dyntemp_queue_length{") != 0:
             assert time.monotonic() < deadline, "the queued client that left kept its place"
             time.sleep(0.05)
         assert running.health()["slots_processing"] == 1  # the holder still generates

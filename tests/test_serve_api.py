@@ -173,3 +173,11 @@ def test_metrics_are_prometheus_text(server):
                  "dyntemp_busy_slots", "dyntemp_seconds_per_token_bucket"):
         assert name in text
     assert 'dyntemp_requests_total{route="/v1/completions",status="200"}' in text
+
+
+def test_metrics_count_every_request_s_tokens(server):
+    before = server.metric("dyntemp_completion_tokens_total")
+    for i in range(6):
+        body = {"prompt": "Hi", "max_tokens": 5, "ignore_eos": True, "stream": bool(i % 2)}
+        httpx.post(f"{server.url}/v1/completions", json=body, timeout=60).raise_for_status()
+    assert server.metric("dyntemp_completion_tokens_total") - before == 30

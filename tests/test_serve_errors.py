@@ -56,6 +56,7 @@ BAD = [
     (COMPLETIONS, {}, "prompt", ["required"]),
     (CHAT, {"messages": [{"role": "user"}]}, "messages", ["content"]),
     (CHAT, {"messages": "Hi"}, "messages", ["valid list"]),
+    (CHAT, {"messages": [{"role": "usr", "content": "Hi"}]}, "messages.0.role", ["'user'"]),
     (CHAT, {"messages": USER, "top_logprobs": 2}, "top_logprobs", ["logprobs: true"]),
     (CHAT, {"messages": USER, "response_format": {"type": "json_schema"}}, "response_format", ["json_schema"]),
 ]
@@ -75,15 +76,10 @@ def test_bad_request_is_400_naming_the_field(server, route, body, param, words):
 
 
 def test_bad_requests_decode_nothing(server):
-    def generated() -> float:
-        text = httpx.get(f"{server.url}/metrics").text
-        return float(next(line.split()[-1] for line in text.splitlines()
-                          if line.startswith("dyntemp_completion_tokens_total")))
-
-    before = generated()
+    before = server.metric("dyntemp_completion_tokens_total")
     for route, body, _, _ in BAD:
         httpx.post(f"{server.url}{route}", json=body, timeout=60)
-    assert generated() == before
+    assert server.metric("dyntemp_completion_tokens_total") == before
 
 
 @pytest.mark.parametrize("content", [b"not json", b"[1, 2]", b'{"prompt": "x",}', b"\xff\xfe"])
@@ -92,6 +88,12 @@ def test_a_body_that_is_not_a_json_object(server, content):
                           headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
+
+
+def test_a_form_body_is_told_to_be_json(server):
+    response = httpx.post(f"{server.url}{COMPLETIONS}", content=b'{"prompt": "Hi"}', timeout=10,
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 400 and "Content-Type: application/json" in response.json()["error"]["message"]
 
 
 def test_unknown_route_and_method_in_openai_schema(server):

@@ -119,7 +119,7 @@ class TextPart(BaseModel):
 
 class Message(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)  # the template may read more (name, ...)
-    role: str
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]  # OpenAI's
     content: Union[str, list[TextPart], None] = None
 
 

@@ -10,6 +10,7 @@ base seed and the line's id.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import zlib
@@ -41,15 +42,15 @@ class BatchJob:
     prompt: tuple[int, ...]
     max_tokens: int
     stop: tuple[str, ...]
-    seeded: bool  # the seed came from the line or --seed (not picked for this run)
+    own_seed: bool  # the line gives its seed (else it comes from the batch's base seed and the id)
     made_of: str  # a hash of the line and what else makes its record (--chat, the token budget, the model)
 
 
 def read_jobs(lines: Iterable[str], name: str, model, defaults: Defaults, *, chat: bool, max_tokens: int,
-              seed: int, seed_given: bool) -> list[BatchJob]:
+              seed: int) -> list[BatchJob]:
     """The jobs of the input ``lines`` (``name``: the file, for messages), checked on ``model`` (a
-    ``dyntemp.llama.vocabulary.Vocabulary``, with its ``path``). ``seed`` is the base seed;
-    ``seed_given``: the user chose it (not picked for this run)."""
+    ``dyntemp.llama.vocabulary.Vocabulary``, with its ``path``). ``seed`` is the base seed
+    (``reseeded`` gives the jobs another)."""
     jobs: list[BatchJob] = []
     where: dict[str, int] = {}
     index = 0
@@ -68,7 +69,7 @@ def read_jobs(lines: Iterable[str], name: str, model, defaults: Defaults, *, cha
         except ValidationError as exc:
             raise BatchError(f"{at}: {validation_error(exc.errors(), list(BatchLine.model_fields)).message}") from None
         try:
-            job = _job(line, data, model, defaults, chat, max_tokens, seed, index, seed_given)
+            job = _job(line, data, model, defaults, chat, max_tokens, seed, index)
         except APIError as exc:
             raise BatchError(f"{at}: {exc.message}") from None
         if job.id in where:
@@ -82,12 +83,12 @@ def read_jobs(lines: Iterable[str], name: str, model, defaults: Defaults, *, cha
 
 
 def _job(line: BatchLine, data: dict, model, defaults: Defaults, chat: bool, max_tokens: int, base: int,
-         index: int, seed_given: bool) -> BatchJob:
+         index: int) -> BatchJob:
     if (line.prompt is None) == (line.messages is None):
         raise APIError('a line has "prompt" or "messages" (one of them)', param="prompt")
     settings = request_settings(line, model, defaults)
     line_id = str(line.id) if line.id is not None else content_id(data)
-    seeded = settings.seed is not None or seed_given
+    own_seed = settings.seed is not None
     if settings.seed is None:  # none, or -1 (llama-server's "pick one")
         settings = settings.replace(seed=line_seed(base, line_id))
     if line.messages is not None:
@@ -99,7 +100,23 @@ def _job(line: BatchLine, data: dict, model, defaults: Defaults, chat: bool, max
     budget = max_tokens_of(line, max_tokens) or model.n_ctx
     # What else makes the record: an edited line (same id), or another --chat, token budget or model.
     made_of = content_id({"line": data, "chat": chat, "max_tokens": budget, "model": model.path})
-    return BatchJob(line_id, index, settings, tuple(ids), budget, stop_strings(line), seeded, made_of)
+    return BatchJob(line_id, index, settings, tuple(ids), budget, stop_strings(line), own_seed, made_of)
+
+
+def reseeded(jobs: list[BatchJob], base: int) -> list[BatchJob]:
+    """``jobs`` with the lines that give no seed seeded from ``base``."""
+    return [job if job.own_seed else dataclasses.replace(job, settings=job.settings.replace(
+        seed=line_seed(base, job.id))) for job in jobs]
+
+
+def base_seed(job: BatchJob, seed: int) -> int:
+    """The base seed that gave ``job``'s line (one without its own) the seed ``seed``: the inverse
+    of ``line_seed``, so that a rerun goes on with the base the output was made with.
+
+    >>> base_seed(BatchJob("a", 0, None, (), 1, (), False, ""), line_seed(77, "a"))
+    77
+    """
+    return (seed - zlib.crc32(job.id.encode("utf-8"))) % SEED_RANGE
 
 
 def line_seed(base: int, line_id: str) -> int:

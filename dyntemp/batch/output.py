@@ -39,8 +39,8 @@ def read_done(path: Path) -> dict[str, GenerationRecord]:
 
 def check_done(done: dict[str, GenerationRecord], jobs: Sequence[BatchJob], path: Path) -> None:
     """Refuse records made from another line under the same id (edited since, or another
-    ``--chat``, token budget or model), or with other settings than this run gives their lines (the
-    seed too when the line or ``--seed`` fixes it)."""
+    ``--chat``, token budget or model), or with other settings (the seed included) than this run
+    gives their lines."""
     for job in jobs:
         record = done.get(job.id)
         if record is None:
@@ -49,10 +49,10 @@ def check_done(done: dict[str, GenerationRecord], jobs: Sequence[BatchJob], path
             raise BatchError(f"{path} holds id {job.id!r} made from another line or other options (the line edited "
                              f"since, or another --chat, --max-tokens or --model); results would mix: write to "
                              f"another output file, or delete that one")
-        made = record.settings if job.seeded else record.settings.replace(seed=job.settings.seed)
-        if made.to_dict() != job.settings.to_dict():
-            raise BatchError(f"{path} holds id {job.id!r} made with other settings than this batch gives it "
-                             f"(strategy {record.setting!r}, seed {record.seed}); results would mix: write to "
+        if record.settings.to_dict() != job.settings.to_dict():
+            raise BatchError(f"{path} holds id {job.id!r} made with other settings than this batch gives it (the "
+                             f"record's strategy {record.setting!r} and seed {record.seed}; this batch's "
+                             f"{job.settings.strategy.key!r} and {job.settings.seed}); results would mix: write to "
                              f"another output file, or delete that one")
 
 

@@ -3,6 +3,7 @@ rest on the chosen backend, and append each record as it comes; the driver is th
 
 from __future__ import annotations
 
+import secrets
 import sys
 import time
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from ..api.jobs import Defaults
 from ..progress import LineProgress
-from .lines import BatchError, open_input, read_jobs
+from .lines import SEED_RANGE, BatchError, base_seed, open_input, read_jobs, reseeded
 from .output import Output, check_done
 from .work import ModelSetup, local_results, ray_results
 
@@ -28,8 +29,7 @@ class BatchOptions:
     defaults: Defaults = field(default_factory=Defaults)
     chat: bool = False
     max_tokens: int = 256
-    seed: int = 0
-    seed_given: bool = True
+    seed: int | None = None  # the base seed; None: the one the output was made with, or a new one
     workers: int = 1
     backend: str = "local"
     ray_address: str | None = None
@@ -61,7 +61,7 @@ def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool
     stream, name = open_input(source)
     try:
         jobs = read_jobs(stream, name, vocabulary, options.defaults, chat=options.chat,
-                         max_tokens=options.max_tokens, seed=options.seed, seed_given=options.seed_given)
+                         max_tokens=options.max_tokens, seed=options.seed or 0)
     except UnicodeDecodeError as exc:
         raise BatchError(f"{name}: not UTF-8 text (byte {exc.start})") from None
     finally:
@@ -73,6 +73,8 @@ def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool
     threads = options.threads or (1 if options.backend == "ray" else default_threads(workers))
     setup = ModelSetup(path, options.n_ctx, threads, options.n_gpu_layers, tuple(options.imports), options.trace)
     with Output(target) as output:
+        if options.seed is None:
+            jobs = reseeded(jobs, _base(jobs, output, progress))
         check_done(output.done, jobs, Path(output.name))
         todo = [job for job in jobs if job.id not in output.done]
         bar = _progress(len(jobs), len(jobs) - len(todo), progress)
@@ -99,6 +101,18 @@ def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool
         finally:
             bar.close()
     return made
+
+
+def _base(jobs: list, output: Output, progress: bool | None) -> int:
+    """The base seed of a batch given none: the one the output's records were made with, else a new
+    one; said on standard error, so that the batch can be made again."""
+    made = next((base_seed(job, output.done[job.id].seed) for job in jobs
+                 if not job.own_seed and job.id in output.done), None)
+    base = made if made is not None else secrets.randbelow(SEED_RANGE // 2)
+    if progress is not False:
+        print(f"batch: seed {base}" + (f" (as the records in {output.name})" if made is not None else ""),
+              file=sys.stderr, flush=True)
+    return base
 
 
 class _Bar:

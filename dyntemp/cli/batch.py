@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import secrets
 
 from .common import add_host_flags, add_import_flag, add_sampler_flags, check_host_flags, check_input_file, \
     modules_to_import, sampler_kwargs
 from .errors import UsageError, WorkError
 from .llama_syntax import logit_bias, merge_biases
-from .request import SEED_RANGE
 from .strategy_flags import add_strategy_flags, strategy_spec
 
 EXAMPLES = """\
@@ -22,8 +20,8 @@ examples:
   dyntemp batch prompts.jsonl -o out.jsonl --backend ray --workers 8 --ray-address auto
 
 a line: {"id": "q1", "prompt": "The sea is"} or {"messages": [{"role": "user", "content": "Hi"}]},
-with any field of a server request: "strategy", "sentence_temps", "max_tokens", "seed", "stop",
-"top_k", ...
+with any field of a generation in a server request: "strategy", "sentence_temps", "max_tokens",
+"seed", "stop", "top_k", ...
 """
 
 
@@ -49,8 +47,8 @@ def add_parser(commands) -> None:
     batch.add_argument("--max-tokens", "-n", type=int, default=256, metavar="N",
                        help="tokens per line at most, unless the line says (default 256; -1: until the context is full)")
     batch.add_argument("--seed", type=int, default=None, metavar="N",
-                       help="the base of the seeds of lines without their own: each gets one from N and its id (default: N "
-                            "is picked and printed)")
+                       help="the base of the seeds of lines without their own: each gets one from N and its id (default: "
+                            "the base the output's records were made with, else a new one; printed)")
     batch.add_argument("--ctx-size", "-c", type=int, default=2048, metavar="N", help="context size (default 2048)")
     add_host_flags(batch)
     batch.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes or Ray actors (default 1)")
@@ -90,13 +88,10 @@ def run(args, out) -> None:
         kwargs["logit_bias"] = merge_biases(args.logit_bias)
     if args.model is not None:
         check_input_file("--model", args.model)
-    seed = args.seed if args.seed is not None else secrets.randbelow(SEED_RANGE // 2)
-    if args.seed is None:
-        print(f"seed: {seed}", file=sys.stderr, flush=True)
     options = BatchOptions(model=args.model, n_ctx=args.ctx_size, threads=args.threads, n_gpu_layers=args.n_gpu_layers,
                            defaults=Defaults(strategy_spec(args), kwargs), chat=args.chat,
-                           max_tokens=None if args.max_tokens == -1 else args.max_tokens, seed=seed,
-                           seed_given=args.seed is not None, workers=args.workers, backend=args.backend,
+                           max_tokens=None if args.max_tokens == -1 else args.max_tokens, seed=args.seed,
+                           workers=args.workers, backend=args.backend,
                            ray_address=args.ray_address, trace=args.trace, ordered=args.ordered,
                            imports=tuple(module for module, _ in modules_to_import(args)))
     try:

@@ -105,12 +105,15 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
             running.discard(cancelled)
             if key is not None:
                 keys.leave(key)
+
+        def finished() -> None:  # once the request has read its job's events: the counts are whole
+            request.state.tokens = response.completion_tokens
             metrics.generated(response.prompt_tokens, response.completion_tokens, time.perf_counter() - started)
 
         model.run(slot, job, lambda event: loop.call_soon_threadsafe(events.put_nowait, event), cancelled, loop, done)
         choices = len(job.prompts) * job.n
         if job.stream:
-            return StreamingResponse(_stream(request, response, events, choices, cancelled, watch),
+            return StreamingResponse(_stream(request, response, events, choices, cancelled, watch, finished),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         try:
             ended = 0
@@ -126,7 +129,7 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
         finally:
             cancelled.set()
             watch.cancel()
-            request.state.tokens = response.completion_tokens
+            finished()
         return response.whole()
 
     @app.post("/v1/completions")
@@ -193,7 +196,7 @@ async def _disconnect(request: Request, cancelled: threading.Event) -> None:
 
 
 async def _stream(request: Request, response: Response, events: asyncio.Queue, choices: int,
-                  cancelled: threading.Event, watch: asyncio.Task):
+                  cancelled: threading.Event, watch: asyncio.Task, finished):
     """The server-sent events of a streamed job: a chunk per piece of text, then ``[DONE]``."""
     try:
         ended = 0
@@ -210,12 +213,12 @@ async def _stream(request: Request, response: Response, events: asyncio.Queue, c
             yield _sse(response.chunk(event))
         if response.job.include_usage:
             yield _sse(response.usage_chunk())
-        request.state.tokens = response.completion_tokens
+        request.state.tokens = response.completion_tokens  # before the last line, which the access log follows
         yield "data: [DONE]\n\n"
     finally:
         cancelled.set()
         watch.cancel()
-        request.state.tokens = response.completion_tokens
+        finished()
 
 
 def _sse(data: dict[str, Any]) -> str:

@@ -30,6 +30,10 @@ def install(app: FastAPI, allowed_fields) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":  # curl -d without -H sends a form
+            return json_response(APIError(f"the body must be JSON, sent with Content-Type: application/json (this "
+                                          f"request's: {kind or 'none'})", code="invalid_json"))
         return json_response(validation_error(exc.errors(), allowed_fields(request.url.path)))
 
     @app.exception_handler(HTTPException)
