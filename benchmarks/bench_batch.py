@@ -51,19 +51,19 @@ class ReadyRecord:
 
 def driver_rate(folder: Path, sample: dict, records: int) -> float:
     """Records/s the driver receives, checks and writes from 2 actors that never wait for a model."""
-    import dyntemp.batch.work as work
+    import dyntemp.batch.runner as runner
 
     (folder / "many.jsonl").write_text("".join(json.dumps({"id": f"r{i}", "prompt": "Hi"}) + "\n"
                                                for i in range(records)))
-    original = work.BatchWorker
-    work.BatchWorker = lambda setup: ReadyRecord(sample)  # noqa: E731 - the actors build this instead
+    original = runner.BatchWorker
+    runner.BatchWorker = lambda setup: ReadyRecord(sample)  # noqa: E731 - the actors build this instead
     try:
         start = time.perf_counter()
         run_batch(str(folder / "many.jsonl"), str(folder / "many-out.jsonl"), BatchOptions(backend="ray", workers=2),
                   progress=False)
         return records / (time.perf_counter() - start)
     finally:
-        work.BatchWorker = original
+        runner.BatchWorker = original
 
 
 def main() -> int:

@@ -1,4 +1,6 @@
-"""Child processes that hold a model (eval workers, server slots) die with the process that started them."""
+"""Child processes that hold a model (eval and batch workers, server slots): they die with the
+process that started them, and a pool of them runs jobs for batch and eval as Ray's actors do
+(``dyntemp.ray_actors``)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,15 @@ import ctypes
 import multiprocessing
 import os
 import signal
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterator, Sequence
 
 _PR_SET_PDEATHSIG = 1
+
+
+class WorkerFailed(RuntimeError):
+    """A worker could not be built, or its process died; the message says which and where."""
 
 
 def die_with_parent() -> None:
@@ -20,3 +29,46 @@ def die_with_parent() -> None:
     parent = multiprocessing.parent_process()
     if parent is not None and os.getppid() != parent.pid:  # it died before the line above
         os._exit(1)
+
+
+def pool_results(factory: Callable, args: tuple, jobs: Sequence, workers: int) -> Iterator[tuple[Any, Any]]:
+    """``(job, result)`` for each of ``jobs`` as they finish, each result ``factory(*args)(job)``: in
+    this process for one worker or one job, else on ``workers`` spawned processes, each building
+    its worker once and dying with this one. A process that dies is a ``WorkerFailed``."""
+    if not jobs:
+        return
+    if workers == 1 or len(jobs) == 1:
+        worker = factory(*args)
+        for job in jobs:
+            yield job, worker(job)
+        return
+    context = multiprocessing.get_context("spawn")  # the parent runs threads (a progress bar) a fork would copy
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_build,
+                             initargs=(factory, args)) as pool:
+        pending = {pool.submit(_run, job): job for job in jobs}
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        raise WorkerFailed("a worker process died (killed, or out of memory)") from None
+                    yield job, result
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+_worker: Callable | None = None  # a pool process's worker
+
+
+def _build(factory: Callable, args: tuple) -> None:
+    global _worker
+    die_with_parent()
+    _worker = factory(*args)
+
+
+def _run(job: Any) -> Any:
+    return _worker(job)

@@ -14,11 +14,9 @@ import os
 import warnings
 from typing import Any, Callable, Iterator, Sequence
 
+from .children import WorkerFailed
+
 RESTARTS = 2
-
-
-class WorkerFailed(RuntimeError):
-    """A worker could not be built or could not run a job; the message names the node."""
 
 
 def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:

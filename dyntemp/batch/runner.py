@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..api.jobs import Defaults
+from ..children import pool_results
 from ..progress import LineProgress
 from .lines import SEED_RANGE, BatchError, base_seed, open_input, read_jobs, reseeded
 from .output import Output, check_done
-from .work import ModelSetup, local_results, ray_results
+from .work import BatchWorker, ModelSetup
 
 BACKENDS = ("local", "ray")
 
@@ -80,9 +81,13 @@ def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool
         bar = _progress(len(jobs), len(jobs) - len(todo), progress)
         try:
             if options.backend == "ray":
-                records = ray_results(setup, todo, workers, options.ray_address)
+                from ..ray_actors import ray_results
+
+                pairs = ray_results(BatchWorker, (setup,), todo, workers, address=options.ray_address,
+                                   num_cpus_per_actor=setup.threads)
             else:
-                records = local_results(setup, todo, workers)
+                pairs = pool_results(BatchWorker, (setup,), todo, workers)
+            records = (record for _, record in pairs)
             made = 0
             if options.ordered and output.path is None:  # standard output: kept, then written in order
                 kept = {}

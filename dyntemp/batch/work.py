@@ -1,16 +1,12 @@
-"""Where a batch's generations run: in this process, in local worker processes, or on Ray actors;
-each worker loads the model once. Every backend gives the same record for the same job."""
+"""A batch's worker: it loads the model once, then makes each job's record, the same on every
+backend (this process, local worker processes, Ray actors)."""
 
 from __future__ import annotations
 
 import importlib
-import multiprocessing
 import os
 import warnings
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 from ..core import Sampler
 from ..core.trace import Trace
@@ -51,55 +47,3 @@ class BatchWorker:
         return GenerationRecord(result.text, result.finish_reason, job.settings,
                                 result.trace if self.trace else Trace(), completion_tokens=len(result.tokens),
                                 prompt_tokens=len(job.prompt), id=job.id, item_hash=job.made_of)
-
-
-_worker: BatchWorker | None = None
-
-
-def _init(setup: ModelSetup) -> None:
-    from ..children import die_with_parent
-
-    global _worker
-    die_with_parent()
-    _worker = BatchWorker(setup)
-
-
-def _work(job: BatchJob) -> GenerationRecord:
-    return _worker(job)
-
-
-def local_results(setup: ModelSetup, jobs: Sequence[BatchJob], workers: int) -> Iterator[GenerationRecord]:
-    """The records of ``jobs`` as they finish, on ``workers`` processes (1: this process)."""
-    if not jobs:
-        return
-    if workers == 1 or len(jobs) == 1:
-        worker = BatchWorker(setup)
-        for job in jobs:
-            yield worker(job)
-        return
-    from ..ray_actors import WorkerFailed
-
-    context = multiprocessing.get_context("spawn")  # the parent runs threads (the progress bar) a fork would copy
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_init,
-                             initargs=(setup,)) as pool:
-        pending = {pool.submit(_work, job) for job in jobs}
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    try:
-                        yield future.result()
-                    except BrokenProcessPool:
-                        raise WorkerFailed("a worker process died (killed, or out of memory)") from None
-        finally:
-            for future in pending:
-                future.cancel()
-
-
-def ray_results(setup: ModelSetup, jobs: Sequence[BatchJob], actors: int,
-                address: str | None) -> Iterator[GenerationRecord]:
-    """The records of ``jobs`` as they finish, on ``actors`` Ray actors."""
-    from ..ray_actors import ray_results as on_ray
-
-    for _, record in on_ray(BatchWorker, (setup,), jobs, actors, address=address, num_cpus_per_actor=setup.threads):
-        yield record

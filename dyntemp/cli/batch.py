@@ -68,7 +68,7 @@ def run(args, out) -> None:
 
     from ..api.jobs import Defaults
     from ..batch import BatchError, BatchOptions, run_batch
-    from ..ray_actors import WorkerFailed
+    from ..children import WorkerFailed
 
     check_host_flags(args)
     if args.workers < 1:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from ..core.trace import Trace
@@ -18,7 +17,7 @@ from ..strategies.spec import StrategySpec
 from . import isolation
 from ..files import drop_torn_line
 from ..progress import LineProgress
-from ..ray_actors import WorkerFailed
+from ..children import WorkerFailed
 from .executors import results
 from .run_folder import (GENERATIONS, SUMMARY, RunError, append_records, check_header, job_key,
                          locked, read_generations, record_key, write_header)
@@ -104,10 +103,9 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike, *, progress: bool | None = N
         try:
             append_records(path, results(sweep, jobs), on_each=bar.update,
                            before_first=lambda: write_header(out, header))
-        except (BrokenProcessPool, WorkerFailed) as exc:
+        except WorkerFailed as exc:
             saved = len(read_generations(out))
-            died = "a worker process died" if isinstance(exc, BrokenProcessPool) else str(exc)
-            raise RunError(f"{died}; {saved} of {total} generations are saved in {path}: "
+            raise RunError(f"{exc}; {saved} of {total} generations are saved in {path}: "
                            f"rerun the same command to resume") from None
         finally:
             bar.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import warnings
 
-from ..children import die_with_parent
 from ..core import Sampler, SamplerSettings
 from ..records import GenerationRecord
 from ..strategies.spec import StrategySpec
@@ -54,18 +53,3 @@ class Worker:
                                 completion_tokens=len(result.tokens), suite=suite, item=item.id, kind=item.kind,
                                 item_hash=item.content_hash,
                                 scores=item.score(result.text, isolated=self.isolated), metrics=values)
-
-
-_worker: Worker | None = None
-
-
-def init_process(sweep: Sweep) -> None:
-    """A pool process's initializer: tie its life to the eval's, then load the model once."""
-    global _worker
-    die_with_parent()
-    _worker = Worker(sweep)
-
-
-def work(job: tuple) -> GenerationRecord:
-    """Run one job in a pool process set up by ``init_process``."""
-    return _worker(*job)

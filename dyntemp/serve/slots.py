@@ -58,7 +58,8 @@ class ServedModel:
     def __init__(self, model: ModelFile, slots: list[SlotProcess], max_queue: int, cores: Cores, vocabulary) -> None:
         self.name = model.name
         self.slots = slots
-        self.llm, self.n_vocab, self.eog = vocabulary.llm, vocabulary.n_vocab, vocabulary.eog
+        self.vocabulary = vocabulary
+        self.llm, self.n_vocab = vocabulary.llm, vocabulary.n_vocab
         self.n_ctx, _ = slots[0].ready()
         for slot in slots[1:]:
             slot.ready()
@@ -67,6 +68,11 @@ class ServedModel:
         self.cores = cores
         self._free = list(slots)
         self._waiters: collections.deque[asyncio.Future] = collections.deque()
+
+    @property
+    def eog(self) -> list[int]:
+        """The end-of-generation tokens (banned by ``ignore_eos``)."""
+        return self.vocabulary.eog
 
     @property
     def waiting(self) -> int:
