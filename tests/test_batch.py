@@ -111,12 +111,32 @@ def test_an_output_that_is_not_a_batch_s_is_left_as_it_is(first_run, tmp_path):
     ({"prompt": [5, -1]}, "in.jsonl:2: prompt: token ids must be from 0 to 49151"),
     ({"prompt": "x", "logit_bias": {"²": 1}}, "in.jsonl:2: logit_bias: '²' is not a token id"),
     ("[1, 2]", "in.jsonl:2: a line must be a JSON object"),
+    ({"prompt": "x", "stop": ["."] * 100}, "in.jsonl:2: stop has 100 strings; at most 16 are allowed (--max-stop 16)"),
+    ({"prompt": "x", "grammar": "root ::= " + "(" * 5000 + '"a"' + ")" * 5000}, "--max-grammar-depth 128"),
+    ({"prompt": "hello " * 400_000}, "in.jsonl:2: prompt has 2400000 characters"),
 ])
 def test_a_bad_line_is_named_before_any_work(tmp_path, line, message):
     _write(tmp_path / "in.jsonl", [{"id": "a", "prompt": "Hi"}, line])
     result = _batch(str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"), "--seed", "1")
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_huge_line_is_refused_unread(tmp_path):
+    # 50 MB on one line: tokenized whole before its length was checked (125 s, 5.3 GB), unchecked.
+    source = tmp_path / "in.jsonl"
+    with source.open("w") as f:
+        f.write(json.dumps({"prompt": "Hi"}) + "\n" + '{"prompt": "' + "hello " * 8_750_000 + '"}\n')
+    code = ("import resource, subprocess, sys; r = subprocess.run([sys.executable, '-m', 'dyntemp', 'batch', "
+            f"{str(source)!r}, '-o', {str(tmp_path / 'out.jsonl')!r}, '--seed', '1'], capture_output=True, text=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); print(r.returncode); print(r.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    peak_kb, status, stderr = result.stdout.split("\n", 2)
+    assert status == "2" and "in.jsonl:2: the line has more than 8388608 bytes" in stderr, stderr
+    assert "--max-body-bytes 8388608" in stderr and "Traceback" not in stderr
+    assert int(peak_kb) < 400_000  # a few MB of the line at a time, not all of it tokenized
+    smaller = _batch(str(source), "-o", str(tmp_path / "out.jsonl"), "--max-body-bytes", "1000")
+    assert smaller.returncode == 2 and "(--max-body-bytes 1000)" in smaller.stderr
 
 
 def test_standard_input_and_output_in_order(tmp_path):

@@ -243,7 +243,7 @@ class TestRules:
         ("[[rule]]\ntemperature = 0.5\nin_code = true\n", r"bad.toml: rule 1: unknown key 'in_code'. Did you mean 'in_code_block'\?"),
         ("[[rule]]\nin_code_block = true\n", r"needs exactly one of 'temperature' or 'scale'"),
         ("[[rule]]\ntemperature = -1\n", r"rule 1: temperature must be >= 0.0, got -1.0"),
-        ("[[rule]]\nline_regex = \"([\"\ntemperature = 1\n", r"line_regex '\(\[' is not a valid regular expression"),
+        ("[[rule]]\nline_regex = \"([\"\ntemperature = 1\n", r"line_regex '\(\[': not a regular expression RE2 runs"),
         ("[[rule]]\nin_code_block = \"yes\"\ntemperature = 1\n", r"in_code_block must be true or false, got 'yes'"),
         ("mode = \"some\"\n[[rule]]\ntemperature = 1\n", r"bad.toml: mode must be one of first, all; got 'some'"),
         ("bsae = 1\n[[rule]]\ntemperature = 1\n", r"unknown key 'bsae'. Did you mean 'base'\?"),

@@ -1,6 +1,7 @@
 """Errors in OpenAI's schema, ``{"error": {"message", "type", "param", "code"}}``: a bad request
-(400), a missing key (401), a model the key may not use (403), an unknown route (404), too many
-requests for a key (429), a full queue (503), a failure (500). The server sends them; batch names
+(400), a missing key (401), a model the key may not use (403), an unknown route (404), a body too
+large (413), too many requests for a key (429), a full queue (503), a failure (500), a request past
+its time limit (504). The server sends them; batch names
 the file and line of the request they are about."""
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from .. import _validate
 from .schema import UNSUPPORTED
 
 _TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
-          404: "invalid_request_error", 405: "invalid_request_error", 429: "rate_limit_error", 503: "server_error",
-          500: "server_error"}
+          404: "invalid_request_error", 405: "invalid_request_error", 413: "invalid_request_error",
+          429: "rate_limit_error", 500: "server_error", 503: "server_error", 504: "server_error"}
 
 
 class APIError(Exception):

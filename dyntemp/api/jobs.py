@@ -20,6 +20,8 @@ from ..strategies.registry import UnknownStrategyError, strategy_parameters
 from ..strategies.rules import FILE_KEYS
 from ..strategies.spec import SpecError, StrategySpec, parse_spec, spec_of
 from .errors import APIError
+from .limits import Limits, nesting_depth
+from .prompts import GrammarSource, chat_ids, check_messages, check_prompt, prompt_ids
 from .schema import ChatCompletionRequest, CompletionRequest, GenerationFields, SamplingFields
 
 MAX_CHOICES = 128  # as OpenAI's n
@@ -50,15 +52,17 @@ class Defaults:
 
 @dataclass(frozen=True)
 class Job:
-    """What one request asks for, checked. ``prompts`` are token ids (a chat's through its template);
-    each prompt gets ``n`` choices, seeded ``seed``, ``seed + 1``, ... when a seed is given.
-    ``max_tokens`` ``None``: until the context is full. ``logprobs`` ``None``: none; else how many
-    alternatives each token lists."""
+    """What one request asks for, checked where it arrived. ``prompts`` are text or token ids (a chat:
+    one prompt, its messages), tokenized with the grammar compiled by ``prepared`` on the model that
+    runs the job. Each prompt gets ``n`` choices, seeded ``seed``, ``seed + 1``, ... when a seed is
+    given. ``max_tokens`` ``None``: until the context is full. ``logprobs`` ``None``: none; else how
+    many alternatives each token lists. ``timeout``: the seconds it may run."""
 
     model: str
     chat: bool
-    prompts: list[list[int]]
+    prompts: tuple
     settings: SamplerSettings
+    grammar: GrammarSource | None
     n: int
     max_tokens: int | None
     stop: tuple[str, ...]
@@ -66,20 +70,37 @@ class Job:
     stream: bool
     include_usage: bool
     return_trace: bool
+    timeout: float
+    limits: Limits
 
-    def choices(self) -> list[tuple[int, list[int], SamplerSettings]]:
+    def prepared(self, llm) -> tuple[list[list[int]], SamplerSettings]:
+        """The token ids of every prompt and the settings with the grammar, on ``llm``: an
+        ``APIError`` when a prompt does not fit or the grammar is not valid."""
+        n_ctx = llm.n_ctx()
+        if self.chat:
+            ids = [chat_ids(llm, self.prompts[0], n_ctx)]
+        else:
+            many = len(self.prompts) > 1
+            ids = [prompt_ids(llm, list(p) if isinstance(p, tuple) else p, n_ctx, f"prompt[{i}]" if many else "prompt")
+                   for i, p in enumerate(self.prompts)]
+        settings = self.settings
+        if self.grammar is not None:
+            settings = settings.replace(grammar=self.grammar.compile(llm, self.limits))
+        return ids, settings
+
+    def choices(self, ids: list[list[int]], settings: SamplerSettings) -> list[tuple[int, list[int], SamplerSettings]]:
         """``(choice index, prompt ids, settings)`` for every choice, in OpenAI's order."""
         out = []
-        for p, ids in enumerate(self.prompts):
+        for p, prompt in enumerate(ids):
             for i in range(self.n):
-                seed = None if self.settings.seed is None else self.settings.seed + i
-                out.append((p * self.n + i, ids, self.settings.replace(seed=seed) if i else self.settings))
+                seed = None if settings.seed is None else settings.seed + i
+                out.append((p * self.n + i, prompt, settings.replace(seed=seed) if i else settings))
         return out
 
 
-def build_job(body: SamplingFields, model, defaults: Defaults) -> Job:
-    """The ``Job`` of ``body`` on ``model`` (a served model: ``name``, ``llm`` for its vocabulary,
-    ``n_ctx``), or an ``APIError``."""
+def build_job(body: SamplingFields, model, defaults: Defaults, limits: Limits) -> Job:
+    """The ``Job`` of ``body`` on ``model`` (a served model: ``name``, ``n_ctx``, ``n_vocab``, ``eog``
+    and ``max_prompt_chars``), or an ``APIError``. Nothing here calls llama.cpp."""
     chat = isinstance(body, ChatCompletionRequest)
     if isinstance(body, CompletionRequest) and body.echo:
         raise APIError("echo is not supported by this server", param="echo", code="unsupported_parameter")
@@ -87,19 +108,56 @@ def build_job(body: SamplingFields, model, defaults: Defaults) -> Job:
         raise APIError(f"n must be from 1 to {MAX_CHOICES}, got {body.n}", param="n")
     if body.stream_options is not None and not body.stream:
         raise APIError("stream_options applies to stream: true", param="stream_options")
+    check_limits(body, limits)
     settings = request_settings(body, model, defaults)
-    prompts = [chat_ids(model, body.messages)] if chat else _prompts(body, model)
-    if len(prompts) * body.n > MAX_CHOICES:
-        raise APIError(f"{len(prompts)} prompts x n={body.n} is {len(prompts) * body.n} choices; at most "
-                       f"{MAX_CHOICES}", param="n")
+    grammar = grammar_source(body, limits)
+    if chat:
+        messages = tuple(m.model_dump(exclude_none=True) for m in body.messages)
+        check_messages(messages, model.n_ctx, model.max_prompt_chars, limits)
+        prompts: tuple = (messages,)
+    else:
+        prompts = _prompts(body, model)
+    choices = len(prompts) * body.n
+    if choices > MAX_CHOICES:
+        raise APIError(f"{len(prompts)} prompts x n={body.n} is {choices} choices; at most {MAX_CHOICES}",
+                       param="n")
     # OpenAI's defaults: a chat runs to its end, a completion 16 tokens.
-    return Job(model.name, chat, prompts, settings, body.n, max_tokens_of(body, None if chat else 16), stop_strings(body),
+    max_tokens = max_tokens_of(body, None if chat else 16)
+    budget = choices * (max_tokens or model.n_ctx)
+    if budget > limits.request_tokens:
+        raise APIError(f"{choices} choice{'s' if choices > 1 else ''} x {max_tokens or model.n_ctx} tokens "
+                       f"({'max_tokens' if max_tokens else 'the context, as max_tokens is not given'}) is {budget} "
+                       f"tokens; at most {limits.request_tokens} are allowed for a request "
+                       f"({limits.flag('request_tokens')}): lower max_tokens or n",
+                       param="max_tokens" if max_tokens else "n", code="limit_exceeded")
+    return Job(model.name, chat, prompts, settings, grammar, body.n, max_tokens, stop_strings(body, limits),
                _logprobs(body), body.stream, bool(body.stream_options and body.stream_options.include_usage),
-               body.return_trace)
+               body.return_trace, _timeout(body, limits), limits)
+
+
+def _timeout(body: GenerationFields, limits: Limits) -> float:
+    """The server's ``--timeout``, or llama-server's ``t_max_predict_ms`` when it is shorter (<= 0: not given)."""
+    asked = body.t_max_predict_ms
+    return min(limits.timeout, asked / 1000) if asked is not None and asked > 0 else limits.timeout
+
+
+def check_limits(body: GenerationFields, limits: Limits) -> None:
+    """A 400 for a field over its limit (``dyntemp.api.limits``), before anything is parsed or tokenized."""
+    if body.sentence_temps is not None:
+        limits.at_most("sentence_temps", "sentence_temps", "values", len(body.sentence_temps))
+    if body.logit_bias is not None:
+        limits.at_most("logit_bias", "logit_bias", "entries", len(body.logit_bias))
+    for name in ("strategy", "rules"):
+        value = getattr(body, name)
+        if value is not None:
+            limits.at_most("spec_depth", name, "levels of nesting", nesting_depth(value))
+    if isinstance(body.rules, dict) and isinstance(body.rules.get("rule"), list):
+        limits.at_most("rules", "rules", "rules", len(body.rules["rule"]))
 
 
 def request_settings(body: GenerationFields, model, defaults: Defaults) -> SamplerSettings:
-    """The checked settings of ``body``'s fields over ``defaults``, on ``model`` (its vocabulary)."""
+    """The checked settings of ``body``'s fields over ``defaults``, on ``model`` (its ``n_vocab`` and
+    ``eog``), without the grammar (``grammar_source``)."""
     given = {name: getattr(body, name) for name in SAMPLER_FIELDS if getattr(body, name) is not None}
     if given.get("seed") == -1:  # llama-server's "pick one"
         del given["seed"]
@@ -108,9 +166,6 @@ def request_settings(body: GenerationFields, model, defaults: Defaults) -> Sampl
     if "logit_bias" in given:
         given["logit_bias"] = _logit_bias(given["logit_bias"], model)
     kwargs = {**defaults.sampler, **as_llama_cpp({SAMPLER_FIELDS[name]: value for name, value in given.items()})}
-    grammar = _grammar(body, model)
-    if grammar is not None:
-        kwargs["grammar"] = grammar
     strategy = _strategy(body, defaults)
     try:
         if body.ignore_eos:
@@ -221,10 +276,9 @@ def _refuse_files(table: Any, where: str) -> None:
             _refuse_files(value, where)
 
 
-def _grammar(body: GenerationFields, model) -> str | None:
-    """The GBNF of ``response_format``, ``grammar`` or ``json_schema`` (one of them), checked on the model."""
-    from ..llama.grammar import GrammarConstraint, json_schema_grammar
-
+def grammar_source(body: GenerationFields, limits: Limits) -> GrammarSource | None:
+    """Where the grammar of ``body`` comes from: ``response_format``, ``grammar`` or ``json_schema``
+    (one of them), its size checked; compiled on the model that runs the request."""
     given = [name for name in ("grammar", "json_schema") if getattr(body, name) is not None]
     fmt = body.response_format
     if fmt is not None and fmt.type != "text":
@@ -234,60 +288,28 @@ def _grammar(body: GenerationFields, model) -> str | None:
     if not given:
         return None
     param = given[0]
-    try:
-        if param == "grammar":
-            grammar = body.grammar
-        elif param == "json_schema":
-            grammar = json_schema_grammar(body.json_schema)
-        elif fmt.type == "json_schema":
-            if fmt.json_schema is None:
-                raise ValueError('response_format of type json_schema needs "json_schema": {"name": ..., "schema": ...}')
-            grammar = json_schema_grammar(fmt.json_schema.schema_)
-        else:  # json_object: any JSON object, or llama-cpp-python's "schema" key
-            grammar = json_schema_grammar(fmt.schema_ if fmt.schema_ is not None else {"type": "object"})
-        GrammarConstraint(model.llm, grammar)  # parses it: a bad grammar is this request's error
-    except ValueError as exc:
-        raise APIError.about(param, str(exc)) from None
-    return grammar
+    if param == "grammar":
+        source = GrammarSource(param, gbnf=body.grammar)
+    elif param == "json_schema":
+        source = GrammarSource(param, schema=body.json_schema)
+    elif fmt.type == "json_schema":
+        if fmt.json_schema is None:
+            raise APIError('response_format of type json_schema needs "json_schema": {"name": ..., "schema": ...}',
+                           param=param)
+        source = GrammarSource(param, schema=fmt.json_schema.schema_)
+    else:  # json_object: any JSON object, or llama-cpp-python's "schema" key
+        source = GrammarSource(param, schema=fmt.schema_ if fmt.schema_ is not None else {"type": "object"})
+    source.check(limits)
+    return source
 
 
-def _prompts(body: CompletionRequest, model) -> list[list[int]]:
+def _prompts(body: CompletionRequest, model) -> tuple:
     prompt = body.prompt
     many = isinstance(prompt, list) and prompt and not isinstance(prompt[0], int)
-    return [prompt_ids(model, one, f"prompt[{i}]" if many else "prompt")
-            for i, one in enumerate(prompt if many else [prompt])]
-
-
-def prompt_ids(model, prompt: "str | list[int]", where: str = "prompt") -> list[int]:
-    """The token ids of a prompt (text, or token ids of ``model``'s vocabulary) that fits the context."""
-    from ..llama.generation import prompt_tokens
-
-    if isinstance(prompt, list) and any(not 0 <= t < model.n_vocab for t in prompt):
-        raise APIError(f"{where}: token ids must be from 0 to {model.n_vocab - 1}", param="prompt")
-    try:
-        return _fitting(prompt_tokens(model.llm, prompt), model, "prompt")
-    except (TypeError, ValueError) as exc:
-        raise APIError.about(where, str(exc)) from None
-
-
-def chat_ids(model, messages: list) -> list[int]:
-    """The token ids of chat ``messages`` (``Message`` models) through the model's template, fitting the context."""
-    import jinja2
-
-    from ..llama.generation import chat_tokens
-
-    try:
-        ids = chat_tokens(model.llm, [m.model_dump(exclude_none=True) for m in messages])
-    except (ValueError, jinja2.TemplateError) as exc:  # the template's own raise_exception, or a bad message
-        raise APIError.about("messages", str(exc)) from None
-    return _fitting(ids, model, "messages")
-
-
-def _fitting(ids: list[int], model, param: str) -> list[int]:
-    if len(ids) >= model.n_ctx:
-        raise APIError(f"the prompt is {len(ids)} tokens and the context holds {model.n_ctx} (--ctx-size): send a "
-                       f"shorter prompt", param=param, code="context_length_exceeded")
-    return ids
+    prompts = prompt if many else [prompt]
+    for i, one in enumerate(prompts):
+        check_prompt(one, f"prompt[{i}]" if many else "prompt", model.n_ctx, model.n_vocab, model.max_prompt_chars)
+    return tuple(one if isinstance(one, str) else tuple(one) for one in prompts)
 
 
 def max_tokens_of(body: GenerationFields, default: int | None) -> int | None:
@@ -306,10 +328,13 @@ def max_tokens_of(body: GenerationFields, default: int | None) -> int | None:
     return value
 
 
-def stop_strings(body: GenerationFields) -> tuple[str, ...]:
+def stop_strings(body: GenerationFields, limits: Limits) -> tuple[str, ...]:
     stops = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
+    limits.at_most("stop", "stop", "strings", len(stops))
     if any(not s for s in stops):
         raise APIError("stop: a stop string cannot be empty", param="stop")
+    longest = max(map(len, stops), default=0)
+    limits.at_most("stop_chars", "stop", "characters in its longest string", longest)
     return stops
 
 

@@ -89,6 +89,7 @@ class GenerationFields(BaseModel):
     grammar: str | None = None
     json_schema: dict[str, Any] | None = None
     ignore_eos: bool = False
+    t_max_predict_ms: int | None = None  # llama-server's time limit (<= 0: the server's --timeout)
 
 
 class SamplingFields(GenerationFields):

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import zlib
 from dataclasses import dataclass
-from typing import IO, Iterable
+from typing import IO, Iterator
 
 from pydantic import ValidationError
 
 from ..api.errors import APIError, validation_error
-from ..api.jobs import Defaults, chat_ids, max_tokens_of, prompt_ids, request_settings, stop_strings
-from ..api.schema import BatchLine, Message
+from ..api.jobs import Defaults, check_limits, grammar_source, max_tokens_of, request_settings, stop_strings
+from ..api.limits import Limits
+from ..api.prompts import chat_ids, check_messages, check_prompt, prompt_ids
+from ..api.schema import BatchLine
 from ..core.settings import SamplerSettings
 
 SEED_RANGE = 2 ** 32  # llama.cpp's seeds are 32-bit
@@ -46,15 +49,17 @@ class BatchJob:
     made_of: str  # a hash of the line and what else makes its record (--chat, the token budget, the model)
 
 
-def read_jobs(lines: Iterable[str], name: str, model, defaults: Defaults, *, chat: bool, max_tokens: int,
-              seed: int) -> list[BatchJob]:
-    """The jobs of the input ``lines`` (``name``: the file, for messages), checked on ``model`` (a
-    ``dyntemp.llama.vocabulary.Vocabulary``, with its ``path``). ``seed`` is the base seed
+def read_jobs(stream: IO[str], name: str, model, defaults: Defaults, *, chat: bool, max_tokens: int,
+              seed: int, limits: Limits | None = None) -> list[BatchJob]:
+    """The jobs of the input ``stream``'s lines (``name``: the file, for messages), checked on ``model``
+    (a ``dyntemp.llama.vocabulary.Vocabulary``, with its ``path``) against the ``limits`` of a server
+    request (a line of more than ``body_bytes`` is refused unread). ``seed`` is the base seed
     (``reseeded`` gives the jobs another)."""
+    limits = limits or Limits()
     jobs: list[BatchJob] = []
     where: dict[str, int] = {}
     index = 0
-    for number, text in enumerate(lines, 1):
+    for number, text in enumerate(_lines(stream, name, limits), 1):
         if not text.strip():
             continue
         at = f"{name}:{number}"
@@ -69,7 +74,7 @@ def read_jobs(lines: Iterable[str], name: str, model, defaults: Defaults, *, cha
         except ValidationError as exc:
             raise BatchError(f"{at}: {validation_error(exc.errors(), list(BatchLine.model_fields)).message}") from None
         try:
-            job = _job(line, data, model, defaults, chat, max_tokens, seed, index)
+            job = _job(line, data, model, defaults, chat, max_tokens, seed, index, limits)
         except APIError as exc:
             raise BatchError(f"{at}: {exc.message}") from None
         if job.id in where:
@@ -82,25 +87,46 @@ def read_jobs(lines: Iterable[str], name: str, model, defaults: Defaults, *, cha
     return jobs
 
 
+def _lines(stream: IO[str], name: str, limits: Limits) -> Iterator[str]:
+    """The lines of ``stream``; one of more than ``limits.body_bytes`` is a ``BatchError`` before the
+    rest of it is read."""
+    most = limits.body_bytes
+    for number in itertools.count(1):
+        text = stream.readline(most + 1)  # characters: at least as many bytes
+        if not text:
+            return
+        size = len(text.rstrip("\n").encode("utf-8"))
+        if size > most:
+            raise BatchError(f"{name}:{number}: the line has more than {most} bytes; a line may have at most "
+                             f"{most} ({limits.flag('body_bytes')})")
+        yield text
+
+
 def _job(line: BatchLine, data: dict, model, defaults: Defaults, chat: bool, max_tokens: int, base: int,
-         index: int) -> BatchJob:
+         index: int, limits: Limits) -> BatchJob:
     if (line.prompt is None) == (line.messages is None):
         raise APIError('a line has "prompt" or "messages" (one of them)', param="prompt")
+    check_limits(line, limits)
     settings = request_settings(line, model, defaults)
+    grammar = grammar_source(line, limits)
+    if grammar is not None:
+        settings = settings.replace(grammar=grammar.compile(model.llm, limits))
     line_id = str(line.id) if line.id is not None else content_id(data)
     own_seed = settings.seed is not None
     if settings.seed is None:  # none, or -1 (llama-server's "pick one")
         settings = settings.replace(seed=line_seed(base, line_id))
-    if line.messages is not None:
-        ids = chat_ids(model, line.messages)
-    elif chat:
-        ids = chat_ids(model, [Message(role="user", content=line.prompt)])
+    if line.messages is not None or chat:
+        messages = ([m.model_dump(exclude_none=True) for m in line.messages] if line.messages is not None
+                    else [{"role": "user", "content": line.prompt}])
+        check_messages(messages, model.n_ctx, model.max_prompt_chars, limits)
+        ids = chat_ids(model.llm, messages, model.n_ctx)
     else:
-        ids = prompt_ids(model, line.prompt)
+        check_prompt(line.prompt, "prompt", model.n_ctx, model.n_vocab, model.max_prompt_chars)
+        ids = prompt_ids(model.llm, line.prompt, model.n_ctx)
     budget = max_tokens_of(line, max_tokens) or model.n_ctx
     # What else makes the record: an edited line (same id), or another --chat, token budget or model.
     made_of = content_id({"line": data, "chat": chat, "max_tokens": budget, "model": model.path})
-    return BatchJob(line_id, index, settings, tuple(ids), budget, stop_strings(line), own_seed, made_of)
+    return BatchJob(line_id, index, settings, tuple(ids), budget, stop_strings(line, limits), own_seed, made_of)
 
 
 def reseeded(jobs: list[BatchJob], base: int) -> list[BatchJob]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..api.jobs import Defaults
+from ..api.limits import Limits
 from ..children import pool_results
 from ..progress import LineProgress
 from .lines import SEED_RANGE, BatchError, base_seed, open_input, read_jobs, reseeded
@@ -37,6 +38,7 @@ class BatchOptions:
     trace: bool = False
     ordered: bool = False
     imports: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)  # a line's, as a server request's
 
 
 def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool | None = None) -> int:
@@ -62,7 +64,7 @@ def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool
     stream, name = open_input(source)
     try:
         jobs = read_jobs(stream, name, vocabulary, options.defaults, chat=options.chat,
-                         max_tokens=options.max_tokens, seed=options.seed or 0)
+                         max_tokens=options.max_tokens, seed=options.seed or 0, limits=options.limits)
     except UnicodeDecodeError as exc:
         raise BatchError(f"{name}: not UTF-8 text (byte {exc.start})") from None
     finally:

@@ -9,6 +9,7 @@ import importlib.util
 from .common import add_host_flags, add_import_flag, add_sampler_flags, check_host_flags, check_input_file, \
     modules_to_import, sampler_kwargs
 from .errors import UsageError, WorkError
+from .limit_flags import add_limit_flags, limits_of
 from .llama_syntax import logit_bias, merge_biases
 from .strategy_flags import add_strategy_flags, strategy_spec
 
@@ -59,6 +60,7 @@ def add_parser(commands) -> None:
     batch.add_argument("--trace", action="store_true", help="keep every token's trace record in the output")
     batch.add_argument("--ordered", action="store_true",
                        help="when the batch ends, rewrite the output in the input's order")
+    add_limit_flags(batch, skip=("timeout",))
     add_import_flag(batch)
     batch.set_defaults(run=run)
 
@@ -93,7 +95,7 @@ def run(args, out) -> None:
                            max_tokens=None if args.max_tokens == -1 else args.max_tokens, seed=args.seed,
                            workers=args.workers, backend=args.backend,
                            ray_address=args.ray_address, trace=args.trace, ordered=args.ordered,
-                           imports=tuple(module for module, _ in modules_to_import(args)))
+                           imports=tuple(module for module, _ in modules_to_import(args)), limits=limits_of(args))
     try:
         made = run_batch(args.input, args.output, options)
     except BatchError as exc:

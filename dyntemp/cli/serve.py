@@ -18,6 +18,7 @@ import sys
 from .common import add_host_flags, add_import_flag, add_sampler_flags, check_host_flags, check_input_file, \
     modules_to_import, sampler_kwargs
 from .errors import UsageError, checked, interrupts_kept
+from .limit_flags import add_limit_flags, limits_of
 from .llama_syntax import logit_bias, merge_biases
 from .strategy_flags import add_strategy_flags, strategy_spec
 
@@ -60,6 +61,15 @@ def add_parser(commands) -> None:
                             "(see the README)")
     serve.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
                        help="on Ctrl-C or SIGTERM, how long running requests may take to finish (default 10)")
+    connections = serve.add_argument_group("connections")
+    connections.add_argument("--max-connections", type=int, default=512, metavar="N",
+                             help="open connections at once; a request on one more gets 503 (default 512)")
+    connections.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                             help="a connection whose request headers have not all come this long after it opened "
+                                  "(or after its last response) is closed (default 10)")
+    connections.add_argument("--idle-timeout", type=float, default=5.0, metavar="SECONDS",
+                             help="a connection idle this long between requests is closed (default 5)")
+    add_limit_flags(serve)
     add_strategy_flags(serve)
     add_sampler_flags(serve)
     serve.add_argument("--logit-bias", "-l", type=logit_bias, action="append", default=[], metavar="TOKEN(+|-)BIAS",
@@ -81,6 +91,11 @@ def _check(args) -> None:
         raise UsageError(f"--ctx-size must be >= 0 (0: the model's own context length), got {args.ctx_size}")
     if not args.grace >= 0:
         raise UsageError(f"--grace must be >= 0 seconds, got {args.grace}")
+    if args.max_connections < 1:
+        raise UsageError(f"--max-connections must be >= 1, got {args.max_connections}")
+    for flag in ("header_timeout", "idle_timeout"):
+        if not getattr(args, flag) > 0:
+            raise UsageError(f"--{flag.replace('_', '-')} must be > 0 seconds, got {getattr(args, flag)}")
 
 
 def _models(specs: list[str]):
@@ -161,7 +176,10 @@ def run(args, out) -> int:
 
     from ..serve import Defaults, create_app, load_models
 
+    from ..serve.connections import protocol
+
     _check(args)
+    limits = limits_of(args)
     spec = strategy_spec(args)
     kwargs = sampler_kwargs(args)
     if args.logit_bias:
@@ -178,9 +196,11 @@ def run(args, out) -> int:
         served = load_models(models, parallel=args.parallel, threads=args.threads, n_ctx=args.ctx_size,
                              max_queue=args.max_queue, n_gpu_layers=args.n_gpu_layers, verbose=args.verbose,
                              imports=tuple(module for module, _ in modules_to_import(args)))
-    app = create_app(served, Defaults(spec, kwargs), keys)
+    app = create_app(served, Defaults(spec, kwargs), keys, limits)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
-                            access_log=False, timeout_graceful_shutdown=args.grace, lifespan="on")
+                            access_log=False, timeout_graceful_shutdown=args.grace, lifespan="on",
+                            http=protocol(args.header_timeout), timeout_keep_alive=args.idle_timeout,
+                            limit_concurrency=args.max_connections)
     server = uvicorn.Server(config)
     # uvicorn raises the signal that stopped it again once it has shut down: here that means done, exit 0.
     for sig in (signal.SIGINT, signal.SIGTERM):

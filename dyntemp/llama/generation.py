@@ -8,6 +8,7 @@ Streamed text holds back anything that could still become a stop string.
 
 from __future__ import annotations
 
+import time
 from numbers import Integral
 from typing import TYPE_CHECKING, Callable, Generator, Iterator, Mapping, Sequence
 
@@ -45,17 +46,19 @@ def _held_back(text: str, stops: tuple[str, ...]) -> int:
 
 
 def stream(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
-           stop: "str | Sequence[str] | None" = None,
-           threads: "Callable[[], int] | None" = None) -> Iterator[StreamPiece]:
+           stop: "str | Sequence[str] | None" = None, threads: "Callable[[], int] | None" = None,
+           deadline: float | None = None) -> Iterator[StreamPiece]:
     """Yield the generated text piece by piece (see ``Sampler.stream``). ``threads``, when given,
     says before each decode how many threads it may use: contexts that share the cores (a
-    server's slots) take them all when alone and split them when not."""
-    yield from _pieces(sampler, llm, prompt, max_tokens, stop, threads)
+    server's slots) take them all when alone and split them when not. ``deadline``, a
+    ``time.monotonic()`` time: no token is drawn after it, and the generation ends with
+    ``sampler.finish_reason == "timeout"``."""
+    yield from _pieces(sampler, llm, prompt, max_tokens, stop, threads, deadline)
 
 
 def _pieces(sampler: "Sampler", llm, prompt: "str | Sequence[int]", max_tokens: int,
-            stop: "str | Sequence[str] | None",
-            threads: "Callable[[], int] | None" = None) -> Generator[StreamPiece, None, str]:
+            stop: "str | Sequence[str] | None", threads: "Callable[[], int] | None" = None,
+            deadline: float | None = None) -> Generator[StreamPiece, None, str]:
     """The pieces of ``stream``; the generator returns the finish reason."""
     max_tokens = _validate.integer("max_tokens", max_tokens, low=1)
     stops = _check_stop(stop)
@@ -65,7 +68,7 @@ def _pieces(sampler: "Sampler", llm, prompt: "str | Sequence[int]", max_tokens: 
         raise ValueError(f"the prompt is {len(prompt_ids)} tokens and the context holds {n_ctx} (n_ctx; "
                          f"--ctx-size on the command line): give a larger context or a shorter prompt")
     with using(sampler, llm):
-        return (yield from _loop(sampler, llm, prompt_ids, max_tokens, stops, _ThreadSetter(llm, threads)))
+        return (yield from _loop(sampler, llm, prompt_ids, max_tokens, stops, _ThreadSetter(llm, threads), deadline))
 
 
 class _ThreadSetter:
@@ -87,7 +90,8 @@ class _ThreadSetter:
 
 
 def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int,
-          stops: tuple[str, ...], set_threads: _ThreadSetter) -> Generator[StreamPiece, None, str]:
+          stops: tuple[str, ...], set_threads: _ThreadSetter,
+          deadline: float | None = None) -> Generator[StreamPiece, None, str]:
     import llama_cpp
 
     n_ctx = llm.n_ctx()
@@ -107,6 +111,9 @@ def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int,
     emitted = 0
     reason = "length"
     for _ in range(max_tokens):
+        if deadline is not None and time.monotonic() >= deadline:
+            reason = "timeout"
+            break
         token = sampler.sample(read_logits(), history, overwrite=True)
         record = sampler.trace[-1]
         if llama_cpp.llama_vocab_is_eog(vocab, token):

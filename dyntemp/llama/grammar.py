@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import llama_cpp
 import numpy as np
 
+from .model import llama_stderr_quiet
 from .native import TokenArray
 
 ROOT = b"root"
@@ -57,7 +58,8 @@ class GrammarConstraint:
 
     def __init__(self, llm, grammar: str) -> None:
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        self._sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"), ROOT)
+        with llama_stderr_quiet():  # llama.cpp's parser prints a grammar it cannot parse, whole, to stderr
+            self._sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"), ROOT)
         if not self._sampler:
             raise ValueError("grammar: llama.cpp could not parse it as GBNF with a 'root' rule (run with "
                              "verbose=True, --verbose on the command line, to see where)")

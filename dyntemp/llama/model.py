@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import warnings
 from importlib import metadata
 
@@ -118,3 +120,21 @@ def _show_llama_logs(verbose: bool) -> None:
 
         _log_state["callback"] = callback  # kept alive: llama.cpp holds a pointer to it
         llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+@contextlib.contextmanager
+def llama_stderr_quiet():
+    """Standard error (the file descriptor, where llama.cpp's C code prints past its log callback)
+    goes nowhere inside the block, unless llama.cpp's logs are shown (``verbose``)."""
+    if _log_state["verbose"]:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -17,6 +17,8 @@ class Vocabulary:
     >>> vocabulary = Vocabulary(None, 2000)
     >>> vocabulary.n_ctx, vocabulary.n_vocab, vocabulary.llm.token_eos() in vocabulary.eog
     (2048, 49152, True)
+    >>> vocabulary.max_prompt_chars == 2048 * vocabulary.longest_token
+    True
     """
 
     def __init__(self, path: "str | os.PathLike | None", n_ctx: int) -> None:
@@ -36,3 +38,15 @@ class Vocabulary:
         from .logits import eog_tokens
 
         return eog_tokens(self.llm)
+
+    @functools.cached_property
+    def longest_token(self) -> int:
+        """The most bytes one token's text has (special tokens' too): a text of more characters than
+        ``n_ctx`` times this cannot fit the context, whatever it is."""
+        detokenize = self.llm.detokenize
+        return max(len(detokenize([token], special=True)) for token in range(self.n_vocab))
+
+    @property
+    def max_prompt_chars(self) -> int:
+        """The most characters a prompt that fits the context can have."""
+        return self.n_ctx * self.longest_token

@@ -2,7 +2,12 @@
 
 Routes: ``POST /v1/completions``, ``POST /v1/chat/completions`` (``stream: true`` as server-sent
 events ending ``data: [DONE]``), ``GET /v1/models``, ``GET /v1/strategies``, ``GET /metrics``,
-``GET /health``. With keys, every ``/v1`` route and ``/metrics`` needs ``Authorization: Bearer KEY``.
+``GET /health``, ``GET /openapi.json``. With keys, every route but ``/health`` needs
+``Authorization: Bearer KEY``, checked before the body is read (``dyntemp.serve.guard``).
+
+A request's fields are checked here against the ``limits`` (no llama.cpp call); its prompts are
+tokenized and its grammar parsed in the slot that runs it, so that a crash or a long tokenization
+costs that request alone.
 """
 
 from __future__ import annotations
@@ -14,30 +19,33 @@ import threading
 import time
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response as HTTPResponse
 from fastapi.responses import StreamingResponse
 
 from .. import _validate
 from ..api.errors import APIError
 from ..api.jobs import Defaults, build_job
+from ..api.limits import Limits
 from ..api.schema import ChatCompletionRequest, CompletionRequest, SamplingFields
 from .auth import Key, Keyring
 from .catalog import catalog
-from .engine import End, Failed
+from .engine import TIMED_OUT, End, Failed, Refused
 from .errors import install, json_response
+from .guard import Guard
 from .metrics import Metrics
 from .responses import Response
 from .slots import ServedModel
 
 log = logging.getLogger("dyntemp.serve")
-_ROUTES = ("/v1/completions", "/v1/chat/completions", "/v1/models", "/v1/strategies", "/metrics", "/health")
+_ROUTES = ("/v1/completions", "/v1/chat/completions", "/v1/models", "/v1/strategies", "/metrics", "/health",
+           "/openapi.json")
 
 
 def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
-               keys: Keyring | None = None) -> FastAPI:
+               keys: Keyring | None = None, limits: Limits | None = None) -> FastAPI:
     """The app serving ``models`` (``dyntemp.serve.slots.load_models``) with the server-wide
-    ``defaults`` and, if given, ``keys``.
+    ``defaults``, ``limits`` and, if given, ``keys``.
 
     >>> from dyntemp.serve.slots import ModelFile, load_models
     >>> app = create_app(load_models([ModelFile("smol", None)], parallel=1, threads=1, n_ctx=256, max_queue=4))
@@ -45,6 +53,7 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
     True
     """
     defaults = defaults or Defaults()
+    limits = limits or Limits()
     metrics = Metrics(models)
     running: set[threading.Event] = set()
 
@@ -59,10 +68,8 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
     fields = {"/v1/completions": list(CompletionRequest.model_fields),
               "/v1/chat/completions": list(ChatCompletionRequest.model_fields)}
     install(app, lambda path: fields.get(path, ()))
-    app.add_middleware(_AccessLog, metrics=metrics)
-
-    def authorized(request: Request) -> Key | None:
-        return keys.check(request.headers.get("authorization")) if keys is not None else None
+    app.add_middleware(Guard, keys=keys, limits=limits)
+    app.add_middleware(_AccessLog, metrics=metrics)  # outermost: it logs and counts what the guard refuses too
 
     def served(name: str | None, key: Key | None) -> ServedModel:
         if name is None:
@@ -76,9 +83,10 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
             keys.allow_model(key, name)
         return models[name]
 
-    async def generate(request: Request, body: SamplingFields, key: Key | None):
+    async def generate(request: Request, body: SamplingFields):
+        key: Key | None = request.state.key
         model = served(body.model, key)
-        job = build_job(body, model, defaults)
+        job = await asyncio.to_thread(build_job, body, model, defaults, limits)  # bounded, but Python: off the loop
         if key is not None:
             keys.enter(key)
         cancelled = threading.Event()
@@ -112,6 +120,17 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
 
         model.run(slot, job, lambda event: loop.call_soon_threadsafe(events.put_nowait, event), cancelled, loop, done)
         choices = len(job.prompts) * job.n
+        first = await _next(events, cancelled)  # Started once the slot has the prompts' tokens, or why not
+        if first is None or isinstance(first, (Refused, Failed)):
+            cancelled.set()
+            watch.cancel()
+            finished()
+            if first is None:
+                return HTTPResponse(status_code=499)
+            if isinstance(first, Failed):
+                log.error("failed: %s %s: %s", request.method, request.url.path, first.details or first.message)
+            return json_response(first.api_error())
+        response.start(first)
         if job.stream:
             return StreamingResponse(_stream(request, response, events, choices, cancelled, watch, finished),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
@@ -122,6 +141,10 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
                 if event is None:  # the client left
                     return HTTPResponse(status_code=499)
                 if isinstance(event, Failed):
+                    if _timed_out(event, response):  # stopped at its deadline: what it made, and why it ended
+                        for end in response.ends_of_timed_out():
+                            response.add(end)
+                        break
                     log.error("failed: %s %s: %s", request.method, request.url.path, event.details or event.message)
                     return json_response(event.api_error())
                 response.add(event)
@@ -133,27 +156,27 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
         return response.whole()
 
     @app.post("/v1/completions")
-    async def completions(body: CompletionRequest, request: Request, key: Key | None = Depends(authorized)):
-        return await generate(request, body, key)
+    async def completions(body: CompletionRequest, request: Request):
+        return await generate(request, body)
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(body: ChatCompletionRequest, request: Request,
-                               key: Key | None = Depends(authorized)):
-        return await generate(request, body, key)
+    async def chat_completions(body: ChatCompletionRequest, request: Request):
+        return await generate(request, body)
 
     @app.get("/v1/models")
-    async def list_models(key: Key | None = Depends(authorized)):
+    async def list_models(request: Request):
+        key: Key | None = request.state.key
         return {"object": "list", "data": [
             {"id": name, "object": "model", "created": 0, "owned_by": "dyntemp",
              "meta": {"n_ctx": model.n_ctx, "n_vocab": model.n_vocab, "slots": len(model.slots)}}
             for name, model in models.items() if key is None or key.models is None or name in key.models]}
 
     @app.get("/v1/strategies")
-    async def strategies(key: Key | None = Depends(authorized)):
+    async def strategies():
         return catalog()
 
     @app.get("/metrics")
-    async def prometheus(key: Key | None = Depends(authorized)):
+    async def prometheus():
         return HTTPResponse(metrics.text(), media_type="text/plain; version=0.0.4")
 
     @app.get("/health")
@@ -205,9 +228,14 @@ async def _stream(request: Request, response: Response, events: asyncio.Queue, c
             if event is None:
                 return
             if isinstance(event, Failed):  # the stream has begun: the error goes in it, as OpenAI's does
-                log.error("failed in a stream: %s: %s", request.url.path, event.details or event.message)
-                yield _sse(event.api_error().body())
-                return
+                if not _timed_out(event, response):
+                    log.error("failed in a stream: %s: %s", request.url.path, event.details or event.message)
+                    yield _sse(event.api_error().body())
+                    return
+                for end in response.ends_of_timed_out():  # stopped at its deadline: the choices end, saying why
+                    response.add(end)
+                    yield _sse(response.chunk(end))
+                break
             response.add(event)
             ended += isinstance(event, End)
             yield _sse(response.chunk(event))
@@ -219,6 +247,11 @@ async def _stream(request: Request, response: Response, events: asyncio.Queue, c
         cancelled.set()
         watch.cancel()
         finished()
+
+
+def _timed_out(event: Failed, response: Response) -> bool:
+    """Whether ``event`` is a slot stopped at its deadline after some output, which the client gets."""
+    return event.kind == TIMED_OUT and response.has_output
 
 
 def _sse(data: dict[str, Any]) -> str:

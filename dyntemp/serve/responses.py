@@ -1,6 +1,7 @@
 """OpenAI's response objects, whole and as stream chunks, for completions and chat completions,
 from the engine's events. dyntemp's ``trace`` (one record per token: temperature, entropy,
-probability, sentence index, rule, ...) rides on each choice when the request asks for it."""
+probability, sentence index, rule, ...) rides on each choice when the request asks for it, and a
+choice that its time limit ended has ``"timed_out": true`` beside ``"finish_reason": "length"``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import secrets
 import time
 from typing import Any
 
-from .engine import End, Piece, Token
+from .engine import End, Piece, Started, Token
 from ..api.jobs import Job
 
 
@@ -25,6 +26,9 @@ class Response:
         self.records: list[list[dict]] = [[] for _ in range(n)]
         self.tokens: list[list[Token]] = [[] for _ in range(n)]
         self.finish: list[str | None] = [None] * n
+        self.timed_out = [False] * n
+        self.received = [0] * n  # tokens of each choice so far
+        self.prompt_lengths: tuple[int, ...] = ()
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self._offsets = [0] * n  # completions' text_offset: where each token's text starts
@@ -33,14 +37,31 @@ class Response:
     def _head(self, kind: str) -> dict:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.job.model}
 
+    def start(self, event: Started) -> None:
+        self.prompt_lengths = event.prompt_tokens
+
+    @property
+    def has_output(self) -> bool:
+        """Whether any choice has text or has ended."""
+        return any(self.texts) or any(finish is not None for finish in self.finish)
+
+    def ends_of_timed_out(self) -> list[End]:
+        """The ends of the choices a slot stopped at its deadline left unfinished (add them, and in
+        a stream send their chunks): ``finish_reason`` length, ``timed_out``."""
+        tokens = () if self.job.logprobs is not None else None
+        return [End(i, "", "length", (), tokens, self.prompt_lengths[i // self.job.n], self.received[i], True)
+                for i, finish in enumerate(self.finish) if finish is None]
+
     def add(self, event: "Piece | End") -> None:
         i = event.index
         self.texts[i] += event.text
+        self.received[i] += len(event.records)
         if self.job.return_trace:
             self.records[i] += [r.to_dict() for r in event.records]
         self.tokens[i] += event.tokens or ()
         if isinstance(event, End):
             self.finish[i] = event.finish_reason
+            self.timed_out[i] = event.timed_out
             if i % self.job.n == 0:  # a prompt counts once, however many choices it has
                 self.prompt_tokens += event.prompt_tokens
             self.completion_tokens += event.completion_tokens
@@ -59,6 +80,8 @@ class Response:
                 choice["text"] = text
             choice["logprobs"] = self._logprobs(i, self.tokens[i])
             choice["finish_reason"] = self.finish[i]
+            if self.timed_out[i]:
+                choice["timed_out"] = True
             if self.job.return_trace:
                 choice["trace"] = self.records[i]
             choices.append(choice)
@@ -80,6 +103,8 @@ class Response:
         self._started[i] = True
         choice["logprobs"] = self._logprobs(i, event.tokens or ())
         choice["finish_reason"] = event.finish_reason if isinstance(event, End) else None
+        if isinstance(event, End) and event.timed_out:
+            choice["timed_out"] = True
         if self.job.return_trace:
             choice["trace"] = [r.to_dict() for r in event.records]
         kind = "chat.completion.chunk" if self.job.chat else "text_completion"

@@ -12,12 +12,19 @@ import importlib
 import multiprocessing
 import signal
 import threading
+import time
 import warnings
 from typing import Callable
 
-from .engine import SLOT_DIED, Failed, run_job
+from .engine import SLOT_DIED, TIMED_OUT, Failed, run_job
 
 _POLL_SECONDS = 0.05  # how soon a client that left stops its generation, at the latest
+#: Seconds a slot has to stop by itself after its job's timeout or its client leaving; then it is killed.
+KILL_AFTER = 1.0
+
+
+class _Overdue(Exception):
+    """The slot's job ran past its time."""
 
 
 class SlotProcess:
@@ -50,15 +57,21 @@ class SlotProcess:
         return reply[1], reply[2]
 
     def run(self, job, emit: Callable[[object], None], cancelled: threading.Event) -> None:
-        """Run ``job`` in the process and ``emit`` its events; on the slot's own thread."""
+        """Run ``job`` in the process and ``emit`` its events; on the slot's own thread. A process
+        that has not finished ``KILL_AFTER`` seconds after the job's timeout, or after its client
+        left (``cancelled``), is killed and started again."""
         self.cancel.clear()
         if cancelled.is_set():  # the client left while it waited for this slot
             return
+        limit = time.monotonic() + job.timeout + KILL_AFTER
         try:
             self.conn.send(job)
             while True:
-                if cancelled.is_set():
+                if cancelled.is_set() and not self.cancel.is_set():
                     self.cancel.set()
+                    limit = min(limit, time.monotonic() + KILL_AFTER)
+                if time.monotonic() >= limit:
+                    raise _Overdue
                 if not self.conn.poll(_POLL_SECONDS):
                     if not self.process.is_alive():
                         raise EOFError
@@ -70,9 +83,14 @@ class SlotProcess:
         except Exception as exc:  # noqa: BLE001 - whatever broke the pipe, the next job needs a fresh one
             self.process.kill()
             self.process.join(5)
-            died = "died" if isinstance(exc, (EOFError, OSError)) else f"could not be read ({type(exc).__name__})"
-            emit(Failed(SLOT_DIED, f"slot {self.index}'s process {died} (exit status {self.process.exitcode})"
-                                   f"{'' if self.closing else '; it is started again'}"))
+            again = "" if self.closing else "; it is started again"
+            if isinstance(exc, _Overdue):
+                emit(Failed(TIMED_OUT, f"the request did not end within its time limit ({job.timeout:g} s: "
+                                       f"--timeout, or t_max_predict_ms) and its slot was stopped{again}"))
+            else:
+                died = "died" if isinstance(exc, (EOFError, OSError)) else f"could not be read ({type(exc).__name__})"
+                emit(Failed(SLOT_DIED, f"slot {self.index}'s process {died} (exit status {self.process.exitcode})"
+                                       f"{again}"))
             if not self.closing:
                 self.start()
                 self.ready()

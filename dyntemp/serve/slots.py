@@ -47,9 +47,9 @@ class Cores:
 
 
 class ServedModel:
-    """A model's slots and its queue. ``llm``, the model's vocabulary loaded in the server's own
-    process (``dyntemp.llama.vocabulary``), tokenizes prompts, formats chats and checks grammars
-    before a job reaches a slot.
+    """A model's slots and its queue. Its vocabulary, loaded in the server's own process
+    (``dyntemp.llama.vocabulary``), gives the sizes a request is checked against; prompts are
+    tokenized and grammars parsed in the slots.
 
     Waiting requests get a slot first come, first served; a slot that comes free goes to the
     longest waiting request, else back to the free ones, the one that just finished on top (its
@@ -60,6 +60,7 @@ class ServedModel:
         self.slots = slots
         self.vocabulary = vocabulary
         self.llm, self.n_vocab = vocabulary.llm, vocabulary.n_vocab
+        self.max_prompt_chars = vocabulary.max_prompt_chars
         self.n_ctx, _ = slots[0].ready()
         for slot in slots[1:]:
             slot.ready()

@@ -18,20 +18,21 @@ A rules file (TOML or JSON) reads::
 Conditions of one rule must all hold: ``in_code_block``, ``at_line_start``, ``at_sentence_start``
 (true/false), ``sentence_regex`` and ``line_regex`` (searched in the current sentence or line),
 ``after_sentence`` (sentence index ``>= N``), ``before_sentence`` (``< N``), ``after_token`` (token
-index ``>= N``). A rule without conditions always matches.
+index ``>= N``). A rule without conditions always matches. Regexes are RE2's (``dyntemp.strategies.regex``):
+Python's syntax without backreferences and lookaround, matched in linear time.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, fields
 from typing import Any, Mapping, Sequence
 
 from .. import _validate
 from .base import Strategy
 from .combinators import CONDITIONS, _Wrapper
+from .regex import Regex
 from .registry import register_strategy
 from .spec import SpecError, as_strategy
 
@@ -64,8 +65,8 @@ class Rule:
     in_code_block: bool | None = None
     at_line_start: bool | None = None
     at_sentence_start: bool | None = None
-    sentence_regex: re.Pattern | None = None
-    line_regex: re.Pattern | None = None
+    sentence_regex: Regex | None = None
+    line_regex: Regex | None = None
     after_sentence: int | None = None
     before_sentence: int | None = None
     after_token: int | None = None
@@ -100,9 +101,9 @@ class Rule:
                 if not isinstance(spec[key], str):
                     raise RulesError(f"{where}: {key} must be a string, got {spec[key]!r}")
                 try:
-                    fields[key] = re.compile(spec[key])
-                except re.error as exc:
-                    raise RulesError(f"{where}: {key} {spec[key]!r} is not a valid regular expression: {exc}") from None
+                    fields[key] = Regex(spec[key])
+                except ValueError as exc:
+                    raise RulesError(f"{where}: {key} {spec[key]!r}: {exc}") from None
         return cls(**fields)
 
     def to_dict(self) -> dict:
@@ -115,7 +116,7 @@ class Rule:
         for f in fields(self):
             value = getattr(self, f.name)
             if value is not None:
-                table[f.name] = value.pattern if isinstance(value, re.Pattern) else value
+                table[f.name] = value.pattern if isinstance(value, Regex) else value
         return table
 
     @property
@@ -137,7 +138,7 @@ class Rule:
             return False
         if self.sentence_regex is not None and not self.sentence_regex.search(step.sentence):
             return False
-        return self.line_regex is None or self.line_regex.search(step.line) is not None
+        return self.line_regex is None or self.line_regex.search(step.line)
 
 
 @register_strategy("rules")
