@@ -139,6 +139,13 @@ def test_a_huge_line_is_refused_unread(tmp_path):
     assert smaller.returncode == 2 and "(--max-body-bytes 1000)" in smaller.stderr
 
 
+def test_an_output_that_cannot_be_written_is_named(tmp_path):
+    _write(tmp_path / "in.jsonl", [{"prompt": "Hi"}])
+    result = _batch(str(tmp_path / "in.jsonl"), "-o", "/proc/dyntemp-out.jsonl", "--seed", "1")
+    assert result.returncode == 2 and "/proc/dyntemp-out.jsonl: cannot write there" in result.stderr, result.stderr
+    assert ".lock" not in result.stderr
+
+
 def test_standard_input_and_output_in_order(tmp_path):
     text = "".join(json.dumps(line) + "\n" for line in LINES) + "\n"  # a blank line is no request
     result = _batch("-", "-o", "-", "--seed", "5", "--max-tokens", "20", "--ordered", "--workers", "2", input=text)

@@ -159,10 +159,10 @@ def request_settings(body: GenerationFields, model, defaults: Defaults) -> Sampl
     """The checked settings of ``body``'s fields over ``defaults``, on ``model`` (its ``n_vocab`` and
     ``eog``), without the grammar (``grammar_source``)."""
     given = {name: getattr(body, name) for name in SAMPLER_FIELDS if getattr(body, name) is not None}
-    if given.get("seed") == -1:  # llama-server's "pick one"
-        del given["seed"]
-    if "seed" in given and given["seed"] < 0:
-        raise APIError(f"seed must be >= 0 (-1: a random one), got {given['seed']}", param="seed")
+    given.pop("seed", None)
+    seed = seed_of(body)
+    if seed is not None:
+        given["seed"] = seed
     if "logit_bias" in given:
         given["logit_bias"] = _logit_bias(given["logit_bias"], model)
     kwargs = {**defaults.sampler, **as_llama_cpp({SAMPLER_FIELDS[name]: value for name, value in given.items()})}
@@ -178,6 +178,15 @@ def request_settings(body: GenerationFields, model, defaults: Defaults) -> Sampl
         labels = {name: (SAMPLER_FIELDS[name], kwargs.get(SAMPLER_FIELDS[name])) for name in given}
         param = blame(labels, exc)
         raise (APIError.about(param, str(exc), labels[param][0]) if param else APIError(str(exc))) from None
+
+
+def seed_of(body: GenerationFields) -> int | None:
+    """The seed ``body`` gives: ``None`` when none or llama-server's -1 ("pick one")."""
+    if body.seed is None or body.seed == -1:
+        return None
+    if body.seed < 0:
+        raise APIError(f"seed must be >= 0 (-1: a random one), got {body.seed}", param="seed")
+    return body.seed
 
 
 def _logit_bias(bias: Mapping[str, Any], model) -> dict:

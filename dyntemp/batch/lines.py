@@ -21,13 +21,16 @@ from typing import IO, Iterator
 from pydantic import ValidationError
 
 from ..api.errors import APIError, validation_error
-from ..api.jobs import Defaults, check_limits, grammar_source, max_tokens_of, request_settings, stop_strings
+from ..api.jobs import Defaults, check_limits, grammar_source, max_tokens_of, request_settings, seed_of, \
+    stop_strings
 from ..api.limits import Limits
 from ..api.prompts import chat_ids, check_messages, check_prompt, prompt_ids
 from ..api.schema import BatchLine
 from ..core.settings import SamplerSettings
 
 SEED_RANGE = 2 ** 32  # llama.cpp's seeds are 32-bit
+#: A line's fields that are not its settings (the seed is applied to the settings of the rest).
+_NOT_SETTINGS = ("id", "prompt", "messages", "seed", "max_tokens", "max_completion_tokens", "n_predict", "stop")
 
 
 class BatchError(ValueError):
@@ -56,6 +59,7 @@ def read_jobs(stream: IO[str], name: str, model, defaults: Defaults, *, chat: bo
     request (a line of more than ``body_bytes`` is refused unread). ``seed`` is the base seed
     (``reseeded`` gives the jobs another)."""
     limits = limits or Limits()
+    settings: dict[str, SamplerSettings] = {}  # lines that differ only in prompt, id and seed share them
     jobs: list[BatchJob] = []
     where: dict[str, int] = {}
     index = 0
@@ -74,7 +78,7 @@ def read_jobs(stream: IO[str], name: str, model, defaults: Defaults, *, chat: bo
         except ValidationError as exc:
             raise BatchError(f"{at}: {validation_error(exc.errors(), list(BatchLine.model_fields)).message}") from None
         try:
-            job = _job(line, data, model, defaults, chat, max_tokens, seed, index, limits)
+            job = _job(line, data, model, defaults, chat, max_tokens, seed, index, limits, settings)
         except APIError as exc:
             raise BatchError(f"{at}: {exc.message}") from None
         if job.id in where:
@@ -103,14 +107,20 @@ def _lines(stream: IO[str], name: str, limits: Limits) -> Iterator[str]:
 
 
 def _job(line: BatchLine, data: dict, model, defaults: Defaults, chat: bool, max_tokens: int, base: int,
-         index: int, limits: Limits) -> BatchJob:
+         index: int, limits: Limits, made: dict[str, SamplerSettings]) -> BatchJob:
     if (line.prompt is None) == (line.messages is None):
         raise APIError('a line has "prompt" or "messages" (one of them)', param="prompt")
     check_limits(line, limits)
-    settings = request_settings(line, model, defaults)
-    grammar = grammar_source(line, limits)
-    if grammar is not None:
-        settings = settings.replace(grammar=grammar.compile(model.llm, limits))
+    key = json.dumps({k: v for k, v in data.items() if k not in _NOT_SETTINGS}, sort_keys=True)
+    if key not in made:
+        settings = request_settings(line, model, defaults)
+        grammar = grammar_source(line, limits)
+        if grammar is not None:
+            settings = settings.replace(grammar=grammar.compile(model.llm, limits))
+        made[key] = settings.replace(seed=None)
+    settings = made[key]
+    if seed_of(line) is not None:
+        settings = settings.replace(seed=seed_of(line))
     line_id = str(line.id) if line.id is not None else content_id(data)
     own_seed = settings.seed is not None
     if settings.seed is None:  # none, or -1 (llama-server's "pick one")

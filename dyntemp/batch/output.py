@@ -71,12 +71,15 @@ class Output:
             return self
         self._lock = hold_lock(self.path.with_name(f".{self.path.name}.lock"), f"{self.path} is being written by "
                                f"another batch", "or write to another output file", BatchError)
-        self._lock.__enter__()
+        try:
+            self._lock.__enter__()
+        except OSError as exc:  # the lock beside it cannot be made: say so of the output, which the user named
+            raise BatchError(f"{self.path}: cannot write there ({(exc.strerror or str(exc)).lower()}): write to "
+                             f"another output file") from None
         try:
             if self.path.exists():
                 self.done = read_done(self.path)  # first: a file that is not a batch's output stays as it is
                 drop_torn_line(self.path)
-            self._file = open(self.path, "a", encoding="utf-8")
         except BaseException:
             self._lock.__exit__(None, None, None)
             raise
@@ -91,6 +94,8 @@ class Output:
                 self._lock.__exit__(*exc)
 
     def write(self, record: GenerationRecord) -> None:
+        if self._file is None:  # made with the first record: a batch refused before any work leaves none
+            self._file = open(self.path, "a", encoding="utf-8")
         self._file.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
         self._file.flush()
 
@@ -100,6 +105,8 @@ class Output:
 
     def reorder(self, jobs: Sequence[BatchJob]) -> None:
         """Rewrite the file whole in the input's order (records of ids not in the input last)."""
+        if self._file is None:
+            return
         self._file.flush()
         records = read_done(self.path)
         place = {job.id: job.index for job in jobs}

@@ -61,21 +61,13 @@ def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool
         raise BatchError(f"backend must be one of {', '.join(BACKENDS)}, got {options.backend!r}")
     path = options.model or default_model_path()
     vocabulary = Vocabulary(path, options.n_ctx)
-    stream, name = open_input(source)
-    try:
-        jobs = read_jobs(stream, name, vocabulary, options.defaults, chat=options.chat,
-                         max_tokens=options.max_tokens, seed=options.seed or 0, limits=options.limits)
-    except UnicodeDecodeError as exc:
-        raise BatchError(f"{name}: not UTF-8 text (byte {exc.start})") from None
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
     workers = max(1, options.workers)
     # On Ray each actor holds as many CPUs as it has threads (one unless --threads): the nodes' cores, not
     # this machine's, are what they share.
     threads = options.threads or (1 if options.backend == "ray" else default_threads(workers))
     setup = ModelSetup(path, options.n_ctx, threads, options.n_gpu_layers, tuple(options.imports), options.trace)
-    with Output(target) as output:
+    with Output(target) as output:  # first: an output another batch is writing is refused before any reading
+        jobs = _read(source, vocabulary, options)
         if options.seed is None:
             jobs = reseeded(jobs, _base(jobs, output, progress))
         check_done(output.done, jobs, Path(output.name))
@@ -108,6 +100,18 @@ def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool
         finally:
             bar.close()
     return made
+
+
+def _read(source: str, vocabulary, options: BatchOptions) -> list:
+    stream, name = open_input(source)
+    try:
+        return read_jobs(stream, name, vocabulary, options.defaults, chat=options.chat, max_tokens=options.max_tokens,
+                         seed=options.seed or 0, limits=options.limits)
+    except UnicodeDecodeError as exc:
+        raise BatchError(f"{name}: not UTF-8 text (byte {exc.start})") from None
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
 
 
 def _base(jobs: list, output: Output, progress: bool | None) -> int:

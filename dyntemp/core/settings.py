@@ -137,8 +137,7 @@ class SamplerSettings:
         put("logit_bias", _check_bias(self.logit_bias))
         put("min_keep", _validate.integer("min_keep", self.min_keep, low=0))
         put("order", _check_order(self.order))
-        if self.seed is not None:
-            put("seed", _validate.integer("seed", self.seed, low=0))
+        put("seed", _check_seed(self.seed))
         if self.grammar is not None and (not isinstance(self.grammar, str) or not self.grammar.strip()):
             raise TypeError(f"grammar must be GBNF text, got {self.grammar!r:.80}")
         self._check_samplers(put)
@@ -210,6 +209,12 @@ class SamplerSettings:
         >>> SamplerSettings("edt").replace(seed=5).seed
         5
         """
+        if changes.keys() == {"seed"}:  # a new seed for each line or choice: the rest was checked once
+            changed = copy.copy(self)
+            object.__setattr__(changed, "seed", _check_seed(changes["seed"]))
+            return changed
+        if "strategy" not in changes:  # checked when these settings were made
+            changes["check_strategy"] = False
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -314,6 +319,10 @@ def _check_bias(logit_bias: object) -> tuple[tuple[int, float], ...]:
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{exc} (a bias is a number; -inf, or \"-inf\" in JSON, bans the token)") from None
     return tuple(sorted(out.items()))
+
+
+def _check_seed(seed: int | None) -> int | None:
+    return None if seed is None else _validate.integer("seed", seed, low=0)
 
 
 def _check_order(order: "Sequence[str] | str") -> tuple[str, ...]:
