@@ -14,10 +14,6 @@ from typing import Any, Sequence
 from .errors import APIError
 from .limits import Limits, grammar_depth
 
-#: A prompt: text, or token ids.
-Prompt = "str | tuple[int, ...]"
-
-
 def check_prompt(prompt: "str | Sequence[int]", param: str, n_ctx: int, n_vocab: int, max_chars: int) -> None:
     """A 400 for a prompt that cannot fit the context (``max_chars``: the most characters one that
     fits may have) or names a token the vocabulary does not have; nothing is tokenized."""
