@@ -9,12 +9,13 @@ stages it leaves out (``as_llama_cpp``).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..core import stages
 from ..core.options import as_llama_cpp, blame
 from ..core.settings import SamplerSettings
+from ..core.stops import check_stop
 from ..strategies.constant import LLAMA_CPP_TEMPERATURE
 from ..strategies.registry import UnknownStrategyError, strategy_parameters
 from ..strategies.rules import FILE_KEYS
@@ -26,17 +27,14 @@ from .schema import ChatCompletionRequest, CompletionRequest, GenerationFields, 
 
 MAX_CHOICES = 128  # as OpenAI's n
 MAX_LOGPROBS = 20
-#: Request fields that are sampler settings, and the setting each one is.
-SAMPLER_FIELDS = {"top_p": "top_p", "top_k": "top_k", "min_p": "min_p", "typical_p": "typical_p",
-                  "top_n_sigma": "top_n_sigma", "repeat_penalty": "repeat_penalty", "repeat_last_n": "penalty_last_n",
-                  "frequency_penalty": "frequency_penalty", "presence_penalty": "presence_penalty",
-                  "min_keep": "min_keep", "samplers": "order", "xtc_probability": "xtc_probability",
-                  "xtc_threshold": "xtc_threshold", "dry_multiplier": "dry_multiplier", "dry_base": "dry_base",
-                  "dry_allowed_length": "dry_allowed_length", "dry_penalty_last_n": "dry_penalty_last_n",
-                  "dry_sequence_breakers": "dry_sequence_breakers", "smoothing_factor": "smoothing_factor",
-                  "smoothing_curve": "smoothing_curve", "mirostat": "mirostat", "mirostat_tau": "mirostat_tau",
-                  "mirostat_eta": "mirostat_eta", "adaptive_target": "adaptive_target",
-                  "adaptive_decay": "adaptive_decay", "seed": "seed", "logit_bias": "logit_bias"}
+
+
+def sampler_fields() -> dict[str, str]:
+    """Request fields that are sampler settings (llama-server's names), and the setting each one is,
+    from the stages' declarations (a registered stage's too)."""
+    return {field: setting.name for setting in stages.settings() for field in setting.fields}
+
+
 _STRATEGY_FIELDS = ("strategy", "sentence_temps", "rules")
 _TEMPERATURE_FIELDS = ("temperature", "dynatemp_range", "dynatemp_exponent")
 
@@ -158,24 +156,23 @@ def check_limits(body: GenerationFields, limits: Limits) -> None:
 def request_settings(body: GenerationFields, model, defaults: Defaults) -> SamplerSettings:
     """The checked settings of ``body``'s fields over ``defaults``, on ``model`` (its ``n_vocab`` and
     ``eog``), without the grammar (``grammar_source``)."""
-    given = {name: getattr(body, name) for name in SAMPLER_FIELDS if getattr(body, name) is not None}
+    fields = sampler_fields()
+    given = {name: getattr(body, name) for name in fields if getattr(body, name, None) is not None}
     given.pop("seed", None)
     seed = seed_of(body)
     if seed is not None:
         given["seed"] = seed
     if "logit_bias" in given:
         given["logit_bias"] = _logit_bias(given["logit_bias"], model)
-    kwargs = {**defaults.sampler, **as_llama_cpp({SAMPLER_FIELDS[name]: value for name, value in given.items()})}
+    kwargs = {**defaults.sampler, **as_llama_cpp({fields[name]: value for name, value in given.items()})}
     strategy = _strategy(body, defaults)
     try:
         if body.ignore_eos:
             bias = dict(SamplerSettings(1.0, logit_bias=kwargs.get("logit_bias")).logit_bias)
             kwargs["logit_bias"] = {**bias, **{token: "-inf" for token in model.eog}}
-        with warnings.catch_warnings():  # the mirostat note is for library users; a server states it in its docs
-            warnings.simplefilter("ignore")
-            return SamplerSettings(strategy, **kwargs)
+        return SamplerSettings(strategy, **kwargs)
     except (TypeError, ValueError) as exc:
-        labels = {name: (SAMPLER_FIELDS[name], kwargs.get(SAMPLER_FIELDS[name])) for name in given}
+        labels = {name: (fields[name], kwargs.get(fields[name])) for name in given}
         param = blame(labels, exc)
         raise (APIError.about(param, str(exc), labels[param][0]) if param else APIError(str(exc))) from None
 
@@ -340,8 +337,10 @@ def max_tokens_of(body: GenerationFields, default: int | None) -> int | None:
 def stop_strings(body: GenerationFields, limits: Limits) -> tuple[str, ...]:
     stops = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
     limits.at_most("stop", "stop", "strings", len(stops))
-    if any(not s for s in stops):
-        raise APIError("stop: a stop string cannot be empty", param="stop")
+    try:
+        stops = check_stop(stops)
+    except (TypeError, ValueError) as exc:
+        raise APIError.about("stop", str(exc)) from None
     longest = max(map(len, stops), default=0)
     limits.at_most("stop_chars", "stop", "characters in its longest string", longest)
     return stops

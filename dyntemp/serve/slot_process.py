@@ -13,7 +13,6 @@ import multiprocessing
 import signal
 import threading
 import time
-import warnings
 from typing import Callable
 
 from .engine import SLOT_DIED, TIMED_OUT, Failed, run_job
@@ -124,7 +123,6 @@ def _main(conn, cancel, path: str, load: dict, imports: tuple[str, ...], busy, t
         state["stop"] = True
 
     signal.signal(signal.SIGTERM, terminate)
-    warnings.filterwarnings("ignore", category=UserWarning)  # the server showed the settings' warnings
     try:
         for module in imports:  # the modules that register the server's own strategies
             importlib.import_module(module)
