@@ -22,8 +22,6 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from .threads import default_threads, physical_cores
-
 LLAMA_PACKAGE = "llama-cpp-python"
 NO_AMX_FLAGS = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 # What the child prints, one JSON line per stage, so that a crash shows how far it got.
@@ -165,6 +163,8 @@ def decode_check(model: str | os.PathLike | None = None, *, tokens: int = _CHECK
     >>> check.ok, check.reached, check.tokens
     (True, 'decode', 2)
     """
+    from .threads import default_threads  # here: scripts/llama_build.py loads this file alone, by its path
+
     return run_check([sys.executable, "-m", "dyntemp.llama.decode_check", os.fspath(model) if model else "",
                       str(tokens), str(n_threads or default_threads())], timeout=timeout)
 
@@ -302,11 +302,13 @@ def host_info(*, timeout: float = 300.0) -> HostInfo:
     """Versions, CPU and build features, threads, the default model, and a decode check run in a
     child process.
 
+    >>> from dyntemp.threads import physical_cores
     >>> info = host_info()
     >>> info.check.ok, info.threads == physical_cores()
     (True, True)
     """
     from .llama.model import ModelNotFoundError, default_model_path
+    from .threads import default_threads, physical_cores
 
     try:
         model, installed = default_model_path(), True
