@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..core import stages
+from .compat import strictly_read
 from ..core.options import as_llama_cpp, blame
 from ..core.settings import SamplerSettings
 from ..core.stops import check_stop
@@ -107,7 +108,7 @@ def build_job(body: SamplingFields, model, defaults: Defaults, limits: Limits) -
     if body.stream_options is not None and not body.stream:
         raise APIError("stream_options applies to stream: true", param="stream_options")
     check_limits(body, limits)
-    settings = request_settings(body, model, defaults)
+    settings = request_settings(body, model, defaults, limits)
     grammar = grammar_source(body, limits)
     if chat:
         messages = tuple(m.model_dump(exclude_none=True) for m in body.messages)
@@ -120,7 +121,7 @@ def build_job(body: SamplingFields, model, defaults: Defaults, limits: Limits) -
         raise APIError(f"{len(prompts)} prompts x n={body.n} is {choices} choices; at most {MAX_CHOICES}",
                        param="n")
     # OpenAI's defaults: a chat runs to its end, a completion 16 tokens.
-    max_tokens = max_tokens_of(body, None if chat else 16)
+    max_tokens = max_tokens_of(body, type(body).DEFAULT_MAX_TOKENS)
     budget = choices * (max_tokens or model.n_ctx)
     if budget > limits.request_tokens:
         raise APIError(f"{choices} choice{'s' if choices > 1 else ''} x {max_tokens or model.n_ctx} tokens "
@@ -153,7 +154,7 @@ def check_limits(body: GenerationFields, limits: Limits) -> None:
         limits.at_most("rules", "rules", "rules", len(body.rules["rule"]))
 
 
-def request_settings(body: GenerationFields, model, defaults: Defaults) -> SamplerSettings:
+def request_settings(body: GenerationFields, model, defaults: Defaults, limits: Limits) -> SamplerSettings:
     """The checked settings of ``body``'s fields over ``defaults``, on ``model`` (its ``n_vocab`` and
     ``eog``), without the grammar (``grammar_source``)."""
     fields = sampler_fields()
@@ -163,8 +164,9 @@ def request_settings(body: GenerationFields, model, defaults: Defaults) -> Sampl
     if seed is not None:
         given["seed"] = seed
     if "logit_bias" in given:
-        given["logit_bias"] = _logit_bias(given["logit_bias"], model)
-    kwargs = {**defaults.sampler, **as_llama_cpp({fields[name]: value for name, value in given.items()})}
+        given["logit_bias"] = _logit_bias(given["logit_bias"], model, limits)
+    kwargs = {**defaults.sampler, **as_llama_cpp({fields[name]: value for name, value in given.items()},
+                                                 order_wins=not strictly_read())}
     strategy = _strategy(body, defaults)
     try:
         if body.ignore_eos:
@@ -186,12 +188,21 @@ def seed_of(body: GenerationFields) -> int | None:
     return body.seed
 
 
-def _logit_bias(bias: Mapping[str, Any], model) -> dict:
-    for key in bias:
-        if not (key.isascii() and key.isdigit()) or int(key) >= model.n_vocab:
-            raise APIError(f"logit_bias: {key!r} is not a token id of this model (0 to {model.n_vocab - 1})",
-                           param="logit_bias")
-    return dict(bias)
+def _logit_bias(bias: Mapping[str, Any], model, limits: Limits) -> dict:
+    """Token ids and their biases; a key that is not a number is text, and its tokens get the bias
+    (as llama-server reads it)."""
+    out = {}
+    for key, value in bias.items():
+        if key.isascii() and key.isdigit():
+            if int(key) >= model.n_vocab:
+                raise APIError(f"logit_bias: {key!r} is not a token id of this model (0 to {model.n_vocab - 1})",
+                               param="logit_bias")
+            out[key] = value
+            continue
+        limits.at_most("bias_text_chars", "logit_bias", f"characters in the text key {key[:40]!r}", len(key))
+        for token in model.llm.tokenize(key.encode("utf-8"), add_bos=False, special=False):
+            out[str(token)] = value
+    return out
 
 
 def _strategy(body: GenerationFields, defaults: Defaults) -> StrategySpec:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 from types import SimpleNamespace
-from typing import Any, Literal, Optional, Union
+from typing import Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..core import stages
 from ..core.stages import Setting
+from .compat import CompatError, Typo, normalized
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -46,9 +48,19 @@ class ResponseFormat(BaseModel):
 
 class _Generation(BaseModel):
     """What one generation is made with besides the sampler's settings: its length, stop strings,
-    the strategy, the grammar."""
+    the strategy, the grammar. Other spellings and forms of the fields (KoboldCpp's, SillyTavern's,
+    text-generation-webui's) are read as these (``dyntemp.api.compat``)."""
 
     model_config = _STRICT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_as_ours(cls, data: Any) -> Any:
+        try:
+            return normalized(data, cls.model_fields, UNSUPPORTED)
+        except CompatError as exc:
+            raise PydanticCustomError("compat", "{message}", {"message": str(exc), "field": exc.field,
+                                                               "typo": isinstance(exc, Typo)}) from None
 
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
@@ -88,6 +100,9 @@ class SamplingFields(GenerationFields):
     """What completions and chat completions share: the fields of a generation, and the model,
     the number of choices, streaming and the trace."""
 
+    #: The token budget of a request that gives none (``None``: until the context is full).
+    DEFAULT_MAX_TOKENS: ClassVar[int | None] = None
+
     model: str | None = None
     n: int = 1
     stream: bool = False
@@ -99,9 +114,29 @@ class SamplingFields(GenerationFields):
 class CompletionRequest(SamplingFields):
     """``POST /v1/completions``: a prompt (text, token ids, or a list of either) to continue."""
 
+    DEFAULT_MAX_TOKENS: ClassVar[int | None] = 16  # OpenAI's
+
     prompt: Union[str, list[int], list[str], list[list[int]]]
     logprobs: int | None = None
     echo: bool = False
+
+
+class NativeCompletionRequest(SamplingFields):
+    """llama-server's ``POST /completion``: a prompt to continue, until the context is full unless
+    ``n_predict`` says; ``n_probs`` (read as ``logprobs``) gives each token's probabilities."""
+
+    prompt: Union[str, list[int], list[str], list[list[int]]]
+    logprobs: int | None = None
+
+
+class KoboldGenerateRequest(SamplingFields):
+    """KoboldCpp's ``POST /api/v1/generate``: a prompt and KoboldCpp's fields (``max_length``,
+    ``rep_pen``, ``sampler_order``, ``stop_sequence``, ``sampler_seed``, ...; ``dyntemp.api.compat``)."""
+
+    DEFAULT_MAX_TOKENS: ClassVar[int | None] = 180  # KoboldCpp's max_length
+
+    prompt: str
+    logprobs: int | None = None
 
 
 class TextPart(BaseModel):
@@ -133,6 +168,43 @@ class BatchLine(GenerationFields):
     messages: list[Message] | None = None
 
 
+_LENIENT = ConfigDict(extra="ignore", strict=True)
+
+
+class TokenizeRequest(BaseModel):
+    """llama-server's ``POST /tokenize``."""
+
+    model_config = _LENIENT
+    content: str
+    add_special: bool = False
+    with_pieces: bool = False
+    model: str | None = None
+
+
+class DetokenizeRequest(BaseModel):
+    """llama-server's ``POST /detokenize``."""
+
+    model_config = _LENIENT
+    tokens: list[int]
+    model: str | None = None
+
+
+class ApplyTemplateRequest(BaseModel):
+    """llama-server's ``POST /apply-template``: chat messages through the model's template."""
+
+    model_config = _LENIENT
+    messages: list[Message]
+    model: str | None = None
+
+
+class TokenCountRequest(BaseModel):
+    """KoboldCpp's ``POST /api/extra/tokencount``."""
+
+    model_config = _LENIENT
+    prompt: str
+    model: str | None = None
+
+
 def request_models() -> SimpleNamespace:
     """The request models with the fields of every stage registered now: ``completion``, ``chat``
     and ``batch_line``. Without stages registered since this module was imported they are
@@ -143,7 +215,8 @@ def request_models() -> SimpleNamespace:
 
 @functools.cache
 def _models(extra: "tuple[Setting, ...]") -> SimpleNamespace:
-    bases = {"completion": CompletionRequest, "chat": ChatCompletionRequest, "batch_line": BatchLine}
+    bases = {"completion": CompletionRequest, "chat": ChatCompletionRequest, "batch_line": BatchLine,
+             "native": NativeCompletionRequest, "kobold": KoboldGenerateRequest}
     if not extra:
         return SimpleNamespace(**bases)
     fields = sampler_fields(extra)

@@ -114,7 +114,7 @@ def _job(line: BatchLine, data: dict, model, defaults: Defaults, chat: bool, max
     check_limits(line, limits)
     key = json.dumps({k: v for k, v in data.items() if k not in _NOT_SETTINGS}, sort_keys=True)
     if key not in made:
-        settings = request_settings(line, model, defaults)
+        settings = request_settings(line, model, defaults, limits)
         grammar = grammar_source(line, limits)
         if grammar is not None:
             settings = settings.replace(grammar=grammar.compile(model.llm, limits))

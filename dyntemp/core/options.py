@@ -21,12 +21,14 @@ def off_values() -> dict[str, Any]:
     return {setting.name: setting.off for setting in registry.settings() if setting.off is not None}
 
 
-def as_llama_cpp(given: Mapping[str, Any]) -> dict:
+def as_llama_cpp(given: Mapping[str, Any], *, order_wins: bool = False) -> dict:
     """``given`` settings with the stages turned off that llama.cpp would not run: with ``mirostat``
     1 or 2 the truncating filters (llama.cpp's mirostat replaces the chain), with an ``order`` the
     stages it leaves out (llama.cpp runs only the samplers listed); a stage with a setting in
-    ``given`` stays as given. Used by the command line and the server, so that their users get
-    llama.cpp's behaviour; the library itself takes settings as they are.
+    ``given`` stays as given, unless ``order_wins`` (a frontend that sends every setting, as
+    llama-server reads it: a stage left out of the order does not run). Used by the command line and
+    the server, so that their users get llama.cpp's behaviour; the library itself takes settings as
+    they are.
 
     >>> as_llama_cpp({"mirostat": 2, "top_k": 20})["top_p"], as_llama_cpp({"order": "top_k;temperature"})["min_p"]
     (1.0, 0.0)
@@ -35,11 +37,12 @@ def as_llama_cpp(given: Mapping[str, Any]) -> dict:
     off = set()
     if given.get("mirostat") in (1, 2):
         off.update(stage for stage in default_order() if stage_class(stage).truncates)
+    left_out = set()
     if given.get("order") is not None:
-        off.update(stage for stage in default_order() if stage not in _stages_in(given["order"]))
-    for stage in off:
+        left_out = {stage for stage in default_order() if stage not in _stages_in(given["order"])}
+    for stage in off | left_out:
         settings = stage_class(stage).settings
-        if not any(setting.name in given for setting in settings):
+        if (order_wins and stage in left_out) or not any(setting.name in given for setting in settings):
             out.update({setting.name: setting.off for setting in settings if setting.off is not None})
     return out
 

@@ -22,21 +22,26 @@ from ..api.limits import Limits
 from ..api.schema import request_models
 from .auth import Keyring
 from .errors import install
-from .guard import Guard
+from .guard import Guard, ignored_list
 from .metrics import Metrics
 from .routes import admin_router, openai_router
+from .routes_native import kobold_router, llama_router
 from .slots import ServedModel
 from .state import Server
 
 log = logging.getLogger("dyntemp.serve")
 _ROUTES = ("/v1/completions", "/v1/chat/completions", "/v1/models", "/v1/strategies", "/metrics", "/health",
-           "/openapi.json")
+           "/openapi.json", "/completion", "/tokenize", "/detokenize", "/apply-template", "/props", "/slots",
+           "/api/v1/generate", "/api/extra/generate/stream", "/api/v1/model", "/api/v1/info/version",
+           "/api/extra/version", "/api/extra/tokencount", "/api/extra/abort", "/api/extra/true_max_context_length",
+           "/api/v1/config/max_context_length")
 
 
 def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
-               keys: Keyring | None = None, limits: Limits | None = None) -> FastAPI:
+               keys: Keyring | None = None, limits: Limits | None = None, strict: bool = False) -> FastAPI:
     """The app serving ``models`` (``dyntemp.serve.slots.load_models``) with the server-wide
-    ``defaults``, ``limits`` and, if given, ``keys``.
+    ``defaults``, ``limits`` and, if given, ``keys``. ``strict``: refuse fields this server does not
+    know rather than ignore them.
 
     >>> from dyntemp.serve.slots import ModelFile, load_models
     >>> app = create_app(load_models([ModelFile("smol", None)], parallel=1, threads=1, n_ctx=256, max_queue=4))
@@ -53,11 +58,15 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
     app.state.server = server
     requests = request_models()
     fields = {"/v1/completions": list(requests.completion.model_fields),
-              "/v1/chat/completions": list(requests.chat.model_fields)}
+              "/v1/chat/completions": list(requests.chat.model_fields),
+              "/completion": list(requests.native.model_fields), "/api/v1/generate": list(requests.kobold.model_fields),
+              "/api/extra/generate/stream": list(requests.kobold.model_fields)}
     install(app, lambda path: fields.get(path, ()))
-    app.add_middleware(Guard, keys=keys, limits=server.limits)
+    app.add_middleware(Guard, keys=keys, limits=server.limits, strict=strict)
     app.add_middleware(_AccessLog, metrics=server.metrics)  # outermost: it logs and counts what the guard refuses too
     app.include_router(openai_router(requests))
+    app.include_router(llama_router(requests))
+    app.include_router(kobold_router(requests))
     app.include_router(admin_router())
     return app
 
@@ -84,7 +93,9 @@ class _AccessLog:
             await self.app(scope, receive, sending)
         finally:
             path = scope["path"]
-            tokens = scope.get("state", {}).get("tokens", 0)
-            log.info("%s %s %d %d tokens %.0f ms", scope["method"], path, status[0], tokens,
-                     (time.perf_counter() - start) * 1000)
+            state = scope.get("state", {})
+            ignored = state.get("ignored")
+            log.info("%s %s %d %d tokens %.0f ms%s", scope["method"], path, status[0], state.get("tokens", 0),
+                     (time.perf_counter() - start) * 1000,
+                     f"; ignored: {ignored_list(ignored).decode('latin-1')}" if ignored else "")
             self.metrics.requests.labels(path if path in _ROUTES else "other", str(status[0])).inc()

@@ -5,11 +5,9 @@ what a slot stopped at its deadline made kept (``timed_out``)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
-from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response as HTTPResponse
@@ -26,9 +24,10 @@ from .state import Server
 log = logging.getLogger("dyntemp.serve")
 
 
-async def generate(request: Request, body: SamplingFields):
+async def generate(request: Request, body: SamplingFields, kind: type[Response] = Response):
     """Answer a completion or chat request: its job checked, a slot taken (after the queue), the
-    slot's events made into a response, whole or streamed."""
+    slot's events made into a response of ``kind`` (OpenAI's; llama-server's, KoboldCpp's), whole or
+    streamed."""
     server: Server = request.app.state.server
     key: Key | None = request.state.key
     keys, metrics, running = server.keys, server.metrics, server.running
@@ -52,13 +51,13 @@ async def generate(request: Request, body: SamplingFields):
         return HTTPResponse(status_code=499)
     loop = asyncio.get_running_loop()
     events: asyncio.Queue = asyncio.Queue()
-    running.add(cancelled)
+    running[cancelled] = key
     started = time.perf_counter()
-    response = Response(job)
+    response = kind(job)
 
     def done() -> None:  # on the event loop, once the slot is free
         events.put_nowait(None)  # the job ended: a consumer still waiting stops waiting
-        running.discard(cancelled)
+        running.pop(cancelled, None)
         if key is not None:
             keys.leave(key)
 
@@ -146,19 +145,20 @@ async def _stream(request: Request, response: Response, events: asyncio.Queue, c
             if isinstance(event, Failed):  # the stream has begun: the error goes in it, as OpenAI's does
                 if not _timed_out(event, response):
                     log.error("failed in a stream: %s: %s", request.url.path, event.details or event.message)
-                    yield _sse(event.api_error().body())
+                    yield response.frame(event.api_error().body())
                     return
                 for end in response.ends_of_timed_out():  # stopped at its deadline: the choices end, saying why
                     response.add(end)
-                    yield _sse(response.chunk(end))
+                    for chunk in response.chunks(end):
+                        yield response.frame(chunk)
                 break
             response.add(event)
             ended += isinstance(event, End)
-            yield _sse(response.chunk(event))
-        if response.job.include_usage:
-            yield _sse(response.usage_chunk())
+            for chunk in response.chunks(event):
+                yield response.frame(chunk)
         request.state.tokens = response.completion_tokens  # before the last line, which the access log follows
-        yield "data: [DONE]\n\n"
+        for chunk in response.closing():
+            yield response.frame(chunk)
     finally:
         cancelled.set()
         watch.cancel()
@@ -169,6 +169,3 @@ def _timed_out(event: Failed, response: Response) -> bool:
     """Whether ``event`` is a slot stopped at its deadline after some output, which the client gets."""
     return event.kind == TIMED_OUT and response.has_output
 
-
-def _sse(data: dict[str, Any]) -> str:
-    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"

@@ -23,7 +23,11 @@ KILL_AFTER = 1.0
 
 
 class _Overdue(Exception):
-    """The slot's job ran past its time."""
+    """The slot's job ran past its time (``cancelled``: the time its client's leaving left it)."""
+
+    def __init__(self, cancelled: bool) -> None:
+        super().__init__()
+        self.cancelled = cancelled
 
 
 class SlotProcess:
@@ -70,7 +74,7 @@ class SlotProcess:
                     self.cancel.set()
                     limit = min(limit, time.monotonic() + KILL_AFTER)
                 if time.monotonic() >= limit:
-                    raise _Overdue
+                    raise _Overdue(cancelled.is_set())
                 if not self.conn.poll(_POLL_SECONDS):
                     if not self.process.is_alive():
                         raise EOFError
@@ -83,7 +87,9 @@ class SlotProcess:
             self.process.kill()
             self.process.join(5)
             again = "" if self.closing else "; it is started again"
-            if isinstance(exc, _Overdue):
+            if isinstance(exc, _Overdue) and exc.cancelled:
+                pass  # its client left, or it was aborted: nobody waits for a word
+            elif isinstance(exc, _Overdue):
                 emit(Failed(TIMED_OUT, f"the request did not end within its time limit ({job.timeout:g} s: "
                                        f"--timeout, or t_max_predict_ms) and its slot was stopped{again}"))
             else:

@@ -22,7 +22,7 @@ class Server:
     limits: Limits
     keys: Keyring | None
     metrics: Metrics
-    running: set[threading.Event] = field(default_factory=set)
+    running: dict[threading.Event, Key | None] = field(default_factory=dict)  # each request's stop, its key
 
     def served(self, name: str | None, key: Key | None) -> ServedModel:
         """The model a request names (the only one when it names none), if its key may use it."""
@@ -36,6 +36,13 @@ class Server:
         if key is not None:
             self.keys.allow_model(key, name)
         return self.models[name]
+
+    def abort(self, key: Key | None) -> int:
+        """Stop the running generations of ``key`` (without keys: all of them); how many."""
+        stopped = [cancelled for cancelled, owner in list(self.running.items()) if owner is key]
+        for cancelled in stopped:
+            cancelled.set()
+        return len(stopped)
 
     def close(self) -> None:
         for cancelled in list(self.running):  # what the grace period did not finish stops at its next piece
