@@ -56,7 +56,7 @@ def test_sillytavern_llama_cpp_type_with_dynamic_temperature(served):
     # Penalties are off: the body's samplers leave them out, as llama-server reads them.
     assert data["generation_settings"]["order"] == ["top_k", "typical_p", "top_p", "min_p", "temperature"]
     ignored = response.headers["x-dyntemp-ignored"]
-    assert "api_type" in ignored and "cache_prompt" in ignored and "samplers: tfs_z" in ignored
+    assert "api_type" in ignored and "cache_prompt" in ignored and "samplers:tfs_z" in ignored
     assert "ignored: " in served.logs() and "api_server" in served.logs()
     probabilities = data["completion_probabilities"]
     assert len(probabilities) == data["tokens_predicted"] and len(probabilities[0]["top_logprobs"]) == 3
@@ -166,6 +166,14 @@ def test_a_typo_is_still_refused_and_other_forms_are_read(served):
         "top_k", "top_p", "min_p", "temperature"]
     free = httpx.post(f"{served.url}/completion", json={**banned, "logit_bias": []}, timeout=60).json()
     assert free["content"].startswith(" Paris")
+
+
+def test_ignored_names_cannot_break_the_response(served):
+    # A field's name is the client's text: a newline or trailing space would make an illegal header.
+    body = {"prompt": "x", "max_tokens": 1, "bad\nname": 1, "samplers": ["", "top_k", "temperature"], "é ": 2}
+    response = httpx.post(f"{served.url}/v1/completions", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-dyntemp-ignored"].isascii()
 
 
 def test_strict_refuses_what_it_does_not_know():

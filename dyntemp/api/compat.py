@@ -233,7 +233,7 @@ def _samplers(value: Any, current: Reading) -> Any:
             stage_name(name)
             kept.append(name)
         except (ValueError, TypeError):
-            current.note(f"samplers: {name}")
+            current.note(f"samplers:{name!r}" if not isinstance(name, str) or not name.strip() else f"samplers:{name}")
     return kept
 
 

@@ -75,6 +75,7 @@ class Guard:
 
 
 def ignored_list(names: list[str], most: int = 32) -> bytes:
-    """The ignored fields as a header value (latin-1; a hostile body's thousands cut to ``most``)."""
+    """The ignored fields as a header value: printable ASCII (a field's name is the client's text),
+    a hostile body's thousands cut to ``most``."""
     shown = ", ".join(names[:most]) + (f", and {len(names) - most} more" if len(names) > most else "")
-    return shown[:2000].encode("latin-1", errors="replace")
+    return "".join(c if " " <= c <= "~" else "?" for c in shown[:2000]).strip().encode("ascii")
