@@ -31,7 +31,7 @@ import time
 import llama_cpp
 
 import dyntemp
-from dyntemp.host import default_threads
+from dyntemp.threads import default_threads
 from dyntemp.llama.model import load_model
 from dyntemp.llama.generation import chat_prompt
 

@@ -14,10 +14,16 @@ from .core import (
     GenerationResult,
     Sampler,
     SamplerSettings,
+    Setting,
+    SettingError,
+    Stage,
     Step,
     StreamPiece,
     Trace,
     TraceRecord,
+    list_stages,
+    register_stage,
+    unregister_stage,
 )
 from .strategies import (
     Strategy,
@@ -32,9 +38,10 @@ from .strategies import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEFAULT_ORDER", "GenerationResult", "STAGES", "Sampler", "SamplerSettings", "Step", "Strategy", "StrategySpec",
-    "StreamPiece", "Trace", "TraceRecord", "UnknownStrategyError", "get_strategy", "list_strategies", "load_model",
-    "register_strategy", "unregister_strategy",
+    "DEFAULT_ORDER", "GenerationResult", "STAGES", "Sampler", "SamplerSettings", "Setting", "SettingError", "Stage",
+    "Step", "Strategy", "StrategySpec", "StreamPiece", "Trace", "TraceRecord", "UnknownStrategyError",
+    "get_strategy", "list_stages", "list_strategies", "load_model", "register_stage", "register_strategy",
+    "unregister_stage", "unregister_strategy",
 ]
 
 

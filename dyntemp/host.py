@@ -26,39 +26,7 @@ LLAMA_PACKAGE = "llama-cpp-python"
 NO_AMX_FLAGS = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 # What the child prints, one JSON line per stage, so that a crash shows how far it got.
 _STAGES = ("import", "load", "decode")
-_CHECK_PROMPT = b"The capital of France is"
 _CHECK_TOKENS = 8
-
-
-def physical_cores() -> int:
-    """Physical cores among the CPUs this process may run on, as llama.cpp counts its default
-    threads: hyperthread siblings count once. Falls back to the CPU count without sysfs.
-
-    >>> 1 <= physical_cores() <= os.cpu_count()
-    True
-    """
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-    cores = set()
-    for cpu in cpus:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            siblings = (topology / "core_cpus_list").read_text() if (topology / "core_cpus_list").exists() \
-                else (topology / "thread_siblings_list").read_text()
-        except OSError:
-            return max(1, len(cpus))
-        cores.add(siblings.strip())
-    return max(1, len(cores))
-
-
-def default_threads(workers: int = 1) -> int:
-    """Threads for each of ``workers`` processes so that together they fill the physical cores once.
-
-    >>> default_threads() == physical_cores()
-    True
-    >>> default_threads(workers=10**6)
-    1
-    """
-    return max(1, physical_cores() // max(1, workers))
 
 
 def _cpuinfo(*keys: str) -> str | None:
@@ -185,33 +153,6 @@ class DecodeCheck:
         return "\n".join(lines)
 
 
-_CHILD = """
-import json, sys, time
-def say(**kw):
-    print(json.dumps(kw), flush=True)
-import llama_cpp
-say(stage="import", llama_cpp_version=llama_cpp.__version__,
-    system_info=llama_cpp.llama_print_system_info().decode("utf-8", "replace"),
-    gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()))
-from dyntemp.llama.model import load_model
-llm = load_model(sys.argv[1] or None, n_ctx=128, n_threads=int(sys.argv[3]))
-say(stage="load")
-ids = llm.tokenize(%r)
-start = time.perf_counter()
-llm.eval(ids)
-out = []
-import numpy as np
-for _ in range(int(sys.argv[2])):
-    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
-    token = int(logits.argmax())
-    out.append(token)
-    llm.eval([token])
-seconds = time.perf_counter() - start
-say(stage="decode", tokens=len(out), tokens_per_second=len(out) / seconds,
-    text=llm.detokenize(out).decode("utf-8", "replace"))
-""" % (_CHECK_PROMPT,)
-
-
 def decode_check(model: str | os.PathLike | None = None, *, tokens: int = _CHECK_TOKENS,
                  n_threads: int | None = None, timeout: float = 300.0) -> DecodeCheck:
     """Import llama_cpp, load ``model`` (default: the default model) and decode ``tokens`` greedy
@@ -222,16 +163,18 @@ def decode_check(model: str | os.PathLike | None = None, *, tokens: int = _CHECK
     >>> check.ok, check.reached, check.tokens
     (True, 'decode', 2)
     """
-    return run_check(_CHILD, [os.fspath(model) if model else "", str(tokens), str(n_threads or default_threads())],
-                     timeout=timeout)
+    from .threads import default_threads  # here: scripts/llama_build.py loads this file alone, by its path
+
+    return run_check([sys.executable, "-m", "dyntemp.llama.decode_check", os.fspath(model) if model else "",
+                      str(tokens), str(n_threads or default_threads())], timeout=timeout)
 
 
-def run_check(code: str, args: list[str], *, timeout: float = 300.0) -> DecodeCheck:
-    """Run ``code`` in a child Python with ``args``; it reports each stage it finishes as a JSON
-    line ``{"stage": ..., ...}`` on standard output. The result says how far it got and how it
-    ended (exit status, or the signal that killed it)."""
+def run_check(command: list[str], *, timeout: float = 300.0) -> DecodeCheck:
+    """Run ``command`` (``dyntemp.llama.decode_check``'s) in a child process; it reports each stage it
+    finishes as a JSON line ``{"stage": ..., ...}`` on standard output. The result says how far it
+    got and how it ended (exit status, or the signal that killed it)."""
     try:
-        child = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout)
+        child = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         return _check_from(exc.stdout or "", exc.stderr or "", None, timeout)
     return _check_from(child.stdout, child.stderr, child.returncode, None)
@@ -359,11 +302,13 @@ def host_info(*, timeout: float = 300.0) -> HostInfo:
     """Versions, CPU and build features, threads, the default model, and a decode check run in a
     child process.
 
+    >>> from dyntemp.threads import physical_cores
     >>> info = host_info()
     >>> info.check.ok, info.threads == physical_cores()
     (True, True)
     """
     from .llama.model import ModelNotFoundError, default_model_path
+    from .threads import default_threads, physical_cores
 
     try:
         model, installed = default_model_path(), True

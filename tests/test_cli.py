@@ -148,7 +148,7 @@ def test_strategies_name_shows_one_strategy_whole(capsys):
     (["generate", "x", "--color", "always"], "--color applies to --show's coloured text: add --show"),
     (["generate", "x", "--json", "--show"], "--json and --show"),
     (["generate", "x", "--json", "--trace", "-"], "--json and --trace - both write to standard output"),
-    (["generate", "x", "--stop", ""], "--stop: a stop string cannot be empty"),
+    (["generate", "x", "--stop", ""], "--stop must be a string or a list of non-empty strings, got ''"),
     (["generate", "x", "--seed", "-2"], "--seed must be >= 0 (-1: pick one), got -2"),
     (["generate", "x", "-N", "0"], "--samples must be >= 1, got 0"),
     (["generate", "x", "-n", "0"], "--max-tokens must be >= 1 (-1: until the context is full), got 0"),
@@ -219,7 +219,7 @@ def test_bad_host_flags_exit_2_before_loading(argv, message, capsys):
 
 
 def test_eval_warns_when_workers_times_threads_exceed_the_cores(tmp_path, capsys):
-    from dyntemp.host import physical_cores
+    from dyntemp.threads import physical_cores
 
     threads = physical_cores()
     status, _ = run("eval", "--strategy", "constant:temperature=0", "--limit", "1", "--seeds", "1", "-n", "2",
@@ -321,8 +321,9 @@ def test_bad_sampler_values_exit_2_naming_the_flag_before_loading(argv, message,
 
 
 def test_strategies_lists_the_stages_with_their_flags():
-    from dyntemp.cli.common import SAMPLER_FLAGS
+    from dyntemp.cli.common import sampler_flags
     from dyntemp.core.settings import STAGES
+    from dyntemp.core.stages import stage_of_setting
 
     status, out = run("strategies")
     rows = out.split("sampler stages, in the default order")[1].splitlines()[2:]
@@ -330,7 +331,9 @@ def test_strategies_lists_the_stages_with_their_flags():
     named = [row[2] != " " for row in rows]  # a stage's first row names it
     assert [row.split()[0] for row, first in zip(rows, named) if first] == [*STAGES, "(order)"]
     flags = [row.split()[first] for row, first in zip(rows, named) if not row.startswith("  temperature")]
-    assert flags == [flag for stage in (*STAGES, None) for flag, info in SAMPLER_FLAGS.items() if info.stage == stage]
+    stage = stage_of_setting()
+    assert flags == [flag for s in (*STAGES, None) for flag, setting in sampler_flags().items()
+                     if stage[setting.name] == s]
     line = {row.split("--")[1].split()[0]: row for row in rows if "--" in row}
     assert line["mirostat-ent"].split()[-3:] == ["mirostat_tau", "default", "5.0"]
     assert "dry_multiplier" in line["dry-multiplier"] and line["dry-multiplier"].endswith("default 0.0: off")
@@ -339,21 +342,20 @@ def test_strategies_lists_the_stages_with_their_flags():
     assert "sampler stages" not in run("strategies", "edt")[1]
 
 
-@pytest.mark.filterwarnings("ignore:.* run before mirostat")
 def test_every_sampler_flag_names_a_setting_and_turns_its_stage_off():
-    from dyntemp.cli.common import SAMPLER_FLAGS
+    from dyntemp.cli.common import sampler_flags
     from dyntemp.core.settings import STAGES
+    from dyntemp.core.stages import stage_of_setting
 
-    fields = set(SamplerSettings.__dataclass_fields__)
-    assert all(info.setting in fields and info.stage in (*STAGES, None) for info in SAMPLER_FLAGS.values())
-    assert {info.stage for info in SAMPLER_FLAGS.values()} == {*STAGES, None} - {"temperature"}
+    stage = stage_of_setting()
+    assert {stage[setting.name] for setting in sampler_flags().values()} == {*STAGES, None} - {"temperature"}
     on = {"top_k": 40, "top_p": 0.9, "min_p": 0.05, "typical_p": 0.9, "top_n_sigma": 1.0, "repeat_penalty": 1.1,
           "frequency_penalty": 0.1, "presence_penalty": 0.1, "xtc_probability": 0.5, "dry_multiplier": 0.8,
           "smoothing_factor": 0.3, "mirostat": 2, "adaptive_target": 0.3}
-    for flag, info in SAMPLER_FLAGS.items():
-        if info.off is not None:
-            assert not SamplerSettings(1.0, **{info.setting: on[info.setting]}).is_off(info.stage), flag
-            assert SamplerSettings(1.0, **{info.setting: info.off}).is_off(info.stage), flag
+    for flag, setting in sampler_flags().items():
+        if setting.off is not None:
+            assert not SamplerSettings(1.0, **{setting.name: on[setting.name]}).is_off(stage[setting.name]), flag
+            assert SamplerSettings(1.0, **{setting.name: setting.off}).is_off(stage[setting.name]), flag
 
 
 # -- streaming and Ctrl-C --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dyntemp import host
+from dyntemp import host, threads
 from dyntemp.cli import main
 from dyntemp.eval.spec import Sweep, parse_strategy
 
@@ -30,17 +30,17 @@ def lscpu_cores() -> int:
 
 
 def test_threads_default_to_the_physical_cores(llm):
-    assert host.physical_cores() == lscpu_cores()
+    assert threads.physical_cores() == lscpu_cores()
     # The session model was loaded without n_threads: it decodes on every physical core, and prompt
     # evaluation uses as many (more would spin idle threads beside other processes).
     assert (llm.n_threads, llm.n_threads_batch) == (lscpu_cores(), lscpu_cores())
 
 
 def test_workers_split_the_cores():
-    cores = host.physical_cores()
-    assert host.default_threads(1) == cores
-    assert host.default_threads(2) == max(1, cores // 2)
-    assert host.default_threads(cores + 1) == 1
+    cores = threads.physical_cores()
+    assert threads.default_threads(1) == cores
+    assert threads.default_threads(2) == max(1, cores // 2)
+    assert threads.default_threads(cores + 1) == 1
     sweep = Sweep(["qa"], parse_strategy("dynatemp"), workers=2)
     assert sweep.workers * sweep.threads_per_worker() <= cores or sweep.threads_per_worker() == 1
     assert Sweep(["qa"], parse_strategy("dynatemp"), workers=2, n_threads=3).threads_per_worker() == 3
@@ -91,7 +91,7 @@ else:
 
 
 def test_a_crash_of_llama_cpp_is_reported_with_signal_features_and_rebuild_command():
-    check = host.run_check(CRASH_AT_DECODE, ["llama.cpp"])
+    check = host.run_check([sys.executable, "-c", CRASH_AT_DECODE, "llama.cpp"])
     assert not check.ok and check.signal == "SIGSEGV" and check.reached == "load"
     assert check.summary() == "decode check: FAILED while decoding: the child process was killed by SIGSEGV"
     report = check.report()
@@ -102,13 +102,13 @@ def test_a_crash_of_llama_cpp_is_reported_with_signal_features_and_rebuild_comma
 
 
 def test_an_illegal_instruction_an_error_exit_and_a_hang_are_reported():
-    check = host.run_check(CRASH_AT_DECODE, ["SIGILL"])
+    check = host.run_check([sys.executable, "-c", CRASH_AT_DECODE, "SIGILL"])
     assert check.signal == "SIGILL" and check.reached == "load" and not check.ok
-    failed = host.run_check("raise SystemExit('no llama here')", [])
+    failed = host.run_check([sys.executable, "-c", "raise SystemExit('no llama here')"])
     assert failed.returncode == 1 and failed.reached is None and failed.error == "no llama here"
     assert failed.summary() == ("decode check: FAILED while importing llama_cpp: the child process exited with "
                                 "status 1 (no llama here)")
-    slow = host.run_check("import time; time.sleep(30)", [], timeout=1)
+    slow = host.run_check([sys.executable, "-c", "import time; time.sleep(30)"], timeout=1)
     assert slow.returncode is None and not slow.ok and "timed out after 1 s" in slow.summary()
 
 

@@ -51,6 +51,24 @@ def test_no_module_outside_the_llama_package_imports_llama_cpp():
     assert offenders == []
 
 
+def test_the_core_reaches_the_llama_package_through_its_one_seam_only():
+    # No import of dyntemp.llama anywhere in the core, at the top or inside a function: its
+    # conveniences go through dyntemp.core.backend.
+    offenders = []
+    for path in [*(PACKAGE / "core").rglob("*.py"), *(PACKAGE / "strategies").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                module = "." * node.level + (node.module or "")
+                if module.lstrip(".").split(".")[0] == "llama" or module.startswith("dyntemp.llama"):
+                    offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+            elif isinstance(node, ast.Import) and any(a.name.startswith("dyntemp.llama") for a in node.names):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert offenders == []
+    from dyntemp.core.backend import BACKEND_MODULE, backend
+
+    assert BACKEND_MODULE == "dyntemp.llama.backend" and callable(backend().generate)
+
+
 def test_the_core_strategies_and_eval_reports_run_where_llama_cpp_cannot_be_imported(tmp_path):
     run = tmp_path / "run"
     shutil.copytree(LEGACY_RUN, run)

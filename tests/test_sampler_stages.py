@@ -96,7 +96,7 @@ def test_mirostat_state_moves_resets_and_pickles():
     rng = np.random.default_rng(4)
     vectors = [rng.normal(0, 3, 500).astype(np.float32) for _ in range(12)]
     sampler = dyntemp.Sampler(1.0, mirostat=2, mirostat_tau=3.0, mirostat_eta=0.5, seed=3, **OFF)
-    mirostat = sampler._pipeline.selector
+    mirostat = sampler._pipeline.picking.selector
     assert mirostat.mu == np.float32(6.0)
     first = [sampler.sample(x) for x in vectors[:5]]
     p = sampler.distribution(vectors[5])  # what the sixth draw picks from; no state changes
@@ -107,7 +107,7 @@ def test_mirostat_state_moves_resets_and_pickles():
     copy = pickle.loads(pickle.dumps(sampler))
     assert [sampler.sample(x) for x in vectors[6:]] == [copy.sample(x) for x in vectors[6:]]
     sampler.reset()
-    assert sampler._pipeline.selector.mu == np.float32(6.0)
+    assert sampler._pipeline.picking.selector.mu == np.float32(6.0)
     assert [sampler.sample(x) for x in vectors[:6]] == first
 
 
@@ -118,7 +118,7 @@ def test_mirostat_v2_mu_update_follows_the_surprise():
     np.testing.assert_allclose(p, [0.5, 0.25, 0.125, 0.0625, 0.0625], rtol=1e-6)
     token = sampler.sample(x)
     surprise = -np.log2(p[token])
-    assert sampler._pipeline.selector.mu == pytest.approx(4.0 - 0.5 * (surprise - 2.0), abs=1e-5)
+    assert sampler._pipeline.picking.selector.mu == pytest.approx(4.0 - 0.5 * (surprise - 2.0), abs=1e-5)
 
 
 def test_distribution_shows_what_the_picking_stage_draws_from():
@@ -142,17 +142,23 @@ def test_the_new_settings_round_trip_as_json_and_pickle():
 
 
 def test_mirostat_warns_when_truncating_filters_run_before_it():
-    with pytest.warns(UserWarning, match=r"top_k=40, top_p=0.95, min_p=0.05 run before mirostat"):
-        dyntemp.SamplerSettings(1.0, mirostat=2)
+    # The settings say it as data; the Sampler a user makes warns with it, once, from the user's line.
+    note = dyntemp.SamplerSettings(1.0, mirostat=2).mirostat_note()
+    assert note.startswith("top_k=40, top_p=0.95, min_p=0.05 run before mirostat")
+    with pytest.warns(UserWarning, match=r"top_k=40, top_p=0.95, min_p=0.05 run before mirostat") as caught:
+        dyntemp.Sampler(1.0, mirostat=2)
+    assert caught[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        dyntemp.SamplerSettings(1.0, mirostat=2, **OFF)
-        dyntemp.SamplerSettings(1.0, adaptive_target=0.3)  # llama.cpp recommends min-p before adaptive-p
+        dyntemp.Sampler(1.0, mirostat=2, **OFF)
+        dyntemp.Sampler(1.0, adaptive_target=0.3)  # llama.cpp recommends min-p before adaptive-p
+        dyntemp.Sampler.from_settings(dyntemp.SamplerSettings(1.0, mirostat=2))  # settings made elsewhere: no repeat
+    assert dyntemp.SamplerSettings(1.0, mirostat=2, **OFF).mirostat_note() is None
 
 
 def test_stages_off_cost_nothing_in_the_plan():
     plain = dyntemp.SamplerSettings(1.0)
-    assert [stage for stage, _, _ in plain.plan()] == ["top_k", "top_p", "min_p", "temperature"]
+    assert list(plain.stages()) == ["top_k", "top_p", "min_p", "temperature"]
     on = dyntemp.SamplerSettings(1.0, dry_multiplier=0.5, smoothing_factor=0.2, adaptive_target=0.4)
-    assert [stage for stage, _, _ in on.plan()] == ["dry", "top_k", "top_p", "min_p", "smoothing", "temperature",
+    assert list(on.stages()) == ["dry", "top_k", "top_p", "min_p", "smoothing", "temperature",
                                                   "adaptive_p"]

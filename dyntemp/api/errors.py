@@ -56,6 +56,10 @@ class APIError(Exception):
 def validation_error(errors: Sequence[dict[str, Any]], allowed: Sequence[str] = ()) -> APIError:
     """The first of pydantic's ``errors`` as one message naming the field, the value and what is allowed."""
     error = errors[0]
+    if error.get("type") == "compat":  # a frontend's spelling or form that cannot be read (dyntemp.api.compat)
+        ctx = error.get("ctx", {})
+        return APIError(ctx.get("message", error["msg"]), param=ctx.get("field"),
+                        code="unknown_parameter" if ctx.get("typo") else "invalid_value")
     loc = [str(part) for part in error.get("loc", ()) if part != "body"]
     if error.get("type") == "json_invalid":
         return APIError(f"the request body is not valid JSON: {error.get('ctx', {}).get('error', error['msg'])}",

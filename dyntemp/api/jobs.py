@@ -9,12 +9,14 @@ stages it leaves out (``as_llama_cpp``).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..core import stages
+from .compat import strictly_read
 from ..core.options import as_llama_cpp, blame
 from ..core.settings import SamplerSettings
+from ..core.stops import check_stop
 from ..strategies.constant import LLAMA_CPP_TEMPERATURE
 from ..strategies.registry import UnknownStrategyError, strategy_parameters
 from ..strategies.rules import FILE_KEYS
@@ -26,17 +28,14 @@ from .schema import ChatCompletionRequest, CompletionRequest, GenerationFields, 
 
 MAX_CHOICES = 128  # as OpenAI's n
 MAX_LOGPROBS = 20
-#: Request fields that are sampler settings, and the setting each one is.
-SAMPLER_FIELDS = {"top_p": "top_p", "top_k": "top_k", "min_p": "min_p", "typical_p": "typical_p",
-                  "top_n_sigma": "top_n_sigma", "repeat_penalty": "repeat_penalty", "repeat_last_n": "penalty_last_n",
-                  "frequency_penalty": "frequency_penalty", "presence_penalty": "presence_penalty",
-                  "min_keep": "min_keep", "samplers": "order", "xtc_probability": "xtc_probability",
-                  "xtc_threshold": "xtc_threshold", "dry_multiplier": "dry_multiplier", "dry_base": "dry_base",
-                  "dry_allowed_length": "dry_allowed_length", "dry_penalty_last_n": "dry_penalty_last_n",
-                  "dry_sequence_breakers": "dry_sequence_breakers", "smoothing_factor": "smoothing_factor",
-                  "smoothing_curve": "smoothing_curve", "mirostat": "mirostat", "mirostat_tau": "mirostat_tau",
-                  "mirostat_eta": "mirostat_eta", "adaptive_target": "adaptive_target",
-                  "adaptive_decay": "adaptive_decay", "seed": "seed", "logit_bias": "logit_bias"}
+
+
+def sampler_fields() -> dict[str, str]:
+    """Request fields that are sampler settings (llama-server's names), and the setting each one is,
+    from the stages' declarations (a registered stage's too)."""
+    return {field: setting.name for setting in stages.settings() for field in setting.fields}
+
+
 _STRATEGY_FIELDS = ("strategy", "sentence_temps", "rules")
 _TEMPERATURE_FIELDS = ("temperature", "dynatemp_range", "dynatemp_exponent")
 
@@ -109,7 +108,7 @@ def build_job(body: SamplingFields, model, defaults: Defaults, limits: Limits) -
     if body.stream_options is not None and not body.stream:
         raise APIError("stream_options applies to stream: true", param="stream_options")
     check_limits(body, limits)
-    settings = request_settings(body, model, defaults)
+    settings = request_settings(body, model, defaults, limits)
     grammar = grammar_source(body, limits)
     if chat:
         messages = tuple(m.model_dump(exclude_none=True) for m in body.messages)
@@ -122,7 +121,7 @@ def build_job(body: SamplingFields, model, defaults: Defaults, limits: Limits) -
         raise APIError(f"{len(prompts)} prompts x n={body.n} is {choices} choices; at most {MAX_CHOICES}",
                        param="n")
     # OpenAI's defaults: a chat runs to its end, a completion 16 tokens.
-    max_tokens = max_tokens_of(body, None if chat else 16)
+    max_tokens = max_tokens_of(body, type(body).DEFAULT_MAX_TOKENS)
     budget = choices * (max_tokens or model.n_ctx)
     if budget > limits.request_tokens:
         raise APIError(f"{choices} choice{'s' if choices > 1 else ''} x {max_tokens or model.n_ctx} tokens "
@@ -155,27 +154,27 @@ def check_limits(body: GenerationFields, limits: Limits) -> None:
         limits.at_most("rules", "rules", "rules", len(body.rules["rule"]))
 
 
-def request_settings(body: GenerationFields, model, defaults: Defaults) -> SamplerSettings:
+def request_settings(body: GenerationFields, model, defaults: Defaults, limits: Limits) -> SamplerSettings:
     """The checked settings of ``body``'s fields over ``defaults``, on ``model`` (its ``n_vocab`` and
     ``eog``), without the grammar (``grammar_source``)."""
-    given = {name: getattr(body, name) for name in SAMPLER_FIELDS if getattr(body, name) is not None}
+    fields = sampler_fields()
+    given = {name: getattr(body, name) for name in fields if getattr(body, name, None) is not None}
     given.pop("seed", None)
     seed = seed_of(body)
     if seed is not None:
         given["seed"] = seed
     if "logit_bias" in given:
-        given["logit_bias"] = _logit_bias(given["logit_bias"], model)
-    kwargs = {**defaults.sampler, **as_llama_cpp({SAMPLER_FIELDS[name]: value for name, value in given.items()})}
+        given["logit_bias"] = _logit_bias(given["logit_bias"], model, limits)
+    kwargs = {**defaults.sampler, **as_llama_cpp({fields[name]: value for name, value in given.items()},
+                                                 order_wins=not strictly_read())}
     strategy = _strategy(body, defaults)
     try:
         if body.ignore_eos:
             bias = dict(SamplerSettings(1.0, logit_bias=kwargs.get("logit_bias")).logit_bias)
             kwargs["logit_bias"] = {**bias, **{token: "-inf" for token in model.eog}}
-        with warnings.catch_warnings():  # the mirostat note is for library users; a server states it in its docs
-            warnings.simplefilter("ignore")
-            return SamplerSettings(strategy, **kwargs)
+        return SamplerSettings(strategy, **kwargs)
     except (TypeError, ValueError) as exc:
-        labels = {name: (SAMPLER_FIELDS[name], kwargs.get(SAMPLER_FIELDS[name])) for name in given}
+        labels = {name: (fields[name], kwargs.get(fields[name])) for name in given}
         param = blame(labels, exc)
         raise (APIError.about(param, str(exc), labels[param][0]) if param else APIError(str(exc))) from None
 
@@ -189,12 +188,21 @@ def seed_of(body: GenerationFields) -> int | None:
     return body.seed
 
 
-def _logit_bias(bias: Mapping[str, Any], model) -> dict:
-    for key in bias:
-        if not (key.isascii() and key.isdigit()) or int(key) >= model.n_vocab:
-            raise APIError(f"logit_bias: {key!r} is not a token id of this model (0 to {model.n_vocab - 1})",
-                           param="logit_bias")
-    return dict(bias)
+def _logit_bias(bias: Mapping[str, Any], model, limits: Limits) -> dict:
+    """Token ids and their biases; a key that is not a number is text, and its tokens get the bias
+    (as llama-server reads it)."""
+    out = {}
+    for key, value in bias.items():
+        if key.isascii() and key.isdigit():
+            if int(key) >= model.n_vocab:
+                raise APIError(f"logit_bias: {key!r} is not a token id of this model (0 to {model.n_vocab - 1})",
+                               param="logit_bias")
+            out[key] = value
+            continue
+        limits.at_most("bias_text_chars", "logit_bias", f"characters in the text key {key[:40]!r}", len(key))
+        for token in model.llm.tokenize(key.encode("utf-8"), add_bos=False, special=False):
+            out[str(token)] = value
+    return out
 
 
 def _strategy(body: GenerationFields, defaults: Defaults) -> StrategySpec:
@@ -340,8 +348,10 @@ def max_tokens_of(body: GenerationFields, default: int | None) -> int | None:
 def stop_strings(body: GenerationFields, limits: Limits) -> tuple[str, ...]:
     stops = (body.stop,) if isinstance(body.stop, str) else tuple(body.stop or ())
     limits.at_most("stop", "stop", "strings", len(stops))
-    if any(not s for s in stops):
-        raise APIError("stop: a stop string cannot be empty", param="stop")
+    try:
+        stops = check_stop(stops)
+    except (TypeError, ValueError) as exc:
+        raise APIError.about("stop", str(exc)) from None
     longest = max(map(len, stops), default=0)
     limits.at_most("stop_chars", "stop", "characters in its longest string", longest)
     return stops

@@ -37,6 +37,8 @@ class Limits:
     stop_chars: int = _limit(512, "--max-stop-chars", "characters of one stop string")
     sentence_temps: int = _limit(256, "--max-sentence-temps", "values of sentence_temps")
     logit_bias: int = _limit(4096, "--max-logit-bias", "entries of logit_bias")
+    bias_text_chars: int = _limit(256, "--max-bias-text-chars", "characters of a text key of logit_bias (tokenized "
+                                                               "where the request arrives)")
     messages: int = _limit(1024, "--max-messages", "messages of a chat")
     rules: int = _limit(64, "--max-rules", "rules of a rules strategy")
     spec_depth: int = _limit(8, "--max-spec-depth", "nesting of a strategy (a strategy inside a strategy, a rules "

@@ -25,7 +25,7 @@ from ..api.jobs import Defaults, check_limits, grammar_source, max_tokens_of, re
     stop_strings
 from ..api.limits import Limits
 from ..api.prompts import chat_ids, check_messages, check_prompt, prompt_ids
-from ..api.schema import BatchLine
+from ..api.schema import BatchLine, request_models
 from ..core.settings import SamplerSettings
 
 SEED_RANGE = 2 ** 32  # llama.cpp's seeds are 32-bit
@@ -59,6 +59,7 @@ def read_jobs(stream: IO[str], name: str, model, defaults: Defaults, *, chat: bo
     request (a line of more than ``body_bytes`` is refused unread). ``seed`` is the base seed
     (``reseeded`` gives the jobs another)."""
     limits = limits or Limits()
+    line_model = request_models().batch_line  # with the fields of the stages registered now
     settings: dict[str, SamplerSettings] = {}  # lines that differ only in prompt, id and seed share them
     jobs: list[BatchJob] = []
     where: dict[str, int] = {}
@@ -74,9 +75,9 @@ def read_jobs(stream: IO[str], name: str, model, defaults: Defaults, *, chat: bo
         if not isinstance(data, dict):
             raise BatchError(f"{at}: a line must be a JSON object, got {text.strip()[:60]}")
         try:
-            line = BatchLine.model_validate(data)
+            line = line_model.model_validate(data)
         except ValidationError as exc:
-            raise BatchError(f"{at}: {validation_error(exc.errors(), list(BatchLine.model_fields)).message}") from None
+            raise BatchError(f"{at}: {validation_error(exc.errors(), list(line_model.model_fields)).message}") from None
         try:
             job = _job(line, data, model, defaults, chat, max_tokens, seed, index, limits, settings)
         except APIError as exc:
@@ -113,7 +114,7 @@ def _job(line: BatchLine, data: dict, model, defaults: Defaults, chat: bool, max
     check_limits(line, limits)
     key = json.dumps({k: v for k, v in data.items() if k not in _NOT_SETTINGS}, sort_keys=True)
     if key not in made:
-        settings = request_settings(line, model, defaults)
+        settings = request_settings(line, model, defaults, limits)
         grammar = grammar_source(line, limits)
         if grammar is not None:
             settings = settings.replace(grammar=grammar.compile(model.llm, limits))

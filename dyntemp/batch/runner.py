@@ -53,7 +53,7 @@ def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool
     >>> json.loads((folder / "out.jsonl").read_text())["id"]
     'a'
     """
-    from ..host import default_threads
+    from ..threads import default_threads
     from ..llama.model import default_model_path
     from ..llama.vocabulary import Vocabulary
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import warnings
 from dataclasses import dataclass
 
 from ..core import Sampler
@@ -35,7 +34,6 @@ class BatchWorker:
 
         for module in setup.imports:
             importlib.import_module(module)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"dyntemp\.core\.settings")  # shown once
         if not os.path.isfile(setup.path):
             raise FileNotFoundError(f"model file not found: {setup.path} (every node needs the model at this path)")
         self.llm = load_model(setup.path, n_ctx=setup.n_ctx, n_threads=setup.threads, n_gpu_layers=setup.n_gpu_layers)

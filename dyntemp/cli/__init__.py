@@ -28,6 +28,10 @@ from .errors import (FAILED, INTERRUPTED, PIPE_CLOSED, USAGE, UsageError, WorkEr
 __all__ = ["UsageError", "build_parser", "main"]
 
 
+#: The commands that take --import (and DYNTEMP_IMPORT).
+_IMPORTING = ("generate", "serve", "batch", "strategies", "eval")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse's own errors (a bad type, an unknown option) in one line too, not after the usage."""
 
@@ -58,37 +62,52 @@ def main(argv: list[str] | None = None, out=None) -> int:
     >>> main(["strategies", "constant"], out=buffer), buffer.getvalue().splitlines()[0]
     (0, 'constant(temperature=1.0)')
     """
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, user_files = None, {}
     try:
-        args = parser.parse_args(argv)
-        args.argv = list(sys.argv[1:] if argv is None else argv)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            if hasattr(args, "imports"):  # the commands that look strategies up
-                user_files = import_modules(modules_to_import(args))
+            early = _imports_only(argv)
+            if early is not None:  # first: the modules register strategies and stages, and a stage's settings are flags
+                user_files = import_modules(modules_to_import(early))
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            args.argv = argv
             status = args.run(args, out or sys.stdout)
     except KeyboardInterrupt:
-        parser.exit(INTERRUPTED, "dyntemp: interrupted\n")
+        sys.stderr.write("dyntemp: interrupted\n")
+        sys.exit(INTERRUPTED)
     except BrokenPipeError:
         _silence_stdout()  # the reader left (| head): nothing to report, and nothing more to flush
         sys.exit(PIPE_CLOSED)
     except UsageError as exc:
-        _exit_with(parser, args, exc, USAGE, f"dyntemp: error: {exc}\n")
+        _exit_with(args, exc, USAGE, f"dyntemp: error: {exc}\n")
     except WorkError as exc:  # what was written stays; an eval run resumes when rerun
-        _exit_with(parser, args, exc, FAILED, f"dyntemp: error: {exc}\n")
+        _exit_with(args, exc, FAILED, f"dyntemp: error: {exc}\n")
     except OSError as exc:
         where = flag_of_path(exc.filename, path_flags(args)) if args is not None else None
-        _exit_with(parser, args, exc, FAILED, f"dyntemp: error: {describe_oserror(exc, where)}\n")
+        _exit_with(args, exc, FAILED, f"dyntemp: error: {describe_oserror(exc, where)}\n")
     except Exception as exc:
-        _exit_with(parser, args, exc, FAILED, internal_error(exc, user_files, debugging(args)))
+        _exit_with(args, exc, FAILED, internal_error(exc, user_files, debugging(args)))
     return status or 0
 
 
-def _exit_with(parser, args, exc: BaseException, status: int, message: str) -> None:
+def _imports_only(argv: list[str]) -> argparse.Namespace | None:
+    """The ``--import`` flags of a command that takes them (generate, serve, batch, strategies,
+    eval), read before the whole command line is; ``None`` for another command."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command not in _IMPORTING:
+        return None
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--import", dest="imports", action="append", default=[])
+    return early.parse_known_args(argv)[0]
+
+
+def _exit_with(args, exc: BaseException, status: int, message: str) -> None:
     if debugging(args) and (status != USAGE or exc.__cause__ is not None):
         sys.stderr.write(traceback_text(exc.__cause__ or exc) if status == USAGE else traceback_text(exc))
-    parser.exit(status, message)
+    sys.stderr.write(message)
+    sys.exit(status)
 
 
 def _silence_stdout() -> None:

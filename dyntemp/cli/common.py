@@ -4,95 +4,34 @@ the files and folders a command line names, made before any model is loaded."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import os
 import sys
 import tempfile
 import warnings
-from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Mapping
 
 from .. import _validate
-from ..core.options import OFF_VALUES, SETTING_STAGE, as_llama_cpp, blame
+from ..core import stages
+from ..core.options import as_llama_cpp, blame
 from ..core.settings import SamplerSettings
+from ..core.stages import Setting
 from .errors import UsageError, describe_oserror
 from .llama_syntax import unescape
 
-__all__ = ["SAMPLER_FLAGS", "SamplerFlag", "UsageError", "add_host_flags", "add_import_flag", "add_sampler_flags",
+__all__ = ["UsageError", "add_host_flags", "add_import_flag", "add_sampler_flags",
            "check_host_flags", "check_input_file", "check_output_folder", "default_of", "import_modules",
-           "modules_to_import", "sampler_kwargs", "values_of"]
+           "modules_to_import", "sampler_flags", "sampler_kwargs", "values_of"]
 
 IMPORT_VARIABLE = "DYNTEMP_IMPORT"
 
 
-@dataclass(frozen=True)
-class SamplerFlag:
-    """One sampler flag: the setting it gives and what it is (its help, to which the default and the
-    off value are added; ``note`` tells about other values). Its stage and the value that turns the
-    stage off are the core's (``SETTING_STAGE``, ``OFF_VALUES``)."""
-
-    setting: str
-    help: str
-    metavar: str = "N"
-    note: str = ""
-    repeat: bool = False  # given once per value, as --dry-sequence-breaker
-
-    @property
-    def stage(self) -> str | None:
-        return SETTING_STAGE.get(self.setting)
-
-    @property
-    def off(self) -> Any:
-        """The value that turns the stage off (``None``: this flag does not switch its stage)."""
-        return OFF_VALUES.get(self.setting)
-
-
-# The one table of sampler flags, llama.cpp's names (smoothing: KoboldCpp's and text-generation-webui's):
-# flag → what it sets. The parser, the settings, the mirostat and --samplers rules and the listing of
-# ``dyntemp strategies`` are made from it; the defaults are SamplerSettings' own.
-SAMPLER_FLAGS = {
-    "--top-k": SamplerFlag("top_k", "top-k"),
-    "--top-p": SamplerFlag("top_p", "top-p", "P"),
-    "--min-p": SamplerFlag("min_p", "min-p", "P"),
-    "--typical": SamplerFlag("typical_p", "typical-p", "P"),
-    "--top-n-sigma": SamplerFlag("top_n_sigma", "top-nσ"),
-    "--repeat-penalty": SamplerFlag("repeat_penalty", "repetition penalty", "R"),
-    "--frequency-penalty": SamplerFlag("frequency_penalty", "frequency penalty", "F"),
-    "--presence-penalty": SamplerFlag("presence_penalty", "presence penalty", "F"),
-    "--repeat-last-n": SamplerFlag("penalty_last_n", "tokens the penalties look back on",
-                                   note="0: off; -1: the whole history"),
-    "--xtc-probability": SamplerFlag("xtc_probability", "XTC: the chance, per token, of removing the "
-                                     "top choices", "P"),
-    "--xtc-threshold": SamplerFlag("xtc_threshold", "XTC: the probability a top choice has at least",
-                                   "T", note="above 0.5: off"),
-    "--dry-multiplier": SamplerFlag("dry_multiplier", "DRY: the multiplier of its repeat penalty"),
-    "--dry-base": SamplerFlag("dry_base", "DRY: the base of its repeat penalty, >= 1"),
-    "--dry-allowed-length": SamplerFlag("dry_allowed_length", "DRY: the longest repeat left unpenalized"),
-    "--dry-penalty-last-n": SamplerFlag("dry_penalty_last_n", "DRY: tokens it looks back on",
-                                        note="0: off; -1: the whole history"),
-    "--dry-sequence-breaker": SamplerFlag("dry_sequence_breakers", "DRY: text that no repeat is matched "
-                                          "across; the first one given replaces the defaults, none clears them "
-                                          "all; repeatable", "STRING", repeat=True),
-    "--smoothing-factor": SamplerFlag("smoothing_factor", "quadratic smoothing (KoboldCpp's, "
-                                      "text-generation-webui's): larger sharpens"),
-    "--smoothing-curve": SamplerFlag("smoothing_curve", "quadratic smoothing's curve: larger raises "
-                                     "the tokens near the top"),
-    "--mirostat": SamplerFlag("mirostat", "Mirostat, picks the token last",
-                              note="1, 2: its version; turns off the top-k, top-p, min-p, typical, top-nσ and "
-                                   "XTC not given, as llama.cpp"),
-    "--mirostat-lr": SamplerFlag("mirostat_eta", "Mirostat learning rate, parameter eta"),
-    "--mirostat-ent": SamplerFlag("mirostat_tau", "Mirostat target entropy (surprise, bits), "
-                                  "parameter tau"),
-    "--adaptive-target": SamplerFlag("adaptive_target", "adaptive-p: picks the token near this "
-                                     "probability, 0 to 1, last; negative: off"),
-    "--adaptive-decay": SamplerFlag("adaptive_decay", "adaptive-p: decay of its moving average, "
-                                    "0 to 0.99 (lower reacts faster)"),
-    "--samplers": SamplerFlag("order", "stage order, ';'-separated, e.g. penalties;dry;top_k;min_p;"
-                              "temperature; the stages left out whose flags are not given are off, as in "
-                              "llama.cpp", "STAGES"),
-}
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SamplerSettings)}
+def sampler_flags() -> dict[str, Setting]:
+    """Every sampler flag (llama.cpp's names; smoothing: KoboldCpp's and text-generation-webui's) and
+    the setting it gives, from the stages' declarations (a registered stage's flags too): the
+    parser, the settings, the mirostat and ``--samplers`` rules and the listing of ``dyntemp
+    strategies`` are made from it."""
+    return {setting.flag: setting for setting in stages.settings() if setting.flag}
 
 
 def dest(flag: str) -> str:
@@ -106,33 +45,39 @@ def default_of(flag: str) -> str:
     >>> default_of("--top-p"), default_of("--samplers")[:18], default_of("--dry-sequence-breaker")[:4]
     ('0.95', 'penalties;dry;top_', "'\\\\n'")
     """
-    value = _DEFAULTS[SAMPLER_FLAGS[flag].setting]
-    if SAMPLER_FLAGS[flag].setting == "order":
+    return _shown_default(sampler_flags()[flag])
+
+
+def _shown_default(setting: Setting) -> str:
+    value = setting.checked(setting.default)
+    if setting.name == "order":
         return ";".join(value)
     return ", ".join(map(repr, value)) if isinstance(value, tuple) else str(value)
 
 
-def values_of(flag: str) -> str:
-    """The default, the off value and the note of ``flag``: ``default 40; 0: off``."""
-    info = SAMPLER_FLAGS[flag]
-    default = default_of(flag)
-    if info.off is None:
+def values_of(setting: "Setting | str") -> str:
+    """The default, the off value and the note of a setting (or of its flag): ``default 40; 0: off``."""
+    if isinstance(setting, str):
+        setting = sampler_flags()[setting]
+    default = _shown_default(setting)
+    if setting.off is None:
         text = f"default {default}"
-    elif str(info.off) == default:
+    elif str(setting.off) == default:
         text = f"default {default}: off"
     else:
-        text = f"default {default}; {info.off}: off"
-    return f"{text}; {info.note}" if info.note else text
+        text = f"default {default}; {setting.off}: off"
+    return f"{text}; {setting.note}" if setting.note else text
 
 
 def sampler_kwargs(args) -> dict:
     """The Sampler settings given on the command line (the others keep the Sampler's defaults), checked:
     a bad value is a usage error naming its flag. As in llama.cpp, ``--mirostat 1|2`` turns off the
     truncating filters not given, and ``--samplers`` the stages it leaves out whose flags are not given."""
-    given = {flag: getattr(args, dest(flag)) for flag in SAMPLER_FLAGS if getattr(args, dest(flag)) is not None}
+    flags = sampler_flags()
+    given = {flag: getattr(args, dest(flag)) for flag in flags if getattr(args, dest(flag), None) is not None}
     if "--dry-sequence-breaker" in given:
         given["--dry-sequence-breaker"] = _breakers(given["--dry-sequence-breaker"], getattr(args, "no_escape", False))
-    kwargs = as_llama_cpp({SAMPLER_FLAGS[flag].setting: value for flag, value in given.items()})
+    kwargs = as_llama_cpp({flags[flag].name: value for flag, value in given.items()})
     _check(given, kwargs)
     grammar = _grammar(args)
     if grammar is not None:
@@ -165,13 +110,14 @@ def _check(given: dict, kwargs: dict) -> None:
     """The settings checked as the library checks them, before any model loads. An error that one
     flag's value makes on its own is that flag's: ``--mirostat: mirostat must be 0 (off), 1 or 2 ...``."""
     try:
-        with warnings.catch_warnings():  # the settings made for the run warn; these are only a check
-            warnings.simplefilter("ignore")
-            SamplerSettings(1.0, **kwargs)
+        note = SamplerSettings(1.0, **kwargs).mirostat_note()
     except (TypeError, ValueError) as exc:
-        flag = blame({flag: (SAMPLER_FLAGS[flag].setting, value) for flag, value in given.items()}, exc)
+        flags = sampler_flags()
+        flag = blame({flag: (flags[flag].name, value) for flag, value in given.items()}, exc)
         message = _validate.message_of(exc)
         raise UsageError(f"{flag}: {message}" if flag else message) from None
+    if note:
+        warnings.warn(note, stacklevel=2)
 
 
 def _grammar(args) -> str | None:
@@ -202,10 +148,11 @@ def _grammar(args) -> str | None:
 
 
 def add_sampler_flags(parser: argparse.ArgumentParser) -> None:
-    for flag, info in SAMPLER_FLAGS.items():
-        kind = type(_DEFAULTS[info.setting])
-        parser.add_argument(flag, dest=dest(flag), metavar=info.metavar, action="append" if info.repeat else "store",
-                            type=kind if kind in (int, float) else str, help=f"{info.help} ({values_of(flag)})")
+    for flag, setting in sampler_flags().items():
+        kind = type(setting.default)
+        parser.add_argument(flag, dest=dest(flag), metavar=setting.metavar,
+                            action="append" if setting.repeat else "store",
+                            type=kind if kind in (int, float) else str, help=f"{setting.help} ({values_of(flag)})")
     parser.add_argument("--grammar", metavar="GBNF", help="only output this GBNF grammar allows (llama.cpp's syntax)")
     parser.add_argument("--grammar-file", metavar="FILE", help="the grammar from a .gbnf file")
     parser.add_argument("--json-schema", metavar="SCHEMA",

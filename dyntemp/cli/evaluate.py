@@ -54,7 +54,7 @@ def run(args, out) -> None:
     from ..eval.spec import Sweep, load_sweep, parse_strategy, sweep_out
     from ..eval.suites import load_suite
     from ..eval.summary import format_table, read_csv
-    from ..host import physical_cores
+    from ..threads import physical_cores
 
     check_host_flags(args)
     if args.config is not None and not os.path.exists(args.config):

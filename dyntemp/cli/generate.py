@@ -7,7 +7,6 @@ import argparse
 import math
 import sys
 import time
-import warnings
 
 from ..core import Sampler
 from ..llama.logits import eog_tokens
@@ -182,8 +181,5 @@ def _with_bans(request: Request, llm, ignore_eos: bool):
 
 
 def _replaced(settings, **changes):
-    """``settings`` with a seed or bans: read_request has shown their warnings (mirostat after filters)
-    once; a copy would show them again."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return settings.replace(**changes)
+    """``settings`` with a seed or bans."""
+    return settings.replace(**changes)

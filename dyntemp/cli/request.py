@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 
 from ..core.settings import SamplerSettings
+from ..core.stops import check_stop
 from .common import check_host_flags, check_input_file, sampler_kwargs
 from .errors import UsageError, checked, describe_oserror
 from .llama_syntax import merge_biases, unescape
@@ -67,8 +68,10 @@ def read_request(args) -> Request:
     stop = None
     if args.stop is not None:
         stop = [_typed(s, "--stop", args.no_escape) for s in args.stop]
-        if not all(stop):
-            raise UsageError("--stop: a stop string cannot be empty")
+        try:
+            check_stop(stop)
+        except ValueError as exc:
+            raise UsageError(f"--{exc}") from None  # "stop must be ...": the flag's name
     picked = args.seed is None or args.seed == -1
     first = secrets.randbelow(SEED_RANGE - args.samples + 1) if picked else args.seed
     return Request(prompt, messages, template, stop, settings, [first + i for i in range(args.samples)], picked,

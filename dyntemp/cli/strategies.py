@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import inspect
 
-from ..core.settings import STAGES
+from ..core.stages import default_order, stage_class
+from ..core.stages.general import GENERAL
 from ..strategies import list_strategies, strategy_factory, strategy_parameters
 from ..strategies.registry import UnknownStrategyError, strategy_summary
-from .common import SAMPLER_FLAGS, add_import_flag, values_of
+from .common import add_import_flag, values_of
 from .errors import UsageError
 
 
@@ -56,15 +57,17 @@ def describe(name: str) -> str:
 
 
 def stages() -> str:
-    """The sampler's stages in their default order, each with its flags, settings, defaults and off values
-    (from the one table of sampler flags, ``SAMPLER_FLAGS``).
+    """The sampler's stages in their default order, each with its flags, settings, defaults and off
+    values, then the sampler's own settings that have a flag (from the stages' declarations).
 
     >>> print(stages().splitlines()[6])
       dry          --dry-multiplier N            dry_multiplier        default 0.0: off
     """
-    rows = [(stage, f"{flag} {info.metavar}", info.setting, values_of(flag))
-            for stage in (*STAGES, None) for flag, info in SAMPLER_FLAGS.items() if info.stage == stage]
-    rows.insert(next(i for i, row in enumerate(rows) if STAGES.index(row[0]) > STAGES.index("temperature")),
+    rows = [(stage, f"{s.flag} {s.metavar}" if s.flag else "(no flag)", s.name, values_of(s))
+            for stage in default_order() for s in stage_class(stage).settings]
+    rows += [(None, f"{s.flag} {s.metavar}", s.name, values_of(s)) for s in GENERAL.settings if s.flag]
+    rows.insert(next(i for i, row in enumerate(rows) if row[0] is None or default_order().index(row[0]) >
+                     default_order().index("temperature")),
                 ("temperature", "the strategy's: --strategy, --temp, ... (above)", "", ""))
     rows.insert(0, ("stage", "flag", "setting", "values"))
     width = [max(len(row[i]) for row in rows if row[2]) for i in (1, 2)]

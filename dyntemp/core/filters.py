@@ -3,7 +3,7 @@
 Each public filter takes a 1-D logits array and returns a new float32 array in which removed tokens
 are ``-inf``; the input is never changed. Each keeps at least ``min_keep`` tokens (1 by default; 0
 acts as 1, since a token must always remain), or every finite token if there are fewer. The neutral
-values (``OFF``, ``is_off``) change nothing.
+values (``is_off``) change nothing.
 
 The ``*_keep`` functions are the cores the sampler chains on its shrinking candidate set. They take
 the candidate logits and whether they are already sorted by logit descending, and return ``(keep, sorted_after)``: ``keep`` is ``None`` (keep all), a prefix ``slice`` or an index
@@ -21,9 +21,8 @@ from .numerics import as_logits, largest, mass_prefix, sort_desc
 
 Keep = tuple["np.ndarray | slice | None", bool]
 
-#: The value that turns each filter off (llama.cpp's neutral values); ``is_off`` holds for it and
-#: beyond it (``k <= 0``, ``p >= 1`` for top-p and typical-p, ``p <= 0`` for min-p, ``n <= 0`` for top-nσ).
-OFF = {"top_k": 0, "top_p": 1.0, "min_p": 0.0, "typical_p": 1.0, "top_n_sigma": -1.0}
+# A filter is off at llama.cpp's neutral values and beyond them (``k <= 0``, ``p >= 1`` for top-p and
+# typical-p, ``p <= 0`` for min-p, ``n <= 0`` for top-nσ); the stages declare the value that turns each off.
 _OFF_AT_ONE = ("top_p", "typical_p")
 XTC_OFF_ABOVE = 0.5  # an XTC threshold above it turns XTC off, as in llama.cpp
 

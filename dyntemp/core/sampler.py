@@ -8,20 +8,21 @@ full logits, their entropy, the candidates, the text so far) and returns the tem
 only the most likely candidate. The draw uses the sampler's own seeded generator.
 
 This module imports no llama.cpp: ``generate``, ``stream``, ``chat`` and ``logits_processor`` are
-conveniences that hand the sampler to ``dyntemp.llama`` when called.
+conveniences that hand the sampler to ``dyntemp.llama`` when called (``dyntemp.core.backend``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
+import warnings
 from numbers import Real
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from .. import _validate
 from ..strategies import Strategy
+from .backend import backend
 from .dry import check_breakers
 from .numerics import as_vector, draw, logsumexp_and_entropy, softmax_weights
 from .pipeline import Pipeline
@@ -34,22 +35,29 @@ if TYPE_CHECKING:
     from .results import GenerationResult, StreamPiece
 
 _SCALAR_BIAS_MAX = 16
-_SETTINGS_ORDER = tuple(f.name for f in dataclasses.fields(SamplerSettings) if f.name != "strategy")
-_SETTINGS = frozenset(_SETTINGS_ORDER) - {"logit_bias"}
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SamplerSettings) if f.name != "strategy"}
+
+
+class StepRun(NamedTuple):
+    """What one step's stages leave: the ``Step``, the candidates' token ``ids`` and final ``logits``
+    (``sorted`` by logit, or not), the strategy's ``temperature``, and the ``memo`` of the stage
+    that picks the token."""
+
+    step: Step
+    ids: np.ndarray
+    logits: np.ndarray
+    temperature: float
+    sorted: bool
+    memo: object
 
 
 class Sampler:
     """A token-adaptive sampler: a strategy picks each token's temperature inside a filter chain.
 
-    The keyword settings are ``SamplerSettings``' fields, with its defaults: ``top_k``, ``top_p``,
-    ``min_p``, ``typical_p``, ``top_n_sigma``, ``repeat_penalty``, ``frequency_penalty``,
-    ``presence_penalty``, ``penalty_last_n``, ``logit_bias``, ``min_keep``, ``order``, ``seed``,
-    ``xtc_probability``, ``xtc_threshold``, ``dry_multiplier``, ``dry_base``, ``dry_allowed_length``,
-    ``dry_penalty_last_n``, ``dry_sequence_breakers``, ``smoothing_factor``, ``smoothing_curve``,
-    ``mirostat``, ``mirostat_tau``, ``mirostat_eta``, ``adaptive_target``, ``adaptive_decay``.
-    They follow llama-cpp-python's ``create_completion`` and llama.cpp (text-generation-webui for
-    smoothing); every neutral value turns its stage off. With mirostat or adaptive-p on, they pick
+    The keyword settings are those the stages declare, with their defaults (``dyntemp strategies``
+    lists them; ``SamplerSettings.declared()`` has them): ``top_k``, ``top_p``, ``min_p``,
+    ``repeat_penalty``, ``logit_bias``, ``order``, ``seed``, ... and those of stages a user
+    registered (``dyntemp.register_stage``). They follow llama-cpp-python's ``create_completion``
+    and llama.cpp (text-generation-webui for smoothing); every neutral value turns its stage off. With mirostat or adaptive-p on, they pick
     the token from what the strategy's temperature leaves (see ``dyntemp.core.selectors``). ``strategy`` is a
     registered name or spec text (``"edt:theta=0.6"``), a table or ``StrategySpec``, a ``Strategy``,
     or a number (a constant temperature). They are checked into ``sampler.settings``, a
@@ -83,10 +91,10 @@ class Sampler:
         if json_schema is not None:
             if grammar is not None:
                 raise ValueError("give grammar or json_schema, not both")
-            from ..llama.grammar import json_schema_grammar
-
-            settings["grammar"] = json_schema_grammar(json_schema)
+            settings["grammar"] = backend().json_schema_grammar(json_schema)
         settings = SamplerSettings(strategy, **settings)
+        if settings.mirostat_note():
+            warnings.warn(settings.mirostat_note(), stacklevel=2)
         # A strategy instance given here is the one used (its caller may hold it); otherwise a fresh one.
         self._setup(settings, strategy if isinstance(strategy, Strategy) else None, detokenizer)
 
@@ -120,12 +128,13 @@ class Sampler:
 
     def __getattr__(self, name: str):
         # The settings read as the sampler's own attributes (sampler.top_k), as they always have.
-        if name in _SETTINGS:
-            return getattr(self.settings, name)
+        settings = self.__dict__.get("settings")
+        if settings is not None and name in settings and name != "logit_bias":
+            return getattr(settings, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _SETTINGS or name == "logit_bias":
+        if "settings" in self.__dict__ and name in self.settings:
             raise AttributeError(f"{name} is one of the sampler's settings, which do not change; make another "
                                  f"sampler: Sampler.from_settings(sampler.settings.replace({name}=...))")
         object.__setattr__(self, name, value)
@@ -139,8 +148,8 @@ class Sampler:
         self._check_text()  # the detokenizer and constraints stayed behind
 
     def __repr__(self) -> str:
-        changed = ", ".join(f"{f}={getattr(self.settings, f)!r}" for f in _SETTINGS_ORDER
-                            if getattr(self.settings, f) != _DEFAULTS[f])
+        changed = ", ".join(f"{s.name}={getattr(self.settings, s.name)!r}" for s in self.settings.declared()
+                            if getattr(self.settings, s.name) != s.checked(s.default))
         return f"Sampler({self.strategy!r}{', ' if changed else ''}{changed})"
 
     @property
@@ -234,26 +243,21 @@ class Sampler:
         >>> result.text, result.finish_reason
         (' Paris', 'stop')
         """
-        from ..llama.generation import generate
-
-        return generate(self, llm, prompt, max_tokens=max_tokens, stop=stop)
+        return backend().generate(self, llm, prompt, max_tokens=max_tokens, stop=stop)
 
     def stream(self, llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
                stop: "str | Sequence[str] | None" = None) -> Iterator[StreamPiece]:
         """Like ``generate``, yielding ``StreamPiece(text, record)`` as the text comes; when it ends,
         ``sampler.finish_reason`` says why and ``sampler.trace`` holds every token's record."""
-        from ..llama.generation import stream
-
-        return stream(self, llm, prompt, max_tokens=max_tokens, stop=stop)
+        return backend().stream(self, llm, prompt, max_tokens=max_tokens, stop=stop)
 
     def chat(self, llm, messages: Sequence[dict], *, max_tokens: int = 256,
              stop: "str | Sequence[str] | None" = None, chat_template: str | None = None) -> GenerationResult:
         """``generate`` on ``messages`` formatted with the model's own chat template (or
         ``chat_template``, a Jinja template for a model without one), tokenized as llama-cpp-python's
         ``create_chat_completion`` does."""
-        from ..llama.generation import chat_tokens
-
-        return self.generate(llm, chat_tokens(llm, messages, chat_template), max_tokens=max_tokens, stop=stop)
+        return self.generate(llm, backend().chat_tokens(llm, messages, chat_template), max_tokens=max_tokens,
+                             stop=stop)
 
     def logits_processor(self, llm=None):
         """A ``LogitsProcessorList`` for llama-cpp-python's ``create_completion`` and
@@ -261,33 +265,29 @@ class Sampler:
         strategies reading the text can see it."""
         if llm is None and (self.strategy.reads_text or self.settings.grammar is not None):
             self._refuse_blind()
-        from ..llama.hook import logits_processor
-
-        return logits_processor(self, llm)
+        return backend().logits_processor(self, llm)
 
     @staticmethod
     def llama_kwargs() -> dict:
         """llama-cpp-python's own temperature, filters and penalties, turned neutral (its draw
         greedy), so that each is applied once, by dyntemp."""
-        from ..llama.hook import NEUTRAL_LLAMA_KWARGS
-
-        return dict(NEUTRAL_LLAMA_KWARGS)
+        return backend().neutral_kwargs()
 
     def process(self, logits: object, input_ids: Sequence[int] | None = None) -> np.ndarray:
         """The float32 logits this step would draw from: removed tokens ``-inf``, the rest divided by
         the temperature. No state changes."""
-        step, ids, cand, _, _, _ = self._run(logits, input_ids)
-        result = np.full(step._logits.size, -np.inf, dtype=np.float32)
-        result[ids] = cand
+        run = self._run(logits, input_ids)
+        result = np.full(run.step._logits.size, -np.inf, dtype=np.float32)
+        result[run.ids] = run.logits
         return result
 
     def distribution(self, logits: object, input_ids: Sequence[int] | None = None) -> np.ndarray:
         """The float64 probabilities this step would draw from (zeros for removed tokens). No state
         changes: the generator, the strategy and the trace are left as they were."""
-        step, ids, cand, _, is_sorted, _ = self._run(logits, input_ids)
-        e = softmax_weights(cand, is_sorted)
-        result = np.zeros(step._logits.size, dtype=np.float64)
-        result[ids] = e / e.sum()
+        run = self._run(logits, input_ids)
+        e = softmax_weights(run.logits, run.sorted)
+        result = np.zeros(run.step._logits.size, dtype=np.float64)
+        result[run.ids] = e / e.sum()
         return result
 
     def sample(self, logits: object, input_ids: Sequence[int] | None = None, *, overwrite: bool = False) -> int:
@@ -297,27 +297,26 @@ class Sampler:
         ``overwrite=True`` lets the sampler apply ``logit_bias`` to float32 ``logits`` in place rather
         than to a copy of the vocabulary: for logits thrown away after the step, as llama.cpp's are.
         """
-        step, ids, cand, temperature, is_sorted, memo = self._run(logits, input_ids, overwrite)
-        j, probability = (0, 1.0) if cand.size == 1 else draw(cand, is_sorted, self._rng.random())
-        token = int(ids[j])
+        run = self._run(logits, input_ids, overwrite)
+        step, cand = run.step, run.logits
+        j, probability = (0, 1.0) if cand.size == 1 else draw(cand, run.sorted, self._rng.random())
+        token = int(run.ids[j])
         index, sentence_index, sentence_position = step.index, step.sentence_index, step.sentence_position
         data = self._tracker.bytes_of(token)  # first: a failing detokenizer must change nothing
         for constraint in self._constraints:
             constraint.accept(token)
-        self._pipeline.accept(cand, j, memo)
+        self._pipeline.accept(token, cand, j, run.memo)
         self.strategy.accept(step, token)
         piece = self._tracker.feed_bytes(data)
         self._generated.append(token)
         if self._top_logprobs:
             self.top_logprobs.append(step.top_logprobs(self._top_logprobs))
-        self.trace.append(TraceRecord(index, token, piece, temperature, step.entropy, step.candidate_entropy,
+        self.trace.append(TraceRecord(index, token, piece, run.temperature, step.entropy, step.candidate_entropy,
                                       step.n_candidates, probability,
                                       sentence_index, sentence_position, step.rule, step.logprob(token)))
         return token
 
-    def _run(self, logits: object, input_ids: Sequence[int] | None, overwrite: bool = False) -> tuple:
-        """``(step, candidate ids, their final logits, temperature, sorted by logit, memo for the
-        stage that picks the token)``."""
+    def _run(self, logits: object, input_ids: Sequence[int] | None, overwrite: bool = False) -> "StepRun":
         if self._blind:
             self._refuse_blind()
         x = as_vector(logits)
@@ -329,7 +328,7 @@ class Sampler:
             x = constraint.restrict(x)
         lse, entropy = logsumexp_and_entropy(x, banned)
         step = Step(len(self._generated), x, self._tracker, self._generated, lse, entropy)
-        return (step, *self._pipeline.run(step, x, input_ids, self._rng, self._temperature))
+        return StepRun(step, *self._pipeline.run(step, x, input_ids, self._rng, self._temperature))
 
     def _temperature(self, step: Step) -> float:
         t = self.strategy.temperature(step)

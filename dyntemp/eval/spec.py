@@ -144,7 +144,7 @@ class Sweep:
         >>> Sweep(["qa"], parse_strategy("dynatemp"), workers=10**6).threads_per_worker()
         1
         """
-        from ..host import default_threads
+        from ..threads import default_threads
 
         return self.n_threads or default_threads(self.workers)
 

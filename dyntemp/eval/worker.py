@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import warnings
 
 from ..core import Sampler, SamplerSettings
 from ..records import GenerationRecord
@@ -23,8 +22,6 @@ class Worker:
 
         for module in sweep.imports:  # the modules that register the sweep's own strategies
             importlib.import_module(module)
-        # The sweep's settings were checked, and their warnings shown, when the run started.
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"dyntemp\.core\.settings")
         self.sampler = dict(sweep.sampler)
         self.max_tokens = sweep.max_tokens
         self.isolated = not sweep.unisolated_code

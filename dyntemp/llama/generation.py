@@ -14,24 +14,13 @@ from typing import TYPE_CHECKING, Callable, Generator, Iterator, Mapping, Sequen
 
 from .. import _validate
 from ..core.results import GenerationResult, StreamPiece
+from ..core.stops import check_stop
 from .dry import use_model_breakers
 from .locks import using
 from .logits import LogitsReader, piece_decoder
 
 if TYPE_CHECKING:
     from ..core.sampler import Sampler
-
-
-def _check_stop(stop: "str | Sequence[str] | None") -> tuple[str, ...]:
-    if stop is None:
-        return ()
-    if not isinstance(stop, (str, Sequence)) or isinstance(stop, bytes):
-        raise TypeError(f"stop must be a string or a list of strings, got {stop!r}")
-    stops = (stop,) if isinstance(stop, str) else tuple(stop)
-    for s in stops:
-        if not isinstance(s, str) or not s:
-            raise ValueError(f"stop must be a string or a list of non-empty strings, got {s!r}")
-    return stops
 
 
 def _held_back(text: str, stops: tuple[str, ...]) -> int:
@@ -61,7 +50,7 @@ def _pieces(sampler: "Sampler", llm, prompt: "str | Sequence[int]", max_tokens: 
             deadline: float | None = None) -> Generator[StreamPiece, None, str]:
     """The pieces of ``stream``; the generator returns the finish reason."""
     max_tokens = _validate.integer("max_tokens", max_tokens, low=1)
-    stops = _check_stop(stop)
+    stops = check_stop(stop)
     prompt_ids = prompt_tokens(llm, prompt)
     n_ctx = llm.n_ctx()
     if len(prompt_ids) >= n_ctx:

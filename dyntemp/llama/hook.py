@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..core import filters, penalties
 from .dry import use_model_breakers
 from .logits import LogitsReader, piece_decoder
 
 if TYPE_CHECKING:
     from ..core.sampler import Sampler
 
-# llama-cpp-python's own stages, turned neutral (it has no top-nσ): dyntemp applies each of them once.
-NEUTRAL_LLAMA_KWARGS = {"temperature": 0.0, **{k: v for k, v in filters.OFF.items() if k != "top_n_sigma"},
-                        **penalties.OFF}
+# llama-cpp-python's own stages (its create_completion's keyword arguments), turned neutral: dyntemp
+# applies each of them once. Its names and neutral values, not dyntemp's stages.
+NEUTRAL_LLAMA_KWARGS = {"temperature": 0.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0, "typical_p": 1.0,
+                        "repeat_penalty": 1.0, "frequency_penalty": 0.0, "presence_penalty": 0.0}
 # Far above any logit, and still finite after any temperature a chain could divide it by.
 CHOSEN_LOGIT = np.float32(1e30)
 

@@ -55,7 +55,7 @@ def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None =
     chooses); prompt evaluation gets the same number (``n_threads_batch``), because
     llama-cpp-python would give it every logical CPU and the idle threads of that pool spin: with
     two models in two processes on two cores, decoding ran 2.4 times slower. Several processes on
-    one machine should split the cores (``dyntemp.host.default_threads(workers)``).
+    one machine should split the cores (``dyntemp.threads.default_threads(workers)``).
     ``n_gpu_layers``: layers to offload to a GPU (``-1``: all), as llama.cpp's ``-ngl``; it needs a
     llama.cpp built for a GPU (see the README), and a CPU build warns that it has no effect.
     Other ``llama_kwargs`` go to ``llama_cpp.Llama`` (defaults here: ``n_ctx=2048``, rounded up to a
@@ -69,7 +69,7 @@ def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None =
     """
     import llama_cpp
 
-    from ..host import default_threads
+    from ..threads import default_threads
 
     path = default_model_path() if path is None else os.fspath(path)
     if not os.path.isfile(path):

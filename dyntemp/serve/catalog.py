@@ -1,20 +1,18 @@
 """``GET /v1/strategies``: what ``dyntemp strategies`` lists, as JSON: every strategy with its
-parameters and summary, and the sampler's stages in their default order with their settings,
-defaults and off values."""
+parameters and summary, the sampler's stages in their default order with their settings (defaults,
+off values, help, request fields, flags), and the sampler's own settings, all from their
+declarations."""
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 from typing import Any
 
-from ..core.options import OFF_VALUES, SETTING_STAGE
-from ..core.settings import STAGES, SamplerSettings
+from ..core.stages import default_order, stage_class
+from ..core.stages.general import GENERAL
 from ..strategies import list_strategies, strategy_parameters
 from ..strategies.registry import strategy_summary
-
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SamplerSettings)}
 
 
 def _data(value: Any) -> Any:
@@ -41,7 +39,18 @@ def catalog() -> dict:
             "parameters": {key: _data(None if default is inspect.Parameter.empty else default)
                            for key, default in params.items()},
             "required": [key for key, default in params.items() if default is inspect.Parameter.empty]})
-    stages = [{"stage": stage, "settings": [
-        {"setting": setting, "default": _data(_DEFAULTS[setting]), "off": OFF_VALUES.get(setting)}
-        for setting, of in SETTING_STAGE.items() if of == stage]} for stage in STAGES]
-    return {"strategies": strategies, "stages": stages, "order": list(STAGES)}
+    stages = [{"stage": stage, "summary": _summary(stage_class(stage)),
+               "settings": [_setting(s) for s in stage_class(stage).settings]} for stage in default_order()]
+    return {"strategies": strategies, "stages": stages, "order": list(default_order()),
+            "sampler": [_setting(s) for s in GENERAL.settings]}
+
+
+def _setting(setting) -> dict:
+    """A declared setting as data: its name, default, off value, help and request fields."""
+    return {"setting": setting.name, "default": _data(setting.checked(setting.default)), "off": setting.off,
+            "help": setting.help, "fields": list(setting.fields), "flag": setting.flag}
+
+
+def _summary(cls) -> str:
+    doc = inspect.getdoc(cls) or ""
+    return doc.split("\n\n")[0].replace("\n", " ")

@@ -73,6 +73,7 @@ class End:
     prompt_tokens: int
     completion_tokens: int
     timed_out: bool = False
+    reason: str = ""  # the library's finish reason: "eos", "stop", "length" or "timeout"
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,8 @@ def run_job(job: Job, llm, emit: Callable[[object], None], cancelled: threading.
             return
         emit(Started(tuple(map(len, ids))))
         for index, prompt, settings in job.choices(ids, settings):
+            if cancelled.is_set():
+                return
             sampler = Sampler.from_settings(settings)
             if job.logprobs:
                 sampler.keep_top_logprobs(job.logprobs)
@@ -159,7 +162,7 @@ def run_job(job: Job, llm, emit: Callable[[object], None], cancelled: threading.
             timed_out = sampler.finish_reason == "timeout"
             emit(End(index, "".join(text), "length" if timed_out else _FINISH[sampler.finish_reason],
                      tuple(sampler.trace[sent:now]), _tokens(job, llm, sampler, sent, now), len(prompt), now,
-                     timed_out))
+                     timed_out, sampler.finish_reason))
     except Exception as exc:  # noqa: BLE001 - reported to the client as a 500, and logged by the app
         emit(Failed.of(exc))
 

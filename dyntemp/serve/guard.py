@@ -8,6 +8,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
+from ..api.compat import reading
 from ..api.errors import APIError
 from ..api.limits import Limits
 from .auth import Keyring
@@ -18,10 +19,13 @@ OPEN_PATHS = ("/health",)
 
 class Guard:
     """ASGI middleware: the key of ``keys`` (if any) on every path but ``OPEN_PATHS``, put in the
-    request's state as ``key``; bodies of at most ``limits.body_bytes``."""
+    request's state as ``key``; bodies of at most ``limits.body_bytes``; the request's fields read
+    leniently unless ``strict`` (``dyntemp.api.compat``), what was ignored named in the
+    ``X-Dyntemp-Ignored`` header and the request's state (``ignored``, for the log line)."""
 
-    def __init__(self, app, keys: Keyring | None, limits: Limits) -> None:
+    def __init__(self, app, keys: Keyring | None, limits: Limits, strict: bool = False) -> None:
         self.app, self.keys, self.limits, self.max_body_bytes = app, keys, limits, limits.body_bytes
+        self.strict = strict
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -38,8 +42,18 @@ class Guard:
         except APIError as error:
             await JSONResponse(error.body(), status_code=error.status, headers=error.headers)(scope, receive, send)
             return
-        scope.setdefault("state", {})["key"] = key
-        await self.app(scope, self._counting(receive), send)
+        state = scope.setdefault("state", {})
+        state["key"] = key
+        with reading(self.strict) as current:
+            state["ignored"] = current.ignored
+
+            async def sending(message) -> None:
+                if message["type"] == "http.response.start" and current.ignored:
+                    message = {**message, "headers": [*message.get("headers", ()),
+                                                      (b"x-dyntemp-ignored", ignored_list(current.ignored))]}
+                await send(message)
+
+            await self.app(scope, self._counting(receive), sending)
 
     def _too_large(self, size: int) -> str:
         return (f"the request body has {'more than ' if size < 0 else ''}{abs(size)} bytes; this server takes at most "
@@ -58,3 +72,10 @@ class Guard:
             return message
 
         return counted
+
+
+def ignored_list(names: list[str], most: int = 32) -> bytes:
+    """The ignored fields as a header value: printable ASCII (a field's name is the client's text),
+    a hostile body's thousands cut to ``most``."""
+    shown = ", ".join(names[:most]) + (f", and {len(names) - most} more" if len(names) > most else "")
+    return "".join(c if " " <= c <= "~" else "?" for c in shown[:2000]).strip().encode("ascii")

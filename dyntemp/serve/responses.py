@@ -5,6 +5,7 @@ choice that its time limit ended has ``"timed_out": true`` beside ``"finish_reas
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from typing import Any
@@ -27,6 +28,7 @@ class Response:
         self.tokens: list[list[Token]] = [[] for _ in range(n)]
         self.finish: list[str | None] = [None] * n
         self.timed_out = [False] * n
+        self.end_reasons = [""] * n  # the library's: "eos", "stop", "length", "timeout"
         self.received = [0] * n  # tokens of each choice so far
         self.prompt_lengths: tuple[int, ...] = ()
         self.prompt_tokens = 0
@@ -62,6 +64,7 @@ class Response:
         if isinstance(event, End):
             self.finish[i] = event.finish_reason
             self.timed_out[i] = event.timed_out
+            self.end_reasons[i] = event.reason
             if i % self.job.n == 0:  # a prompt counts once, however many choices it has
                 self.prompt_tokens += event.prompt_tokens
             self.completion_tokens += event.completion_tokens
@@ -112,6 +115,19 @@ class Response:
         if self.job.include_usage:
             out["usage"] = None
         return out
+
+    def chunks(self, event: "Piece | End") -> list:
+        """What a stream sends for ``event`` (after ``add``)."""
+        return [self.chunk(event)]
+
+    def closing(self) -> list:
+        """What a stream sends after the last event: the usage when asked, then ``[DONE]``."""
+        return [*([self.usage_chunk()] if self.job.include_usage else []), "[DONE]"]
+
+    @staticmethod
+    def frame(data: "dict | str") -> str:
+        """One server-sent event."""
+        return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n"
 
     def usage_chunk(self) -> dict:
         """The last chunk with ``stream_options.include_usage``: no choices, the usage."""

@@ -13,7 +13,6 @@ import multiprocessing
 import signal
 import threading
 import time
-import warnings
 from typing import Callable
 
 from .engine import SLOT_DIED, TIMED_OUT, Failed, run_job
@@ -24,7 +23,11 @@ KILL_AFTER = 1.0
 
 
 class _Overdue(Exception):
-    """The slot's job ran past its time."""
+    """The slot's job ran past its time (``cancelled``: the time its client's leaving left it)."""
+
+    def __init__(self, cancelled: bool) -> None:
+        super().__init__()
+        self.cancelled = cancelled
 
 
 class SlotProcess:
@@ -71,7 +74,7 @@ class SlotProcess:
                     self.cancel.set()
                     limit = min(limit, time.monotonic() + KILL_AFTER)
                 if time.monotonic() >= limit:
-                    raise _Overdue
+                    raise _Overdue(cancelled.is_set())
                 if not self.conn.poll(_POLL_SECONDS):
                     if not self.process.is_alive():
                         raise EOFError
@@ -84,7 +87,9 @@ class SlotProcess:
             self.process.kill()
             self.process.join(5)
             again = "" if self.closing else "; it is started again"
-            if isinstance(exc, _Overdue):
+            if isinstance(exc, _Overdue) and exc.cancelled:
+                pass  # its client left, or it was aborted: nobody waits for a word
+            elif isinstance(exc, _Overdue):
                 emit(Failed(TIMED_OUT, f"the request did not end within its time limit ({job.timeout:g} s: "
                                        f"--timeout, or t_max_predict_ms) and its slot was stopped{again}"))
             else:
@@ -124,7 +129,6 @@ def _main(conn, cancel, path: str, load: dict, imports: tuple[str, ...], busy, t
         state["stop"] = True
 
     signal.signal(signal.SIGTERM, terminate)
-    warnings.filterwarnings("ignore", category=UserWarning)  # the server showed the settings' warnings
     try:
         for module in imports:  # the modules that register the server's own strategies
             importlib.import_module(module)

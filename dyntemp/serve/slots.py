@@ -149,7 +149,7 @@ def load_models(models: list[ModelFile], *, parallel: int, threads: int | None, 
     default the machine's physical cores): the slots generating at a time split them. ``imports``:
     modules each slot imports first, for the strategies they register. A model that cannot load is
     a ``ValueError``."""
-    from ..host import default_threads
+    from ..threads import default_threads
     from ..llama.vocabulary import Vocabulary
 
     cores = Cores(threads or default_threads())
