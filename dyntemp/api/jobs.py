@@ -172,11 +172,16 @@ def request_settings(body: GenerationFields, model, defaults: Defaults, limits: 
         if body.ignore_eos:
             bias = dict(SamplerSettings(1.0, logit_bias=kwargs.get("logit_bias")).logit_bias)
             kwargs["logit_bias"] = {**bias, **{token: "-inf" for token in model.eog}}
-        return SamplerSettings(strategy, **kwargs)
+        settings = SamplerSettings(strategy, **kwargs)
     except (TypeError, ValueError) as exc:
         labels = {name: (fields[name], kwargs.get(fields[name])) for name in given}
         param = blame(labels, exc)
         raise (APIError.about(param, str(exc), labels[param][0]) if param else APIError(str(exc))) from None
+    outside = settings.bias_outside(model.n_vocab)
+    if outside is not None:
+        raise APIError(f"logit_bias: '{outside}' is not a token id of this model (0 to {model.n_vocab - 1})",
+                       param="logit_bias")
+    return settings
 
 
 def seed_of(body: GenerationFields) -> int | None:
@@ -193,10 +198,7 @@ def _logit_bias(bias: Mapping[str, Any], model, limits: Limits) -> dict:
     (as llama-server reads it)."""
     out = {}
     for key, value in bias.items():
-        if key.isascii() and key.isdigit():
-            if int(key) >= model.n_vocab:
-                raise APIError(f"logit_bias: {key!r} is not a token id of this model (0 to {model.n_vocab - 1})",
-                               param="logit_bias")
+        if key.isascii() and key.isdigit():  # checked against the vocabulary with the settings
             out[key] = value
             continue
         limits.at_most("bias_text_chars", "logit_bias", f"characters in the text key {key[:40]!r}", len(key))

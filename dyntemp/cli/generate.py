@@ -170,9 +170,9 @@ def _with_bans(request: Request, llm, ignore_eos: bool):
     the end-of-generation tokens banned."""
     bias = dict(request.settings.logit_bias)
     vocab = llm.n_vocab()
-    outside = sorted(token for token in bias if token >= vocab)
-    if outside:
-        raise UsageError(f"--logit-bias: token {outside[0]} is not in the model's vocabulary (0 to {vocab - 1})")
+    outside = request.settings.bias_outside(vocab)
+    if outside is not None:
+        raise UsageError(f"--logit-bias: token {outside} is not in the model's vocabulary (0 to {vocab - 1})")
     if not ignore_eos:
         return request.settings
     for token in eog_tokens(llm):

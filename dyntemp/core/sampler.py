@@ -118,7 +118,7 @@ class Sampler:
         self._bias_items = tuple((token, np.float32(value)) for token, value in bias)
         self._bias_arrays = (np.array([t for t, _ in bias], dtype=np.int64),
                              np.array([v for _, v in bias], dtype=np.float32))
-        self._bias_limit = max((t for t, _ in bias), default=-1) + 1  # the smallest vocabulary it fits
+        self._bias_fits = 0  # the largest vocabulary size seen to hold every biased token
         self._banned = tuple(token for token, value in bias if value == -math.inf)
         self._tracker = TextTracker(detokenizer)
         self._constraints: tuple = ()
@@ -342,8 +342,11 @@ class Sampler:
         return float(t)
 
     def _biased(self, x: np.ndarray, in_place: bool) -> np.ndarray:
-        if self._bias_limit > x.size:
-            raise ValueError(f"logit_bias names token {self._bias_limit - 1}, outside the vocabulary [0, {x.size})")
+        if x.size != self._bias_fits:
+            outside = self.settings.bias_outside(x.size)
+            if outside is not None:
+                raise ValueError(f"logit_bias names token {outside}, outside the vocabulary [0, {x.size})")
+            self._bias_fits = x.size
         if not in_place:
             x = x.copy()
         if len(self._bias_items) <= _SCALAR_BIAS_MAX:

@@ -147,6 +147,14 @@ class SamplerSettings:
         return (f"{cut} run before mirostat here; llama.cpp and llama-cpp-python skip them with mirostat: turn them "
                 f"off (top_k=0, top_p=1.0, min_p=0.0) to sample as they do")
 
+    def bias_outside(self, n_vocab: int) -> int | None:
+        """The first token ``logit_bias`` names that a vocabulary of ``n_vocab`` does not have.
+
+        >>> SamplerSettings(1.0, logit_bias={5: 1.0, 70: -1.0}).bias_outside(50)
+        70
+        """
+        return next((token for token, _ in self.logit_bias if token >= n_vocab), None)
+
     def is_off(self, stage: str) -> bool:
         """True when ``stage`` changes nothing with these settings (the sampler skips it)."""
         return stage_class(stage).is_off(self)
