@@ -109,7 +109,7 @@ def test_an_output_that_is_not_a_batch_s_is_left_as_it_is(first_run, tmp_path):
     ({"prompt": "x", "strategy": "edtt"}, "Did you mean 'edt'"),
     ({"prompt": "hello " * 2100}, "in.jsonl:2: the prompt is"),
     ({"prompt": [5, -1]}, "in.jsonl:2: prompt: token ids must be from 0 to 49151"),
-    ({"prompt": "x", "logit_bias": {"²": 1}}, "in.jsonl:2: logit_bias: '²' is not a token id"),
+    ({"prompt": "x", "logit_bias": {"49152": 1}}, "in.jsonl:2: logit_bias: '49152' is not a token id"),
     ("[1, 2]", "in.jsonl:2: a line must be a JSON object"),
     ({"prompt": "x", "stop": ["."] * 100}, "in.jsonl:2: stop has 100 strings; at most 16 are allowed (--max-stop 16)"),
     ({"prompt": "x", "grammar": "root ::= " + "(" * 5000 + '"a"' + ")" * 5000}, "--max-grammar-depth 128"),

@@ -39,9 +39,12 @@ def test_python_examples_run(tmp_path, monkeypatch):
         assert namespace["answer"] in ("yes", "no")
         assert namespace["sampler"].strategy.name == "calm-code"
         assert (tmp_path / "trace.jsonl").stat().st_size > 0
+        assert "top_a" in dyntemp.Sampler(1.0, top_a=0.3).settings.stages()  # the stage example
     finally:
         if "calm-code" in dyntemp.list_strategies():
             dyntemp.unregister_strategy("calm-code")
+        if "top_a" in dyntemp.list_stages():
+            dyntemp.unregister_stage("top_a")
 
 
 def test_the_sweep_file_example_loads(tmp_path):

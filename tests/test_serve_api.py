@@ -27,7 +27,8 @@ def test_models_health_and_strategies(server):
     assert edt["parameters"]["theta"] == 1.0 and edt["summary"]
     assert catalog["order"][0] == "penalties" and catalog["order"][-2:] == ["mirostat", "adaptive_p"]
     top_k = next(s for s in catalog["stages"] if s["stage"] == "top_k")["settings"][0]
-    assert top_k == {"setting": "top_k", "default": 40, "off": 0}
+    assert top_k == {"setting": "top_k", "default": 40, "off": 0, "help": "top-k", "fields": ["top_k"],
+                     "flag": "--top-k"}
 
 
 @pytest.mark.parametrize("strategy", ["edt:theta=0.6", {"name": "target-entropy", "target": 1.5}])
