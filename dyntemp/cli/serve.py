@@ -69,6 +69,7 @@ def add_parser(commands) -> None:
                                   "(or after its last response) is closed (default 10)")
     connections.add_argument("--idle-timeout", type=float, default=5.0, metavar="SECONDS",
                              help="a connection idle this long between requests is closed (default 5)")
+    serve.add_argument("--no-ui", action="store_true", help="no playground page at / (default: serve it)")
     serve.add_argument("--strict", action="store_true",
                        help="refuse request fields this server does not know (default: ignore them, naming them in "
                             "the log and the X-Dyntemp-Ignored header, as llama-server ignores them; a field that "
@@ -200,7 +201,7 @@ def run(args, out) -> int:
         served = load_models(models, parallel=args.parallel, threads=args.threads, n_ctx=args.ctx_size,
                              max_queue=args.max_queue, n_gpu_layers=args.n_gpu_layers, verbose=args.verbose,
                              imports=tuple(module for module, _ in modules_to_import(args)))
-    app = create_app(served, Defaults(spec, kwargs), keys, limits, strict=args.strict)
+    app = create_app(served, Defaults(spec, kwargs), keys, limits, strict=args.strict, ui=not args.no_ui)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
                             access_log=False, timeout_graceful_shutdown=args.grace, lifespan="on",
                             http=protocol(args.header_timeout), timeout_keep_alive=args.idle_timeout,

@@ -25,6 +25,7 @@ from .errors import install
 from .guard import Guard, ignored_list
 from .metrics import Metrics
 from .routes import admin_router, openai_router
+from .playground import PREFIX, playground_router, static_files
 from .routes_native import kobold_router, llama_router
 from .slots import ServedModel
 from .state import Server
@@ -38,10 +39,11 @@ _ROUTES = ("/v1/completions", "/v1/chat/completions", "/v1/models", "/v1/strateg
 
 
 def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
-               keys: Keyring | None = None, limits: Limits | None = None, strict: bool = False) -> FastAPI:
+               keys: Keyring | None = None, limits: Limits | None = None, strict: bool = False,
+               ui: bool = True) -> FastAPI:
     """The app serving ``models`` (``dyntemp.serve.slots.load_models``) with the server-wide
     ``defaults``, ``limits`` and, if given, ``keys``. ``strict``: refuse fields this server does not
-    know rather than ignore them.
+    know rather than ignore them. ``ui``: the playground page at ``/``.
 
     >>> from dyntemp.serve.slots import ModelFile, load_models
     >>> app = create_app(load_models([ModelFile("smol", None)], parallel=1, threads=1, n_ctx=256, max_queue=4))
@@ -68,6 +70,9 @@ def create_app(models: dict[str, ServedModel], defaults: Defaults | None = None,
     app.include_router(llama_router(requests))
     app.include_router(kobold_router(requests))
     app.include_router(admin_router())
+    if ui:
+        app.include_router(playground_router(keys is not None))
+        app.mount(PREFIX, static_files(), name="playground")
     return app
 
 

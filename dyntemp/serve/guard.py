@@ -13,8 +13,10 @@ from ..api.errors import APIError
 from ..api.limits import Limits
 from .auth import Keyring
 
-#: Paths any client may ask without a key: the health check (load balancers, probes).
-OPEN_PATHS = ("/health",)
+#: Paths any client may ask without a key: the health check (load balancers, probes), and the
+#: playground's page and files (its API calls carry the key).
+OPEN_PATHS = ("/health", "/")
+OPEN_PREFIXES = ("/playground/",)
 
 
 class Guard:
@@ -34,7 +36,8 @@ class Guard:
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         try:
             key = None
-            if self.keys is not None and scope["path"] not in OPEN_PATHS:
+            path = scope["path"]
+            if self.keys is not None and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
                 key = self.keys.check(headers.get("authorization"))
             length = headers.get("content-length", "")
             if length.isdigit() and int(length) > self.max_body_bytes:
