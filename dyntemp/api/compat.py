@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import difflib
 import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
+
+from .. import _validate
 
 #: Other spellings of a field, and the field.
 ALIASES = {
@@ -98,13 +99,10 @@ class CompatError(ValueError):
 
 
 class Typo(CompatError):
-    """An unknown field that looks like a typo of ``suggestion``."""
+    """An unknown field that looks like a typo of a known one."""
 
-    def __init__(self, field: str, suggestion: str | None, known: Iterable[str]) -> None:
-        from .. import _validate
-
+    def __init__(self, field: str, known: Iterable[str]) -> None:
         super().__init__(_validate.unknown("field", field, known), field)
-        self.suggestion = suggestion
 
 
 def normalized(data: Any, known: Iterable[str], refused: Iterable[str] = ()) -> Any:
@@ -131,9 +129,8 @@ def normalized(data: Any, known: Iterable[str], refused: Iterable[str] = ()) -> 
     for name in [name for name in out if name not in known]:
         if current.strict or name in refused:
             continue  # left for the model's own check: an unknown field is refused there
-        close = _close(name, known)
-        if close is not None and name not in FOREIGN:
-            raise Typo(name, close, sorted(known))
+        if name not in FOREIGN and _validate.closest(name, known, _TYPO) is not None:
+            raise Typo(name, sorted(known))
         current.note(name)
         del out[name]
     return out
@@ -222,8 +219,7 @@ def _samplers(value: Any, current: Reading) -> Any:
     llama.cpp drops them, unless strict."""
     from ..core.stages import stage_name
 
-    if isinstance(value, str) and value and ";" not in value and "," not in value and value.isalpha() \
-            and all(c in SAMPLER_LETTERS for c in value) and value not in ("temperature",):
+    if isinstance(value, str) and value and all(c in SAMPLER_LETTERS for c in value):
         value = [SAMPLER_LETTERS[c] for c in value]
     if not isinstance(value, list) or current.strict:
         return value
@@ -251,11 +247,3 @@ def _breakers(value: Any, current: Reading) -> Any:
 
 
 _FORMS = {"logit_bias": _logit_bias, "samplers": _samplers, "dry_sequence_breakers": _breakers}
-
-
-def _close(name: str, known: set[str]) -> str | None:
-    """The known field ``name`` is a typo of, if it is that alike to one."""
-    best = max(known, key=lambda k: difflib.SequenceMatcher(None, name.lower(), k).ratio(), default=None)
-    if best is not None and difflib.SequenceMatcher(None, name.lower(), best).ratio() >= _TYPO:
-        return best
-    return None

@@ -14,38 +14,37 @@ from typing import Any, Sequence
 from .errors import APIError
 from .limits import Limits, grammar_depth
 
+
 def check_prompt(prompt: "str | Sequence[int]", param: str, n_ctx: int, n_vocab: int, max_chars: int) -> None:
     """A 400 for a prompt that cannot fit the context (``max_chars``: the most characters one that
     fits may have) or names a token the vocabulary does not have; nothing is tokenized."""
     if isinstance(prompt, str):
-        if len(prompt) > max_chars:
-            raise _too_long(f"{param} has {len(prompt)} characters: no text of more than {max_chars} fits the "
-                            f"context of {n_ctx} tokens (--ctx-size)", param)
+        check_chars(len(prompt), max_chars, n_ctx, f"{param} has", "text", param)
         return
     if any(not 0 <= t < n_vocab for t in prompt):
         raise APIError(f"{param}: token ids must be from 0 to {n_vocab - 1}", param="prompt")
-    if len(prompt) >= n_ctx:
-        raise _too_long(f"the prompt is {len(prompt)} tokens and the context holds {n_ctx} (--ctx-size): send a "
-                        f"shorter prompt", param)
+    _fitting(prompt, n_ctx, "prompt")
 
 
 def check_messages(messages: Sequence[dict], n_ctx: int, max_chars: int, limits: Limits) -> None:
     """A 400 for a chat with more messages than the limit, or more characters than can fit."""
     limits.at_most("messages", "messages", "messages", len(messages))
     chars = sum(len(_content(m.get("content"))) for m in messages)
+    check_chars(chars, max_chars, n_ctx, "messages have", "chat", "messages")
+
+
+def check_chars(chars: int, max_chars: int, n_ctx: int, subject: str, kind: str, param: str) -> None:
+    """A 400 for text of ``chars`` characters, more than any ``kind`` that fits the context has
+    (``max_chars``); ``subject`` begins the message ("prompt has")."""
     if chars > max_chars:
-        raise _too_long(f"messages have {chars} characters: no chat of more than {max_chars} fits the context of "
-                        f"{n_ctx} tokens (--ctx-size)", "messages")
+        raise APIError(f"{subject} {chars} characters: no {kind} of more than {max_chars} fits the context of "
+                       f"{n_ctx} tokens (--ctx-size)", param=param.partition("[")[0], code="context_length_exceeded")
 
 
 def _content(content: Any) -> str:
     if isinstance(content, list):
         return "".join(part.get("text", "") for part in content if isinstance(part, dict))
     return content if isinstance(content, str) else ""
-
-
-def _too_long(message: str, param: str) -> APIError:
-    return APIError(message, param=param.partition("[")[0], code="context_length_exceeded")
 
 
 def prompt_ids(llm, prompt: "str | Sequence[int]", n_ctx: int, where: str = "prompt") -> list[int]:
@@ -72,7 +71,7 @@ def chat_ids(llm, messages: Sequence[dict], n_ctx: int) -> list[int]:
     return _fitting(ids, n_ctx, "messages")
 
 
-def _fitting(ids: list[int], n_ctx: int, param: str) -> list[int]:
+def _fitting(ids: "Sequence[int]", n_ctx: int, param: str) -> "Sequence[int]":
     if len(ids) >= n_ctx:
         raise APIError(f"the prompt is {len(ids)} tokens and the context holds {n_ctx} (--ctx-size): send a "
                        f"shorter prompt", param=param, code="context_length_exceeded")

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 
 from .. import __version__
 from ..api.errors import APIError
+from ..api.prompts import check_chars
 from ..api.schema import ApplyTemplateRequest, DetokenizeRequest, TokenCountRequest, TokenizeRequest
 from .generation import generate
 from .native_responses import KoboldResponse, NativeResponse
@@ -29,9 +30,7 @@ def _served(request: Request, name):
 
 
 def _tokens(model, text: str, add_special: bool) -> list:
-    if len(text) > model.max_prompt_chars:
-        raise APIError(f"content has {len(text)} characters: no text of more than {model.max_prompt_chars} fits the "
-                       f"context of {model.n_ctx} tokens (--ctx-size)", param="content", code="context_length_exceeded")
+    check_chars(len(text), model.max_prompt_chars, model.n_ctx, "content has", "text", "content")
     return model.llm.tokenize(text.encode("utf-8"), add_bos=add_special, special=True)
 
 

@@ -30,20 +30,10 @@ _entry_points: dict[str, metadata.EntryPoint] | None = None
 _from_plugins: set[str] = set()
 
 
-class UnknownStrategyError(KeyError):
+class UnknownStrategyError(_validate.UnknownName):
     """No strategy has this name; the message lists the known names and the closest match."""
 
-    def __init__(self, name: str, known: list[str]) -> None:
-        self.name, self.known = name, known
-        self.message = _validate.unknown("strategy", name, known, listing="Known strategies")
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __reduce__(self):
-        # Raised in a worker process, it must unpickle in the parent.
-        return (type(self), (self.name, self.known))
+    what, listing = "strategy", "Known strategies"
 
 
 def register_strategy(name: str, *, replace: bool = False) -> Callable[[F], F]:

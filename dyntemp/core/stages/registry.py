@@ -30,19 +30,10 @@ _built_in: set[str] = set()
 _plugins_loaded = False
 
 
-class UnknownStageError(KeyError, ValueError):
+class UnknownStageError(_validate.UnknownName, ValueError):
     """No stage has this name; the message lists the stages and the closest match."""
 
-    def __init__(self, name: str, known: list[str]) -> None:
-        self.name, self.known = name, known
-        self.message = _validate.unknown("stage", name, known, listing="Stages")
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __reduce__(self):
-        return type(self), (self.name, self.known)
+    what, listing = "stage", "Stages"
 
 
 def register_stage(name: str, *, after: str | None = None, before: str | None = None) -> Callable[[S], S]:
