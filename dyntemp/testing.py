@@ -75,3 +75,20 @@ def model_logits(llm, prompts: Sequence[str], steps: int, seed: int = 0) -> np.n
             p = np.exp(logits.astype(np.float64) - logits.max())
             llm.eval([int(rng.choice(n_vocab, p=p / p.sum()))])
     return np.stack(rows)
+
+
+def on_each_path(fn, *args, **kwargs) -> list:
+    """``[fn(*args, **kwargs) on the compiled kernel, the same on numpy]``: for tests that hold
+    both sampling paths to one reference (the kernel must have loaded).
+
+    >>> from dyntemp.core import top_k
+    >>> [ours.tolist() for ours in on_each_path(top_k, np.array([1.0, 3.0, 2.0], dtype=np.float32), 1)]
+    [[-inf, 3.0, -inf], [-inf, 3.0, -inf]]
+    """
+    from .core import kernel
+
+    results = []
+    for compiled in (True, False):
+        with kernel.running(compiled):
+            results.append(fn(*args, **kwargs))
+    return results

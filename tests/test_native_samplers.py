@@ -20,9 +20,10 @@ from hypothesis.extra.numpy import arrays
 from scipy import stats
 
 import dyntemp
-from dyntemp.core import AdaptiveP, Mirostat, dry, quadratic_smoothing
+from dyntemp.core import AdaptiveP, Mirostat, dry, kernel, quadratic_smoothing
 from dyntemp.llama.dry import dry_breakers
 from dyntemp.llama.native import TokenArray
+from dyntemp.testing import on_each_path
 
 BREAKERS = ["\n", ":", "\"", "*"]
 # The last is longer than any history here. dyntemp reads -1 as the whole history, as upstream llama.cpp
@@ -200,7 +201,8 @@ def test_dry_in_a_chain_step_by_step(llm, logit_vectors, own):
             x = x.copy()
             recent = history[-40:]
             x[recent] = x.max() - rng.uniform(0.0, 2.0, len(recent)).astype(np.float32)
-            ours = sampler.process(x, history)
+            ours, numpy = on_each_path(sampler.process, x, history)
+            np.testing.assert_array_equal(ours, numpy)
             theirs = _full(_apply(native, x)[0], x.size)
             mismatched += not np.array_equal(ours > -np.inf, theirs > -np.inf)
             kept = (ours > -np.inf) & (theirs > -np.inf)
@@ -305,6 +307,7 @@ def test_adaptive_p_matches_native(logit_vectors, own, target, decay):
 
 def test_adaptive_p_after_min_p_in_a_sampler(logit_vectors, own):
     sampler = dyntemp.Sampler(1.0, top_k=0, top_p=1.0, min_p=0.05, adaptive_target=0.5, adaptive_decay=0.9, seed=2)
+    twin = dyntemp.Sampler.from_settings(sampler.settings)  # the same steps on numpy
     native = own(_chain(llama_cpp.llama_sampler_init_min_p(0.05, 1),
                         llama_cpp.llama_sampler_init_adaptive_p(0.5, 0.9, 4)))
     # Those whose min-p set is small enough to redraw from (not the flat synthetic ones): 874 of 1,000.
@@ -314,12 +317,16 @@ def test_adaptive_p_after_min_p_in_a_sampler(logit_vectors, own):
         if i % 10 == 0:
             llama_cpp.llama_sampler_reset(native)
             sampler.reset()
-        ours = sampler.process(x)
+            twin.reset()
+        ours, numpy = on_each_path(sampler.process, x)
+        np.testing.assert_array_equal(ours, numpy)
         out, selected = _apply(native, x)
         ids, logits = out["id"][out["logit"] > -np.inf], out["logit"][out["logit"] > -np.inf]
         np.testing.assert_array_equal(np.flatnonzero(ours > -np.inf), np.sort(ids))
         worst = max(worst, float(np.abs(ours[ids] - logits).max()))
         token = sampler.sample(x)
+        with kernel.running(False):
+            assert twin.sample(x) == token
         # llama.cpp's accept learns only from its own pending draw: redraw on the same candidates, in the
         # same order (the same probabilities), until it draws dyntemp's token: as many draws as candidates on average.
         while out["id"][selected] != token:

@@ -1,5 +1,5 @@
-"""The sampling core, in numpy alone: filters, penalties, DRY, smoothing, mirostat and adaptive-p,
-numerics, text tracking, the ``Step``, the trace, the ``Sampler``, its ``SamplerSettings`` and the
+"""The sampling core, in numpy and a small C kernel for the full-vocabulary work (``kernel``, which
+falls back to numpy): filters, penalties, DRY, smoothing, mirostat and adaptive-p, numerics, text tracking, the ``Step``, the trace, the ``Sampler``, its ``SamplerSettings`` and the
 stages they are made of (``dyntemp.core.stages``, where a user registers their own).
 Nothing here imports llama.cpp."""
 

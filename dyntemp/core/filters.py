@@ -17,7 +17,8 @@ import math
 import numpy as np
 
 from .. import _validate
-from .numerics import as_logits, largest, mass_prefix, sort_desc
+from . import kernel
+from .numerics import as_logits, sort_desc
 
 Keep = tuple["np.ndarray | slice | None", bool]
 
@@ -43,9 +44,6 @@ def is_off(name: str, value: float) -> bool:
 # Candidate sets up to this size are sorted outright; larger ones (the full vocabulary) are cut by a
 # threshold below the maximum so that only the head is ever sorted.
 _SORT_OUTRIGHT = 1024
-# Bound on the relative error of the float32 mass of the full vocabulary (exp rounding of x - max
-# and float64 accumulation); a top-p cut closer than this to the boundary is recomputed in float64.
-_MASS_REL_ERROR = 1e-5
 
 
 def top_k_keep(x: np.ndarray, k: int, min_keep: int, is_sorted: bool) -> Keep:
@@ -55,7 +53,7 @@ def top_k_keep(x: np.ndarray, k: int, min_keep: int, is_sorted: bool) -> Keep:
         return None, is_sorted
     if is_sorted:
         return slice(0, k), True
-    return largest(x, k), True
+    return kernel.top_k(x, k)[0], True
 
 
 def top_p_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
@@ -67,44 +65,30 @@ def top_p_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
     """
     min_keep = max(min_keep, 1)
     if is_sorted:
-        return slice(0, min(max(mass_prefix(x, p), min_keep), x.size)), True
+        return slice(0, min(max(kernel.mass_prefix(x, p), min_keep), x.size)), True
     if x.size <= _SORT_OUTRIGHT:
         order = sort_desc(x)
         keep, _ = top_p_keep(x[order], p, min_keep, True)
         return order[keep], True
-    return _top_p_large(x, p, min_keep, float(x.max())), True
-
-
-def _top_p_large(x: np.ndarray, p: float, min_keep: int, m: float) -> np.ndarray:
-    e = np.exp(x - np.float32(m))
-    total = float(e.sum(dtype=np.float64))
-    need = p * total * (1.0 + _MASS_REL_ERROR)
-    for gap in (8.0, 32.0, 128.0, math.inf):
-        head = np.flatnonzero(x >= np.float32(m - gap)) if gap < math.inf else np.flatnonzero(x > -np.inf)
-        if float(e[head].sum(dtype=np.float64)) >= need:
-            break
-    order = head[np.argsort(-x[head], kind="stable")]
-    cum = np.cumsum(np.exp(x[order].astype(np.float64) - m))
-    lo = int(np.searchsorted(cum, p * total * (1.0 - _MASS_REL_ERROR), side="left"))
-    hi = int(np.searchsorted(cum, need, side="left"))
-    if lo == hi:
-        n = lo + 1
-    else:
-        exact_total = float(np.exp(x.astype(np.float64) - m).sum())
-        n = int(np.searchsorted(cum, p * exact_total, side="left")) + 1
-    return order[: min(max(n, min_keep), order.size)]
+    head, cut = kernel.top_p(x, p)
+    return head[: min(max(cut, min_keep), head.size)], True
 
 
 def min_p_keep(x: np.ndarray, p: float, min_keep: int, is_sorted: bool) -> Keep:
     """Keep tokens with ``logit >= max_logit + ln(p)`` (float32, as llama.cpp)."""
     min_keep = max(min_keep, 1)
     threshold = np.float32(x[0] if is_sorted else x.max()) + np.float32(math.log(p))
+    return _at_least(x, threshold, min_keep, is_sorted)
+
+
+def _at_least(x: np.ndarray, threshold: np.float32, min_keep: int, is_sorted: bool) -> Keep:
+    """Keep the values ``>= threshold``, at least ``min_keep`` (the largest) of them."""
     if is_sorted:
-        n = int(np.count_nonzero(x >= threshold))
-        return slice(0, min(max(n, min_keep), x.size)), True
-    keep = np.flatnonzero(x >= threshold)
+        n = kernel.count_at_least(x, threshold)
+        return slice(0, min(max(n, min_keep, 1), x.size)), True
+    keep, _ = kernel.at_least(x, threshold)
     if keep.size < min_keep:
-        return largest(x, min_keep), True
+        return kernel.top_k(x, min_keep)[0], True
     return keep, False
 
 
@@ -128,16 +112,8 @@ def top_n_sigma_keep(x: np.ndarray, n: float, min_keep: int, is_sorted: bool) ->
     """Keep tokens with ``logit >= max - n·σ``, σ the standard deviation of the finite logits."""
     if x.size <= 1:
         return None, is_sorted
-    finite = x[x > -np.inf]
-    sigma = float(finite.astype(np.float64).std())
-    threshold = np.float32(finite.max()) - np.float32(n) * np.float32(sigma)
-    if is_sorted:
-        count = int(np.count_nonzero(x >= threshold))
-        return slice(0, min(max(count, min_keep, 1), x.size)), True
-    keep = np.flatnonzero(x >= threshold)
-    if keep.size < min_keep:
-        return largest(x, min_keep), True
-    return keep, False
+    top, sigma = kernel.deviation(x)
+    return _at_least(x, np.float32(top) - np.float32(n) * np.float32(sigma), max(min_keep, 1), is_sorted)
 
 
 def xtc_keep(x: np.ndarray, threshold: float, min_keep: int, is_sorted: bool) -> Keep:

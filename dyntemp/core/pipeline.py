@@ -17,6 +17,7 @@ from .dry import Breakers
 from .settings import SamplerSettings
 from .stages import Candidates, StepContext, stage_class
 from .stages.penalizing import DRY
+from .stages.truncating import TopK
 from .step import Step
 
 
@@ -27,6 +28,9 @@ class Pipeline:
         self.settings = settings
         self.stages = tuple(stage_class(name)(settings) for name in settings.stages())
         self.picking = next((stage for stage in self.stages if stage.picks), None)  # mirostat, adaptive-p
+        # When top-k comes first, the step's one pass over the vocabulary ranks its k as well.
+        first = self.stages[0] if self.stages else None
+        self.scan_k = first.k if isinstance(first, TopK) else 0
         self._dry = next((stage for stage in self.stages if isinstance(stage, DRY)), None)
 
     @property
@@ -48,10 +52,12 @@ class Pipeline:
             stage.reset()
 
     def run(self, step: Step, x: np.ndarray, history: Sequence[int] | None, rng: np.random.Generator,
-            temperature_of: Callable[[Step], float]) -> tuple:
-        """``(candidate ids, their final logits, temperature, sorted by logit, memo for accept)``."""
+            temperature_of: Callable[[Step], float], top_ids: np.ndarray | None = None,
+            top_logits: np.ndarray | None = None) -> tuple:
+        """``(candidate ids, their final logits, temperature, sorted by logit, memo for accept)``;
+        ``top_ids`` and ``top_logits``: the ``scan_k`` largest of ``x``, ranked, if known."""
         cand = Candidates(x)
-        ctx = StepContext(step, history, rng, temperature_of, x.size, self.settings.min_keep)
+        ctx = StepContext(step, history, rng, temperature_of, x.size, self.settings.min_keep, top_ids, top_logits)
         for stage in self.stages:
             stage.apply(cand, ctx)
         return cand.token_ids(), cand.logits, ctx.temperature, cand.sorted, ctx.memo

@@ -24,7 +24,8 @@ from .. import _validate
 from ..strategies import Strategy
 from .backend import backend
 from .dry import check_breakers
-from .numerics import as_vector, draw, logsumexp_and_entropy, softmax_weights
+from . import kernel
+from .numerics import as_vector, softmax_weights
 from .pipeline import Pipeline
 from .settings import SamplerSettings
 from .step import Step
@@ -299,7 +300,7 @@ class Sampler:
         """
         run = self._run(logits, input_ids, overwrite)
         step, cand = run.step, run.logits
-        j, probability = (0, 1.0) if cand.size == 1 else draw(cand, run.sorted, self._rng.random())
+        j, probability = (0, 1.0) if cand.size == 1 else kernel.draw(cand, run.sorted, self._rng.random())
         token = int(run.ids[j])
         index, sentence_index, sentence_position = step.index, step.sentence_index, step.sentence_position
         data = self._tracker.bytes_of(token)  # first: a failing detokenizer must change nothing
@@ -326,9 +327,10 @@ class Sampler:
             banned = self._banned  # x is the sampler's to write: a copy, or logits it may overwrite
         for constraint in self._constraints:  # before anything reads the logits: the grammar decides first
             x = constraint.restrict(x)
-        lse, entropy = logsumexp_and_entropy(x, banned)
+        pipeline = self._pipeline
+        lse, entropy, top_ids, top_logits = kernel.scan(x, pipeline.scan_k, banned)
         step = Step(len(self._generated), x, self._tracker, self._generated, lse, entropy)
-        return StepRun(step, *self._pipeline.run(step, x, input_ids, self._rng, self._temperature))
+        return StepRun(step, *pipeline.run(step, x, input_ids, self._rng, self._temperature, top_ids, top_logits))
 
     def _temperature(self, step: Step) -> float:
         t = self.strategy.temperature(step)

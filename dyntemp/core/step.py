@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .numerics import entropy64, logsumexp_and_entropy
+from . import kernel
 from .text import TextTracker
 
 
@@ -75,7 +75,7 @@ class Step:
         self._cand_entropy = None
 
     def _full_stats(self) -> None:
-        self._lse, self._entropy = logsumexp_and_entropy(self._logits)
+        self._lse, self._entropy, _, _ = kernel.scan(self._logits)
 
     @property
     def entropy(self) -> float:
@@ -102,10 +102,11 @@ class Step:
         >>> [(token, round(lp, 4)) for token, lp in Step.from_text("", logits=[0.0, 2.0, 1.0]).top_logprobs(2)]
         [(1, -0.4076), (2, -1.4076)]
         """
-        x = self._logits
-        top = np.argpartition(-x, n - 1)[:n] if 0 < n < x.size else np.arange(x.size if n > 0 else 0)
-        top = top[np.argsort(-x[top], kind="stable")]
-        return [(int(t), float(x[t]) - self.logsumexp) for t in top]
+        if n <= 0:
+            return []
+        ids, values = kernel.top_k(self._logits, n)
+        lse = self.logsumexp
+        return [(token, value - lse) for token, value in zip(ids.tolist(), values.tolist())]
 
     @property
     def candidate_ids(self) -> np.ndarray:
@@ -137,7 +138,7 @@ class Step:
             if self._cand_ids is None and self._cand_logits is self._logits:
                 self._cand_entropy = self.entropy
             else:
-                self._cand_entropy = entropy64(self._cand_logits)
+                self._cand_entropy = kernel.entropy(self._cand_logits)
         return self._cand_entropy
 
     @property

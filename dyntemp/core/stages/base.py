@@ -45,8 +45,9 @@ class Candidates:
 class StepContext:
     """What a stage may read of the step besides the candidates: the ``Step`` (the strategy's view),
     the ids so far (``history``), the sampler's generator, the strategy's temperature function, the
-    vocabulary's size and ``min_keep``. The temperature stage records ``temperature``; a stage that
-    picks the token leaves its ``memo`` for ``accept``."""
+    vocabulary's size and ``min_keep``, and the largest logits ranked when the step's scan found them
+    (``top_ids``, ``top_logits``: the pipeline's ``scan_k`` of them). The temperature stage records
+    ``temperature``; a stage that picks the token leaves its ``memo`` for ``accept``."""
 
     step: Any
     history: Sequence[int] | None
@@ -54,6 +55,8 @@ class StepContext:
     temperature_of: Callable[[Any], float]
     n_vocab: int
     min_keep: int
+    top_ids: "np.ndarray | None" = None
+    top_logits: "np.ndarray | None" = None
     temperature: float = math.nan
     memo: object = field(default=None)
 

@@ -34,6 +34,16 @@ class TopK(_Cut):
 
     settings = (Setting("top_k", 40, "top-k", integer(low=0), off=0, flag="--top-k"),)
 
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self.k = max(self.value, settings.min_keep, 1)
+
+    def apply(self, cand: Candidates, ctx: StepContext) -> None:
+        if ctx.top_ids is not None and cand.ids is None:  # the step's scan ranked these very logits
+            cand.ids, cand.logits, cand.sorted = ctx.top_ids, ctx.top_logits, True
+        else:
+            super().apply(cand, ctx)
+
 
 class TopP(_Cut):
     """Keep the smallest most-likely set whose probability reaches ``top_p``."""
