@@ -272,6 +272,7 @@ class HostInfo:
     check: DecodeCheck = field(repr=False)
     build_features: list[str] = field(default_factory=list)
     amx_in_build: list[str] | None = None  # AMX instructions in llama.cpp's machine code
+    sampling_kernel: str = ""  # dyntemp.core.kernel.path(): compiled (its build and SIMD) or numpy, and why
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -288,6 +289,7 @@ class HostInfo:
             f"build features    {' '.join(self.build_features) or 'unknown (see the decode check)'}",
             f"AMX in the build  {'unknown (no objdump)' if self.amx_in_build is None else ' '.join(self.amx_in_build) or 'no'}",
             f"GPU offload       {_gpu(self.check.gpu_offload)}",
+            f"sampling kernel   {self.sampling_kernel}",
             f"threads           {self.threads} (physical cores: {self.physical_cores})",
             f"default model     {model}",
             self.check.summary(),
@@ -307,6 +309,7 @@ def host_info(*, timeout: float = 300.0) -> HostInfo:
     >>> info.check.ok, info.threads == physical_cores()
     (True, True)
     """
+    from .core import kernel
     from .llama.model import ModelNotFoundError, default_model_path
     from .threads import default_threads, physical_cores
 
@@ -322,7 +325,7 @@ def host_info(*, timeout: float = 300.0) -> HostInfo:
         physical_cores=physical_cores(), threads=default_threads(), default_model=model,
         default_model_installed=installed, check=check,
         build_features=build_features(check.system_info) if check.system_info else [],
-        amx_in_build=build_amx_instructions())
+        amx_in_build=build_amx_instructions(), sampling_kernel=kernel.path())
 
 
 def main() -> int:

@@ -143,11 +143,15 @@ def test_info_reports_versions_build_threads_model_and_check():
     assert info["check"]["ok"] and info["check"]["llama_cpp_version"] == info["llama_cpp_python"]
     assert info["amx_in_build"] == [] and info["check"]["gpu_offload"] is False
     assert ("AVX2" in info["build_features"]) == ("avx2" in host.cpu_flags())
+    # setup.sh built the kernel for this host: the SIMD it runs is the best this CPU has
+    best = "AVX-512" if "avx512f" in host.cpu_flags() else "AVX2" if "avx2" in host.cpu_flags() else ""
+    assert info["sampling_kernel"].startswith("compiled, native build, running " + best)
     out = io.StringIO()
     assert main(["info"], out=out) == 0
     text = out.getvalue()
     assert f"threads           {lscpu_cores()} (physical cores: {lscpu_cores()})" in text
     assert "AMX in the build  no" in text and "decode check: ok" in text
+    assert f"sampling kernel   {info['sampling_kernel']}" in text
 
 
 def test_version_flag(capsys):
