@@ -40,9 +40,15 @@
  * a cut closer than it to a boundary is decided on the exact float64 mass. */
 #define MASS_REL_ERROR 1e-5
 
-/* Vectors of 16 floats (GCC and Clang vector extensions): one AVX-512 register, two AVX2 ones,
- * four SSE2 or NEON ones; the compiler lowers them to what the target has. */
+/* Vectors of floats (GCC and Clang vector extensions): 16 where the build targets AVX-512 (one
+ * register), 8 elsewhere (one AVX2 register, two SSE2 or NEON ones). GCC lowers 16-float vectors
+ * well to AVX-512 only: on AVX2 it spills them, 8x slower; so the portable build, whose clones share
+ * one vector type, uses 8. */
+#if defined(__AVX512F__)
 #define LANES 16
+#else
+#define LANES 8
+#endif
 typedef float vf __attribute__((vector_size(LANES * 4)));
 typedef int32_t vi __attribute__((vector_size(LANES * 4)));
 
@@ -84,7 +90,7 @@ static inline __attribute__((always_inline)) vf exp_nonpositive(vf z, vf *zc)
     return (vf)((vi)(y * (vf)((ni + 127) << 23)) & keep);
 }
 
-static inline double lane_sum(vf v)
+static inline __attribute__((always_inline)) double lane_sum(vf v)
 {
     double total = 0.0;
     for (int l = 0; l < LANES; l++)
@@ -177,13 +183,19 @@ static inline __attribute__((always_inline)) vf vmax(vf a, vf b)
     return (vf)(((vi)a & gt) | ((vi)b & ~gt));
 }
 
-static inline float lane_max(vf v)
+static inline __attribute__((always_inline)) float lane_max(vf v)
 {
 #if defined(__has_builtin) && __has_builtin(__builtin_shufflevector)
+#if LANES == 16
     v = vmax(v, __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));
     v = vmax(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));
     v = vmax(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));
     v = vmax(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
+#else
+    v = vmax(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3));
+    v = vmax(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5));
+    v = vmax(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6));
+#endif
     return v[0];
 #else
     float m = v[0];
@@ -234,13 +246,19 @@ static void add_block_max(Top *top, float v)
     heap[i] = v;
 }
 
-static inline int any_lane(vi mask)
+static inline __attribute__((always_inline)) int any_lane(vi mask)
 {
 #if defined(__has_builtin) && __has_builtin(__builtin_shufflevector)
+#if LANES == 16
     mask |= __builtin_shufflevector(mask, mask, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
     mask |= __builtin_shufflevector(mask, mask, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
     mask |= __builtin_shufflevector(mask, mask, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
     mask |= __builtin_shufflevector(mask, mask, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+#else
+    mask |= __builtin_shufflevector(mask, mask, 4, 5, 6, 7, 0, 1, 2, 3);
+    mask |= __builtin_shufflevector(mask, mask, 2, 3, 0, 1, 6, 7, 4, 5);
+    mask |= __builtin_shufflevector(mask, mask, 1, 0, 3, 2, 5, 4, 7, 6);
+#endif
     return mask[0] != 0;
 #else
     int any = 0;
