@@ -184,21 +184,21 @@ def test_one_writer_per_output(tmp_path):
 
 
 def test_ctrl_c_keeps_a_valid_file_and_the_rerun_completes_it(tmp_path):
-    _long_input(tmp_path / "in.jsonl")
+    _long_input(tmp_path / "in.jsonl", 16)  # enough that a busy machine's late signal still finds work
     out = tmp_path / "out.jsonl"
     running = subprocess.Popen([sys.executable, "-m", "dyntemp", "batch", str(tmp_path / "in.jsonl"), "-o", str(out),
                                 "--seed", "1"], stderr=subprocess.PIPE, text=True)
-    while not out.exists() or len(out.read_text().splitlines()) < 2:
+    while not out.exists() or len(out.read_text().splitlines()) < 1:
         assert running.poll() is None, running.stderr.read()
         time.sleep(0.05)
     running.send_signal(signal.SIGINT)
     assert running.wait(60) == 130
     kept = _records(out)  # every line whole
-    assert 2 <= len(kept) < 12
+    assert 1 <= len(kept) < 16
     result = _batch(str(tmp_path / "in.jsonl"), "-o", str(out), "--seed", "1")
-    assert result.returncode == 0 and f"{12 - len(kept)} made" in result.stderr
+    assert result.returncode == 0 and f"{16 - len(kept)} made" in result.stderr
     ids = [r["id"] for r in _records(out)]
-    assert sorted(ids) == sorted(f"l{i}" for i in range(12))
+    assert sorted(ids) == sorted(f"l{i}" for i in range(16))
 
 
 def test_a_rerun_without_seed_goes_on_with_the_output_s_seed(tmp_path):
