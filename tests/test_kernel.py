@@ -50,16 +50,20 @@ def test_scan_agrees_with_numpy(x, k):
 @given(logits, st.floats(0.05, 0.99), st.floats(-5, 5, width=32))
 @settings(max_examples=300, deadline=None)
 def test_cuts_draws_and_entropies_agree_with_numpy(x, p, threshold):
-    compiled, numpy = on_each_path(lambda: (
-        kernel.top_p(x, p)[0][:kernel.top_p(x, p)[1]].tolist(), kernel.at_least(x, threshold)[0].tolist(),
-        kernel.count_at_least(x, threshold), kernel.deviation(x)))
+    def cuts():
+        head, cut = kernel.top_p(x, p)
+        return (head[:cut].tolist(), kernel.at_least(x, threshold)[0].tolist(), kernel.count_at_least(x, threshold),
+                kernel.deviation(x))
+
+    compiled, numpy = on_each_path(cuts)
     assert compiled[:3] == numpy[:3]
     np.testing.assert_allclose(compiled[3], numpy[3], rtol=1e-9)
     ranked = np.sort(x[np.isfinite(x)])[::-1].copy()
     for u in (0.0, 0.3, 0.999):
         (j, q), (j0, q0) = on_each_path(kernel.draw, ranked, True, u)
         assert j == j0 and abs(q - q0) <= 1e-12 * q0  # numpy's exp may round a last bit apart
-    assert on_each_path(kernel.mass_prefix, ranked, p)[0] == on_each_path(kernel.mass_prefix, ranked, p)[1]
+    prefix, prefix0 = on_each_path(kernel.mass_prefix, ranked, p)
+    assert prefix == prefix0
     a, b = on_each_path(kernel.entropy, ranked)
     assert abs(a - b) <= 1e-12
 

@@ -61,6 +61,43 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const
 #define F32(obj, view, w, what) get_buffer(obj, view, 4, "f", w, what)
 #define I64(obj, view, what) get_buffer(obj, view, 8, "ql", 1, what)
 
+/* The arrays of a call (x, a number, ids, vals[, work]): x float32, ids int64, vals and work float32
+ * and writable. take_buffers holds all of them or, failing, none. */
+typedef struct {
+    Py_buffer x, ids, vals, work;
+    int with_work;
+} Buffers;
+
+static int take_buffers(PyObject *const *args, int with_work, Buffers *b)
+{
+    b->with_work = with_work;
+    if (F32(args[0], &b->x, 0, "x") < 0)
+        return -1;
+    if (I64(args[2], &b->ids, "ids") < 0)
+        goto fail_x;
+    if (F32(args[3], &b->vals, 1, "vals") < 0)
+        goto fail_i;
+    if (with_work && F32(args[4], &b->work, 1, "work") < 0)
+        goto fail_v;
+    return 0;
+fail_v:
+    PyBuffer_Release(&b->vals);
+fail_i:
+    PyBuffer_Release(&b->ids);
+fail_x:
+    PyBuffer_Release(&b->x);
+    return -1;
+}
+
+static void release_buffers(Buffers *b)
+{
+    if (b->with_work)
+        PyBuffer_Release(&b->work);
+    PyBuffer_Release(&b->vals);
+    PyBuffer_Release(&b->ids);
+    PyBuffer_Release(&b->x);
+}
+
 static int check_args(Py_ssize_t nargs, Py_ssize_t want, const char *name)
 {
     if (nargs == want)
@@ -69,54 +106,41 @@ static int check_args(Py_ssize_t nargs, Py_ssize_t want, const char *name)
     return -1;
 }
 
-/* scan(x, k, ids, vals, work) -> (max, log-sum-exp, entropy, count) or None for unusable logits
- * (NaN, +inf, empty, all -inf): the step's statistics and, for k > 0, its top k in ids and vals,
- * ranked, from the one pass. ids and vals hold n values, work k floats. */
+/* scan(x, k, ids, vals, work, stats) -> (max, log-sum-exp, entropy, count) or None for unusable logits
+ * (NaN, +inf, empty, all -inf): the step's statistics (NaN without stats: the top k alone, no exp)
+ * and, for k > 0, its top k in ids and vals, ranked, from the one pass. ids and vals hold n values,
+ * work k floats. */
 static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (check_args(nargs, 5, "scan") < 0)
+    if (check_args(nargs, 6, "scan") < 0)
+        return NULL;
+    int stats = PyObject_IsTrue(args[5]);
+    if (stats < 0)
         return NULL;
     Py_ssize_t k = PyLong_AsSsize_t(args[1]);
     if (k == -1 && PyErr_Occurred())
         return NULL;
-    Py_buffer xb, ib, vb, wb;
-    if (F32(args[0], &xb, 0, "x") < 0)
+    Buffers b;
+    if (take_buffers(args, 1, &b) < 0)
         return NULL;
-    if (I64(args[2], &ib, "ids") < 0)
-        goto fail_x;
-    if (F32(args[3], &vb, 1, "vals") < 0)
-        goto fail_i;
-    if (F32(args[4], &wb, 1, "work") < 0)
-        goto fail_v;
-    Py_ssize_t n = xb.len / 4, count = 0;
-    if (k < 0 || (k > 0 && (ib.len / 8 < n || vb.len / 4 < n || wb.len / 4 < k))) {
+    Py_ssize_t n = b.x.len / 4, count = 0;
+    if (k < 0 || (k > 0 && (b.ids.len / 8 < n || b.vals.len / 4 < n || b.work.len / 4 < k))) {
+        release_buffers(&b);
         PyErr_SetString(PyExc_ValueError, "scan: k must be >= 0, ids and vals as long as x, work k long");
-        goto fail_w;
+        return NULL;
     }
     float top = NAN;
-    double total = 0.0, weighted = 0.0;
+    double total = NAN, weighted = NAN;
     if (n > 0) {
         Py_BEGIN_ALLOW_THREADS
-        top = pass(xb.buf, n, k, ib.buf, vb.buf, wb.buf, &total, &weighted, &count);
+        top = pass(b.x.buf, n, k, b.ids.buf, b.vals.buf, b.work.buf, stats ? &total : NULL, &weighted, &count);
         Py_END_ALLOW_THREADS
     }
-    PyBuffer_Release(&wb);
-    PyBuffer_Release(&vb);
-    PyBuffer_Release(&ib);
-    PyBuffer_Release(&xb);
+    release_buffers(&b);
     if (!isfinite(top)) /* NaN, +inf, all -inf, or empty */
         Py_RETURN_NONE;
     double lse = log(total), entropy = lse - weighted / total;
     return Py_BuildValue("dddn", (double)top, top + lse, entropy > 0.0 ? entropy : 0.0, count);
-fail_w:
-    PyBuffer_Release(&wb);
-fail_v:
-    PyBuffer_Release(&vb);
-fail_i:
-    PyBuffer_Release(&ib);
-fail_x:
-    PyBuffer_Release(&xb);
-    return NULL;
 }
 
 /* at_least(x, threshold, ids, vals) -> count: the values >= threshold, in index order. */
@@ -127,27 +151,16 @@ static PyObject *at_least(PyObject *self, PyObject *const *args, Py_ssize_t narg
     double threshold = PyFloat_AsDouble(args[1]);
     if (threshold == -1.0 && PyErr_Occurred())
         return NULL;
-    Py_buffer xb, ib, vb;
-    if (F32(args[0], &xb, 0, "x") < 0)
+    Buffers b;
+    if (take_buffers(args, 0, &b) < 0)
         return NULL;
-    if (I64(args[2], &ib, "ids") < 0) {
-        PyBuffer_Release(&xb);
-        return NULL;
-    }
-    if (F32(args[3], &vb, 1, "vals") < 0) {
-        PyBuffer_Release(&ib);
-        PyBuffer_Release(&xb);
-        return NULL;
-    }
-    Py_ssize_t n = xb.len / 4, count = -1;
-    if (ib.len / 8 >= n && vb.len / 4 >= n) {
+    Py_ssize_t n = b.x.len / 4, count = -1;
+    if (b.ids.len / 8 >= n && b.vals.len / 4 >= n) {
         Py_BEGIN_ALLOW_THREADS
-        count = collect_at_least(xb.buf, n, (float)threshold, ib.buf, vb.buf);
+        count = collect_at_least(b.x.buf, n, (float)threshold, b.ids.buf, b.vals.buf);
         Py_END_ALLOW_THREADS
     }
-    PyBuffer_Release(&vb);
-    PyBuffer_Release(&ib);
-    PyBuffer_Release(&xb);
+    release_buffers(&b);
     if (count < 0) {
         PyErr_SetString(PyExc_ValueError, "at_least: the buffers must be as long as x");
         return NULL;
@@ -372,32 +385,21 @@ static PyObject *top_p(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     double p = PyFloat_AsDouble(args[1]);
     if (p == -1.0 && PyErr_Occurred())
         return NULL;
-    Py_buffer xb, ib, vb;
-    if (F32(args[0], &xb, 0, "x") < 0)
+    Buffers b;
+    if (take_buffers(args, 0, &b) < 0)
         return NULL;
-    if (I64(args[2], &ib, "ids") < 0) {
-        PyBuffer_Release(&xb);
-        return NULL;
-    }
-    if (F32(args[3], &vb, 1, "vals") < 0) {
-        PyBuffer_Release(&ib);
-        PyBuffer_Release(&xb);
-        return NULL;
-    }
-    const float *x = xb.buf;
-    Py_ssize_t n = xb.len / 4, cut = -1, head = 0;
-    if (n > 0 && ib.len / 8 >= n && vb.len / 4 >= n) {
-        int64_t *ids = ib.buf;
-        float *vals = vb.buf;
+    const float *x = b.x.buf;
+    Py_ssize_t n = b.x.len / 4, cut = -1, head = 0;
+    if (n > 0 && b.ids.len / 8 >= n && b.vals.len / 4 >= n) {
+        int64_t *ids = b.ids.buf;
+        float *vals = b.vals.buf;
         Py_BEGIN_ALLOW_THREADS
         cut = top_p_full(x, n, p, ids, &head);
         for (Py_ssize_t i = 0; i < head; i++)
             vals[i] = x[ids[i]];
         Py_END_ALLOW_THREADS
     }
-    PyBuffer_Release(&vb);
-    PyBuffer_Release(&ib);
-    PyBuffer_Release(&xb);
+    release_buffers(&b);
     if (cut < 0) {
         PyErr_SetString(PyExc_ValueError, "top_p: x must not be empty and the buffers as long as x");
         return NULL;

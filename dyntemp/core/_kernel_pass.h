@@ -239,7 +239,8 @@ static Py_ssize_t rank_top(const float *x, Top *top)
  * exp relative to the running maximum, and (with top) the candidates of the top k. When the maximum
  * rises, the sums so far are rescaled (S' = cS, W' = c(W + S(m - m')), c = exp(m - m')): rarely, as it
  * rises O(log n) times. Float32 lanes sum at most 64 terms before they go into float64. Returns the
- * maximum, or NaN when x holds NaN; S = Σ exp(x - max), W = Σ exp(x - max)·(x - max). */
+ * maximum, or NaN when x holds NaN; S = Σ exp(x - max), W = Σ exp(x - max)·(x - max) in *total and
+ * *weighted, unless total is NULL (the top k alone: no exp at all). */
 HOT static float one_pass(const float *x, Py_ssize_t n, Py_ssize_t block, Top *top_k, double *total,
                           double *weighted)
 {
@@ -279,8 +280,8 @@ HOT static float one_pass(const float *x, Py_ssize_t n, Py_ssize_t block, Top *t
             }
             top = mb;
         }
-        if (mb - top < LN_FLT_MIN)
-            continue; /* adds nothing */
+        if (!total || mb - top < LN_FLT_MIN)
+            continue; /* no sums asked for, or the block adds nothing */
         for (i = start; i < full; i += LANES) {
             vf e = exp_nonpositive(load(x + i) - top, &zc);
             s += e;
@@ -302,8 +303,10 @@ HOT static float one_pass(const float *x, Py_ssize_t n, Py_ssize_t block, Top *t
     for (int l = 0; l < LANES; l++)
         if (nan[l])
             return NAN;
-    *total = s_all + lane_sum(s);
-    *weighted = w_all + lane_sum(w);
+    if (total) {
+        *total = s_all + lane_sum(s);
+        *weighted = w_all + lane_sum(w);
+    }
     return top;
 }
 
@@ -318,7 +321,8 @@ static Py_ssize_t block_for(Py_ssize_t n, Py_ssize_t k)
 }
 
 /* The pass, with the top k when k > 0 (work holds k floats; ids and vals n): returns the maximum
- * (NaN: x holds NaN), the sums, and how many of the top k are ranked in ids and vals. */
+ * (NaN: x holds NaN), the sums (unless total is NULL), and how many of the top k are ranked in ids
+ * and vals. */
 static float pass(const float *x, Py_ssize_t n, Py_ssize_t k, int64_t *ids, float *vals, float *work,
                   double *total, double *weighted, Py_ssize_t *count)
 {

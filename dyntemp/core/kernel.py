@@ -110,7 +110,7 @@ def scan(x: np.ndarray, k: int = 0, removed: Sequence[int] = ()) -> tuple[
         ids = numerics.largest(x, k)
         return lse, entropy, ids, x[ids]
     ids, values, work = _buffers(x.size)
-    result = kernel.scan(x, min(k, x.size), ids, values, work)
+    result = kernel.scan(x, min(k, x.size), ids, values, work, True)
     if result is None:
         as_logits(x)  # raises the error that says what is wrong
     _, lse, entropy, count = result
@@ -126,7 +126,7 @@ def top_k(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         ids = numerics.largest(x, k)
         return ids, x[ids]
     ids, values, work = _buffers(x.size)
-    result = kernel.scan(x, min(k, x.size), ids, values, work)  # the statistics come with it, at no cost
+    result = kernel.scan(x, min(k, x.size), ids, values, work, False)  # the top k alone: no exp pass
     count = 0 if result is None else result[3]
     return ids[:count].copy(), values[:count].copy()
 
