@@ -1,37 +1,24 @@
 """Generation on a llama.cpp model with a ``Sampler`` deciding every token: generate, stream, chat.
 
 The loop evaluates the prompt, then per token reads llama.cpp's logits, lets the sampler draw, and
-feeds the token back. It stops at an end-of-generation token (``finish_reason="eos"``), at a stop
-string (``"stop"``; the stop string is not part of the text) or after ``max_tokens`` (``"length"``).
-Streamed text holds back anything that could still become a stop string.
+feeds the token back; when it stops, and why, is ``dyntemp.llama.sequence``'s (shared with the
+batched engine, ``dyntemp.llama.batched``).
 """
 
 from __future__ import annotations
 
-import time
 from numbers import Integral
 from typing import TYPE_CHECKING, Callable, Generator, Iterator, Mapping, Sequence
 
 from .. import _validate
 from ..core.results import GenerationResult, StreamPiece
 from ..core.stops import check_stop
-from .dry import use_model_breakers
 from .locks import using
-from .logits import LogitsReader, piece_decoder
+from .logits import LogitsReader
+from .sequence import SequenceProgress, prepare
 
 if TYPE_CHECKING:
     from ..core.sampler import Sampler
-
-
-def _held_back(text: str, stops: tuple[str, ...]) -> int:
-    """How many characters at the end of ``text`` could be the start of a stop string."""
-    longest = 0
-    for stop in stops:
-        for n in range(min(len(stop) - 1, len(text)), longest, -1):
-            if text.endswith(stop[:n]):
-                longest = n
-                break
-    return longest
 
 
 def stream(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
@@ -83,62 +70,30 @@ def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int,
           deadline: float | None = None) -> Generator[StreamPiece, None, str]:
     import llama_cpp
 
-    n_ctx = llm.n_ctx()
-    sampler.use_detokenizer(piece_decoder(llm))
-    use_model_breakers(sampler, llm)
-    if sampler.settings.grammar is not None:
-        from .grammar import GrammarConstraint
-
-        sampler.use_constraint(GrammarConstraint(llm, sampler.settings.grammar))
-    sampler.reset()
-    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    prepare(sampler, llm)
+    progress = SequenceProgress(sampler, llama_cpp.llama_model_get_vocab(llm.model), prompt_ids, max_tokens,
+                                stops, llm.n_ctx(), deadline)
     llm.reset()
     set_threads()
     llm.eval(prompt_ids)
-    history = list(prompt_ids)
     read_logits = LogitsReader(llm)
-    emitted = 0
-    reason = "length"
-    for _ in range(max_tokens):
-        if deadline is not None and time.monotonic() >= deadline:
-            reason = "timeout"
-            break
-        token = sampler.sample(read_logits(), history, overwrite=True)
-        record = sampler.trace[-1]
-        if llama_cpp.llama_vocab_is_eog(vocab, token):
-            # The end-of-generation token is not part of the output: not in the text, the tokens or the trace.
-            sampler.trace.pop()
-            del sampler.top_logprobs[len(sampler.trace):]
-            reason = "eos"
-            break
-        history.append(token)
-        text = sampler.text
-        hits = [i for i in (text.find(s, max(0, emitted - len(s))) for s in stops) if i >= 0]
-        if hits:
-            end = min(hits)
-            if end > emitted:
-                yield StreamPiece(text[emitted:end], record)
-            reason = "stop"
-            break
-        safe = len(text) - _held_back(text, stops)
-        if safe > emitted:
-            yield StreamPiece(text[emitted:safe], record)
-            emitted = safe
-        # Prompt and generated tokens share the context, as in llama-cpp-python: at its end, stop with
-        # what was generated rather than fail to decode the next token.
-        if len(history) >= n_ctx:
+    while True:
+        piece = progress.advance(read_logits())
+        if piece is not None:
+            yield piece
+        if progress.reason is not None:
             break
         set_threads()
         try:
-            llm.eval([token])
+            llm.eval([progress.last])
         except RuntimeError as exc:
             if "llama_decode returned 1" not in str(exc):  # 1: no room left in the KV cache, as at n_ctx
                 raise
             break
-    if reason != "stop" and len(sampler.text) > emitted:  # text held back for a stop string that never came
-        yield StreamPiece(sampler.text[emitted:], sampler.trace[-1])
-    sampler.finish_reason = reason
-    return reason
+    piece = progress.end()
+    if piece is not None:
+        yield piece
+    return progress.reason
 
 
 def generate(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
