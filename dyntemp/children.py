@@ -31,11 +31,23 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def pool_results(factory: Callable, args: tuple, jobs: Sequence, workers: int) -> Iterator[tuple[Any, Any]]:
+def pool_results(factory: Callable, args: tuple, jobs: Sequence, workers: int,
+                 batch_size: int = 1) -> Iterator[tuple[Any, Any]]:
     """``(job, result)`` for each of ``jobs`` as they finish, each result ``factory(*args)(job)``: in
     this process for one worker or one job, else on ``workers`` spawned processes, each building
-    its worker once and dying with this one. A process that dies is a ``WorkerFailed``."""
+    its worker once and dying with this one. A process that dies is a ``WorkerFailed``.
+
+    ``batch_size`` > 1: each worker generates that many jobs at once, with its ``many(jobs)``
+    (pairs as they finish): in this process over all the jobs, a new one starting as each ends;
+    in worker processes, a group of ``batch_size`` jobs at a time."""
     if not jobs:
+        return
+    if batch_size > 1:
+        if workers == 1 or len(jobs) <= batch_size:
+            yield from factory(*args).many(jobs)
+            return
+        for _, pairs in pool_results(Grouped, (factory, args), groups(jobs, batch_size), workers):
+            yield from pairs
         return
     if workers == 1 or len(jobs) == 1:
         worker = factory(*args)
@@ -59,6 +71,21 @@ def pool_results(factory: Callable, args: tuple, jobs: Sequence, workers: int) -
         finally:
             for future in pending:
                 future.cancel()
+
+
+def groups(jobs: Sequence, size: int) -> list[Sequence]:
+    """``jobs`` in consecutive groups of ``size`` (the last may be smaller)."""
+    return [jobs[i:i + size] for i in range(0, len(jobs), size)]
+
+
+class Grouped:
+    """``factory(*args)`` called with a group of jobs, which it generates together: their pairs."""
+
+    def __init__(self, factory: Callable, args: tuple) -> None:
+        self.worker = factory(*args)
+
+    def __call__(self, group: Sequence) -> list[tuple[Any, Any]]:
+        return list(self.worker.many(group))
 
 
 _worker: Callable | None = None  # a pool process's worker

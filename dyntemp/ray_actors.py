@@ -56,10 +56,18 @@ class _Actor:
 
 
 def ray_results(factory: Callable, args: tuple, jobs: Sequence, actors: int, *, address: str | None = None,
-                num_cpus_per_actor: float = 1) -> Iterator[tuple[Any, Any]]:
+                num_cpus_per_actor: float = 1, batch_size: int = 1) -> Iterator[tuple[Any, Any]]:
     """``(job, result)`` for each of ``jobs`` as they finish, on ``actors`` Ray actors each running
     ``factory(*args)(job)`` and holding ``num_cpus_per_actor`` CPUs. No more actors start than the
-    cluster has CPUs for (one that could not start would hold its jobs for ever)."""
+    cluster has CPUs for (one that could not start would hold its jobs for ever). ``batch_size`` > 1:
+    an actor generates a group of that many jobs at once (the worker's ``many``)."""
+    if batch_size > 1:
+        from .children import Grouped, groups
+
+        for _, pairs in ray_results(Grouped, (factory, args), groups(jobs, batch_size), actors, address=address,
+                                    num_cpus_per_actor=num_cpus_per_actor):
+            yield from pairs
+        return
     start_ray(address)
     import ray
     from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError

@@ -33,6 +33,7 @@ class BatchOptions:
     max_tokens: int = 256
     seed: int | None = None  # the base seed; None: the one the output was made with, or a new one
     workers: int = 1
+    batch_size: int = 1  # sequences each worker decodes together
     backend: str = "local"
     ray_address: str | None = None
     trace: bool = False
@@ -65,7 +66,8 @@ def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool
     # On Ray each actor holds as many CPUs as it has threads (one unless --threads): the nodes' cores, not
     # this machine's, are what they share.
     threads = options.threads or (1 if options.backend == "ray" else default_threads(workers))
-    setup = ModelSetup(path, options.n_ctx, threads, options.n_gpu_layers, tuple(options.imports), options.trace)
+    setup = ModelSetup(path, options.n_ctx, threads, options.n_gpu_layers, tuple(options.imports), options.trace,
+                       options.batch_size)
     with Output(target) as output:  # first: an output another batch is writing is refused before any reading
         jobs = _read(source, vocabulary, options)
         if options.seed is None:
@@ -78,9 +80,9 @@ def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool
                 from ..ray_actors import ray_results
 
                 pairs = ray_results(BatchWorker, (setup,), todo, workers, address=options.ray_address,
-                                   num_cpus_per_actor=setup.threads)
+                                    num_cpus_per_actor=setup.threads, batch_size=options.batch_size)
             else:
-                pairs = pool_results(BatchWorker, (setup,), todo, workers)
+                pairs = pool_results(BatchWorker, (setup,), todo, workers, options.batch_size)
             records = (record for _, record in pairs)
             made = 0
             if options.ordered and output.path is None:  # standard output: kept, then written in order

@@ -30,6 +30,9 @@ def add_parser(commands) -> None:
     ev.add_argument("--out", "-o", metavar="FOLDER", help="the run folder (required unless the sweep file names one)")
     ev.add_argument("--workers", "-j", type=int, metavar="N",
                     help="worker processes, each loading the model once (default 1)")
+    ev.add_argument("--batch-size", type=int, metavar="N",
+                    help="sequences each worker decodes together, one llama.cpp batch per token: the same records, "
+                         "more tokens/s (default 1)")
     ev.add_argument("--backend", choices=("local", "ray"), default=None,
                     help="run the workers as local processes or Ray actors (pip install 'dyntemp[ray]') "
                          "(default local)")
@@ -70,7 +73,7 @@ def run(args, out) -> None:
                      "scorer": args.scorer, "n_ctx": args.ctx_size, "n_threads": args.threads,
                      "n_gpu_layers": args.n_gpu_layers or None, "sampler": sampler_kwargs(args) or None,
                      "unisolated_code": args.unisolated_code or None, "backend": args.backend,
-                     "ray_address": args.ray_address}
+                     "ray_address": args.ray_address, "batch_size": args.batch_size}
         if args.config:
             sweep = load_sweep(args.config, **overrides)
             folder = args.out or sweep_out(args.config)

@@ -19,14 +19,18 @@ class _JobWorker:
     def __call__(self, job: tuple) -> GenerationRecord:
         return self.worker(*job)
 
+    def many(self, jobs: list) -> Iterator[tuple[tuple, GenerationRecord]]:
+        return self.worker.many(jobs)
+
 
 def results(sweep: Sweep, jobs: list) -> Iterator[GenerationRecord]:
     """The records of ``jobs`` as they finish, on the sweep's backend."""
     if sweep.backend == "ray" and jobs:
         from ..ray_actors import ray_results
 
-        for _, record in ray_results(_JobWorker, (sweep,), jobs, sweep.workers, address=sweep.ray_address):
+        for _, record in ray_results(_JobWorker, (sweep,), jobs, sweep.workers, address=sweep.ray_address,
+                                     batch_size=sweep.batch_size):
             yield record
         return
-    for _, record in pool_results(_JobWorker, (sweep,), jobs, sweep.workers):
+    for _, record in pool_results(_JobWorker, (sweep,), jobs, sweep.workers, sweep.batch_size):
         yield record

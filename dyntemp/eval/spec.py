@@ -36,7 +36,7 @@ from ..core.settings import SamplerSettings
 from ..strategies.spec import SpecError, StrategySpec, grid, parse_grid
 
 _SWEEP_KEYS = ("suites", "strategy", "seeds", "limit", "max_tokens", "sampler", "model", "scorer", "workers", "out",
-               "n_ctx", "n_threads", "n_gpu_layers", "imports", "unisolated_code", "backend", "ray_address")
+               "n_ctx", "n_threads", "n_gpu_layers", "imports", "unisolated_code", "backend", "ray_address", "batch_size")
 
 #: A sweep or strategy spec that cannot be run; the message says where and why.
 SweepSpecError = SpecError
@@ -70,7 +70,9 @@ class Sweep:
     ``unisolated_code=True`` runs the code suite's generated code without the kernel's isolation
     (see ``dyntemp.eval.sandbox``), where bubblewrap cannot run. ``backend`` ``"ray"`` runs the
     generations on ``workers`` Ray actors (``ray_address``: a cluster to join; ``None``: a local
-    Ray); like the threads, it changes nothing that is generated.
+    Ray); like the threads, it changes nothing that is generated. Nor does ``batch_size``: the
+    sequences each worker decodes together, one llama.cpp batch per token (the seeds of a prompt
+    evaluate it once).
 
     >>> sweep = Sweep(["qa"], parse_strategy("constant:temperature=0.3,1.0"), seeds=2, limit=5)
     >>> len(sweep.settings), sweep.seeds
@@ -93,6 +95,7 @@ class Sweep:
     unisolated_code: bool = False
     backend: str = "local"
     ray_address: str | None = None
+    batch_size: int = 1
 
     def __post_init__(self) -> None:
         if self.backend not in ("local", "ray"):
@@ -122,6 +125,7 @@ class Sweep:
             if self.max_tokens is not None:
                 self.max_tokens = _validate.integer("max_tokens", self.max_tokens, low=1)
             self.workers = _validate.integer("workers", self.workers, low=1)
+            self.batch_size = _validate.integer("batch_size", self.batch_size, low=1)
             self.n_ctx = _validate.integer("n_ctx", self.n_ctx, low=64)
             if self.n_threads is not None:
                 self.n_threads = _validate.integer("n_threads", self.n_threads, low=1)

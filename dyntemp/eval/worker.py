@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from typing import Iterator, Sequence
 
 from ..core import Sampler, SamplerSettings
 from ..records import GenerationRecord
@@ -29,14 +30,52 @@ class Worker:
         self.llm = load_model(sweep.model, n_ctx=sweep.n_ctx, n_threads=threads, n_gpu_layers=sweep.n_gpu_layers)
         self.scorer = (Scorer(sweep.scorer, n_threads=threads, n_gpu_layers=sweep.n_gpu_layers)
                        if sweep.scorer else None)
+        self.batch_size = sweep.batch_size
+        self._engine = None
 
     def __call__(self, suite: str, item: Item, setting: StrategySpec, seed: int) -> GenerationRecord:
-        settings = SamplerSettings(setting, seed=seed, **self.sampler, check_strategy=False)  # the sweep checked it
-        budget = item.max_tokens if self.max_tokens is None else min(item.max_tokens, self.max_tokens)
+        sampler, budget = self._sampler(item, setting, seed)
         try:
-            result = Sampler.from_settings(settings).chat(self.llm, item.messages(), max_tokens=budget)
+            result = sampler.chat(self.llm, item.messages(), max_tokens=budget)
         except ValueError as exc:  # the item itself cannot run (its prompt does not fit the context)
             raise RunError(f"suite {suite}, item {item.id!r}: {exc}") from None
+        return self._record(suite, item, sampler.settings, result)
+
+    def many(self, jobs: Sequence[tuple]) -> Iterator[tuple[tuple, GenerationRecord]]:
+        """The jobs' records as they finish, ``batch_size`` generated at once: those ``__call__``
+        makes one at a time."""
+        from ..llama.batched import BatchedEngine, BatchRequest
+        from ..llama.generation import chat_tokens
+
+        if self._engine is None:
+            self._engine = BatchedEngine(self.llm, self.batch_size, n_ctx=self.llm.n_ctx())
+        samplers = []
+
+        def requests():
+            for suite, item, setting, seed in jobs:
+                sampler, budget = self._sampler(item, setting, seed)
+                try:
+                    prompt = chat_tokens(self.llm, item.messages())
+                except ValueError as exc:
+                    raise RunError(f"suite {suite}, item {item.id!r}: {exc}") from None
+                samplers.append(sampler)
+                yield BatchRequest(sampler, prompt, budget)
+
+        for event in self._engine.run(requests()):
+            suite, item, _, _ = job = jobs[event.index]
+            if isinstance(event.error, ValueError):
+                raise RunError(f"suite {suite}, item {item.id!r}: {event.error}") from None
+            if event.error is not None:
+                raise event.error
+            if event.result is not None:
+                yield job, self._record(suite, item, samplers[event.index].settings, event.result)
+
+    def _sampler(self, item: Item, setting: StrategySpec, seed: int) -> tuple[Sampler, int]:
+        settings = SamplerSettings(setting, seed=seed, **self.sampler, check_strategy=False)  # the sweep checked it
+        budget = item.max_tokens if self.max_tokens is None else min(item.max_tokens, self.max_tokens)
+        return Sampler.from_settings(settings), budget
+
+    def _record(self, suite: str, item: Item, settings: SamplerSettings, result) -> GenerationRecord:
         columns = result.trace.to_columns()
         values = {
             **metrics.text_metrics(result.text),
