@@ -29,10 +29,9 @@ class BatchContext:
     >>> llm = load_model(n_ctx=256)
     >>> ctx = BatchContext(llm, 2, 128)
     >>> prompt = llm.tokenize(b"The capital of France is")
-    >>> for seq in (0, 1):
-    ...     ctx.add_tokens(prompt, 0, seq)
+    >>> rows = [ctx.add_tokens(prompt, 0, seq) for seq in (0, 1)]  # where each prompt's last logits will be
     >>> ctx.decode()
-    >>> [llm.detokenize([int(ctx.logits(i).argmax())]) for i in (len(prompt) - 1, 2 * len(prompt) - 1)]
+    >>> [llm.detokenize([int(ctx.logits(row).argmax())]) for row in rows]
     [b' Paris', b' Paris']
     """
 
