@@ -95,14 +95,16 @@ def test_batch_size_gives_the_records_of_one_at_a_time(tmp_path):
     lines += [{"id": f"s{seed}", "prompt": PROMPTS[4], "max_tokens": 16, "seed": seed} for seed in range(3)]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     outputs = {}
-    for size in ("1", "4"):
-        out = tmp_path / f"out{size}.jsonl"
+    # one at a time; four at once in this process; groups of three on two worker processes
+    for name, flags in {"one": ["--batch-size", "1"], "four": ["--batch-size", "4"],
+                        "workers": ["--batch-size", "3", "--workers", "2"]}.items():
+        out = tmp_path / f"{name}.jsonl"
         result = subprocess.run([sys.executable, "-m", "dyntemp", "batch", str(tmp_path / "in.jsonl"), "-o", str(out),
-                                 "--strategy", "edt", "--trace", "--batch-size", size], capture_output=True, text=True,
-                                timeout=300)
+                                 "--strategy", "edt", "--trace", *flags], capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr
-        outputs[size] = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
-    assert len(outputs["4"]) == len(lines) and outputs["4"] == outputs["1"]
+        outputs[name] = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert len(outputs["one"]) == len(lines)
+    assert outputs["four"] == outputs["one"] and outputs["workers"] == outputs["one"]
 
 
 def test_eval_batch_size_gives_the_records_of_one_at_a_time(tmp_path):

@@ -70,7 +70,7 @@ class _Job:
 
 
 class _Place:
-    """One of the context's sequences: what its KV cells hold, and the job using it."""
+    """One of the context's sequences: the tokens its KV cells hold, and the job using it."""
 
     __slots__ = ("seq", "cached", "job")
 
@@ -152,6 +152,8 @@ class BatchedEngine:
             if place.job is not None:
                 _lock_of(place.job.progress.sampler).release()
                 place.job = None
+                self.context.keep(place.seq, 0)
+                place.cached = []
 
     def generate(self, requests: Iterable[BatchRequest]) -> list[GenerationResult]:
         """``run`` to the end: the results in the order of ``requests``; the first error is raised
@@ -221,15 +223,8 @@ class BatchedEngine:
         return events
 
     def _full(self, generating: list[_Place], chunks: list, events: list[BatchEvent]) -> None:
-        """No room in the KV cache for the batch (nothing was decoded): the cells that free places
-        keep for later prompts go first; when there are none, the sequences in the batch end, those
-        generating with what they have."""
-        stale = [place for place in self._places if place.job is None and place.cached]
-        for place in stale:
-            self.context.keep(place.seq, 0)
-            place.cached = []
-        if stale:
-            return
+        """No room in the KV cache for the batch (nothing was decoded; with each sequence bounded by
+        its stream's size, a safeguard): the sequences in it end, those generating with what they have."""
         for place in generating:
             self._end(place, events)
         for place, _ in chunks:
@@ -249,8 +244,6 @@ class BatchedEngine:
                 events.append(BatchEvent(index, error=exc))
                 continue
             place = free[0]
-            self.context.keep(place.seq, 0)
-            place.cached = []
             job = _Job(index, progress, prompt, list(prompt))
             if self.context.reuses_prefixes:
                 # Seeds of one prompt: the first evaluates it, the others share its cells and its logits.
@@ -301,6 +294,8 @@ class BatchedEngine:
     def _end(self, place: _Place, events: list[BatchEvent], error: BaseException | None = None) -> None:
         job = place.job
         place.job = None
+        self.context.keep(place.seq, 0)  # its cells are nobody's now
+        place.cached = []
         progress = job.progress
         try:
             if error is None:
