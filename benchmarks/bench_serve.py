@@ -3,8 +3,8 @@
 Both serve the default model on 127.0.0.1 with the same cores (``--threads``), the same context and
 the same sampler settings (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no repeat penalty;
 llama-cpp-python samples with llama.cpp's native chain, dyntemp with its own). dyntemp runs
-``--parallel 2``: a slot alone decodes with every thread, two busy slots split them;
-llama-cpp-python runs one request at a time behind its lock, each with every thread.
+``--parallel 4``: the requests are decoded together, one token of each per llama.cpp batch, with
+every thread; llama-cpp-python runs one request at a time behind its lock, each with every thread.
 
 At 1, 2 and 4 concurrent clients, each client streams the same completions (same prompts, seeds,
 ``max_tokens``) to one server, then to the other, the order alternating between rounds. Tokens are
@@ -112,7 +112,7 @@ def main() -> int:
 
     ports = {"dyntemp": _port(), "llama-cpp-python": _port()}
     commands = {
-        "dyntemp": [sys.executable, "-m", "dyntemp", "serve", "--port", str(ports["dyntemp"]), "--parallel", "2",
+        "dyntemp": [sys.executable, "-m", "dyntemp", "serve", "--port", str(ports["dyntemp"]), "--parallel", str(max(CONCURRENCY)),
                     "--threads", str(args.threads), "--ctx-size", "2048"],
         "llama-cpp-python": [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
                              "--port", str(ports["llama-cpp-python"]), "--n_threads", str(args.threads),

@@ -5,11 +5,13 @@ invalid): no 5xx, no lost or mixed-up response, every slot free at the end."""
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from dyntemp import Sampler
+from dyntemp.llama.logits import eog_tokens
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 STRATEGIES = ["edt:theta=0.6", {"name": "sentence", "temperatures": [0.3, 1.2]}, 0.9, "target-entropy"]
@@ -74,3 +76,27 @@ def test_load_of_200_requests_8_at_a_time(server, model2048):
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'dyntemp_queue_length{model="SmolLM2-135M-Instruct.Q4_1"} 0.0' in metrics
     assert not any(line.startswith("dyntemp_requests_total") and 'status="5' in line for line in metrics.splitlines())
+
+
+def test_the_slots_of_a_model_are_decoded_together_in_one_process(server, model2048):
+    from test_serve_access import _slot_pids
+
+    assert len(_slot_pids(server)) == 1  # two slots (--parallel 2), one engine process
+    times: dict[int, list[float]] = {}
+
+    def stream(i: int) -> str:
+        chunks = server.client().completions.create(model=MODEL, prompt=f"Story number {i}:", max_tokens=40,
+                                                    seed=7, stream=True, extra_body={"ignore_eos": True})
+        parts = []
+        for chunk in chunks:
+            times.setdefault(i, []).append(time.monotonic())
+            parts.append(chunk.choices[0].text)
+        return "".join(parts)
+
+    with ThreadPoolExecutor(2) as pool:
+        texts = list(pool.map(stream, range(2)))
+    # Each stream's text came while the other's was coming: neither waited for the other to end.
+    assert max(t[0] for t in times.values()) < min(t[-1] for t in times.values())
+    for i, text in enumerate(texts):
+        eog = {token: float("-inf") for token in eog_tokens(model2048)}
+        assert text == Sampler(0.8, seed=7, logit_bias=eog).generate(model2048, f"Story number {i}:", max_tokens=40).text

@@ -47,8 +47,8 @@ def add_parser(commands) -> None:
                                                            "only)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     serve.add_argument("--parallel", "-np", type=int, default=1, metavar="N",
-                       help="slots per model: requests generated at once, each slot its own llama.cpp context; "
-                            "a slot generating alone takes all the threads, busy slots split them (default 1)")
+                       help="slots per model: requests generated at once, decoded together in one llama.cpp "
+                            "batch per token, in one process per model (default 1)")
     serve.add_argument("--max-queue", type=int, default=64, metavar="N",
                        help="requests that may wait for a slot; more get 503 with Retry-After (default 64)")
     serve.add_argument("--ctx-size", "-c", type=int, default=2048, metavar="N",

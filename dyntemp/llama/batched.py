@@ -145,12 +145,14 @@ class BatchedEngine:
         finally:
             self.drop()
 
-    def drop(self) -> None:
-        """Drop every request not yet ended (their samplers are free again)."""
-        self._waiting.clear()
+    def drop(self, index: int | None = None) -> None:
+        """Drop the request of ``index`` (as ``submit`` gave it), or every request not yet ended;
+        no event comes of it, and its sampler is free again."""
+        self._waiting = [(i, r) for i, r in self._waiting if index is not None and i != index]
         for place in self._places:
-            if place.job is not None:
-                _lock_of(place.job.progress.sampler).release()
+            job = place.job
+            if job is not None and index in (None, job.index):
+                _lock_of(job.progress.sampler).release()
                 place.job = None
                 self.context.keep(place.seq, 0)
                 place.cached = []

@@ -1,13 +1,13 @@
-"""Slots: each served model has ``parallel`` slots, each its own ``llama_cpp.Llama`` in its own
-process (``dyntemp.serve.slot_process``) with a thread here that relays its events; a request takes a free slot or waits in a bounded
-queue, and a full queue answers 503 at once rather than making the client wait without end. The
-slots share the cores: one generating alone decodes with every thread, busy ones split them."""
+"""Slots: each served model has ``parallel`` slots over one engine process
+(``dyntemp.serve.slot_process``), where the jobs of all its slots are decoded together, one token of
+each per llama.cpp batch, with every core; a thread here per slot relays its job's events. A request
+takes a free slot or waits in a bounded queue, and a full queue answers 503 at once rather than
+making the client wait without end."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import multiprocessing
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,7 +17,7 @@ from typing import Callable
 from ..llama.model import default_model_path
 from ..api.errors import APIError
 from .auth import RETRY_AFTER_SECONDS
-from .slot_process import SlotProcess
+from .slot_process import EngineProcess
 
 
 
@@ -29,21 +29,15 @@ class ModelFile:
     path: str
 
 
-class Cores:
-    """The threads every slot shares: a slot generating alone takes them all, and busy slots split
-    them (a slot's process sets its context's threads between decodes, from ``busy``)."""
+class Slot:
+    """One of a model's ``parallel`` places: a request holds it while its job runs on the model's
+    engine process."""
 
-    def __init__(self, threads: int) -> None:
-        self.threads = threads
-        self.shared = multiprocessing.get_context("spawn").RawValue("i", 0)  # read by the slots' processes
+    def __init__(self, index: int, engine: EngineProcess) -> None:
+        self.index, self.engine = index, engine
 
-    @property
-    def busy(self) -> int:
-        return self.shared.value
-
-    @busy.setter
-    def busy(self, value: int) -> None:
-        self.shared.value = value
+    def run(self, job, emit: Callable[[object], None], cancelled: threading.Event) -> None:
+        self.engine.run(job, emit, cancelled)
 
 
 class ServedModel:
@@ -55,19 +49,17 @@ class ServedModel:
     longest waiting request, else back to the free ones, the one that just finished on top (its
     caches are warm)."""
 
-    def __init__(self, model: ModelFile, slots: list[SlotProcess], max_queue: int, cores: Cores, vocabulary) -> None:
+    def __init__(self, model: ModelFile, engine: EngineProcess, parallel: int, max_queue: int, vocabulary) -> None:
         self.name = model.name
-        self.slots = slots
+        self.engine = engine
+        self.slots = [Slot(i, engine) for i in range(parallel)]
         self.vocabulary = vocabulary
         self.llm, self.n_vocab = vocabulary.llm, vocabulary.n_vocab
         self.max_prompt_chars = vocabulary.max_prompt_chars
-        self.n_ctx, _ = slots[0].ready()
-        for slot in slots[1:]:
-            slot.ready()
-        self.threads = [ThreadPoolExecutor(1, thread_name_prefix=f"dyntemp-slot-{s.index}") for s in slots]
+        self.n_ctx, _ = engine.ready()
+        self.threads = [ThreadPoolExecutor(1, thread_name_prefix=f"dyntemp-slot-{s.index}") for s in self.slots]
         self.max_queue = max_queue
-        self.cores = cores
-        self._free = list(slots)
+        self._free = list(self.slots)
         self._waiters: collections.deque[asyncio.Future] = collections.deque()
 
     @property
@@ -83,7 +75,7 @@ class ServedModel:
     def busy(self) -> int:
         return len(self.slots) - len(self._free)
 
-    async def acquire(self) -> SlotProcess:
+    async def acquire(self) -> Slot:
         """A free slot, after waiting in the queue if need be; 503 when the queue is full. A request
         cancelled while it waits (its client left) leaves the queue."""
         if self._free and not self._waiters:
@@ -103,10 +95,9 @@ class ServedModel:
                 else:
                     self._waiters.remove(waiter)
                 raise
-        self.cores.busy += 1
         return slot
 
-    def _hand_on(self, slot: SlotProcess) -> None:
+    def _hand_on(self, slot: Slot) -> None:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -114,7 +105,7 @@ class ServedModel:
                 return
         self._free.append(slot)
 
-    def run(self, slot: SlotProcess, job, emit: Callable[[object], None], cancelled: threading.Event,
+    def run(self, slot: Slot, job, emit: Callable[[object], None], cancelled: threading.Event,
             loop: asyncio.AbstractEventLoop, done: Callable[[], None]) -> Future:
         """Run ``job`` on ``slot`` (``emit`` gets its events, on the slot's thread); the slot is free
         again (and ``done`` called, on the event loop) when the job ends, whatever became of the
@@ -128,44 +119,39 @@ class ServedModel:
 
         return self.threads[self.slots.index(slot)].submit(task)
 
-    def _release(self, slot: SlotProcess, done: Callable[[], None]) -> None:
-        self.cores.busy -= 1
+    def _release(self, slot: Slot, done: Callable[[], None]) -> None:
         self._hand_on(slot)
         done()
 
     def close(self) -> None:
-        for slot in self.slots:  # a slot that dies now is not started again
-            slot.closing = True
+        self.engine.closing = True  # an engine that dies now is not started again
         for thread in self.threads:
             thread.shutdown(wait=True)
-        for slot in self.slots:
-            slot.close()
+        self.engine.close()
         self.llm.close()
 
 
 def load_models(models: list[ModelFile], *, parallel: int, threads: int | None, n_ctx: int, max_queue: int,
                 n_gpu_layers: int = 0, verbose: bool = False, imports: tuple[str, ...] = ()) -> dict[str, ServedModel]:
-    """Start ``parallel`` slot processes of each model (loading at once), sharing ``threads`` (by
-    default the machine's physical cores): the slots generating at a time split them. ``imports``:
-    modules each slot imports first, for the strategies they register. A model that cannot load is
-    a ``ValueError``."""
+    """Start an engine process of ``parallel`` sequences for each model (loading at once), each
+    with ``threads`` threads (by default the machine's physical cores). ``imports``: modules each
+    process imports first, for the strategies they register. A model that cannot load is a
+    ``ValueError``."""
     from ..threads import default_threads
     from ..llama.vocabulary import Vocabulary
 
-    cores = Cores(threads or default_threads())
     load = {"n_ctx": n_ctx, "n_gpu_layers": n_gpu_layers, "verbose": verbose}
-    started = {model.name: [SlotProcess(m * parallel + i, model.path or default_model_path(), load, tuple(imports),
-                                        cores.shared, cores.threads) for i in range(parallel)]
+    started = {model.name: EngineProcess(m, model.path or default_model_path(), load, tuple(imports),
+                                         threads or default_threads(), parallel)
                for m, model in enumerate(models)}
     served = {}
     try:
         for model in models:
             vocabulary = Vocabulary(model.path, n_ctx)
-            served[model.name] = ServedModel(model, started[model.name], max_queue, cores, vocabulary)
+            served[model.name] = ServedModel(model, started[model.name], parallel, max_queue, vocabulary)
     except BaseException:
-        for slots in started.values():
-            for slot in slots:
-                slot.close()
+        for engine in started.values():
+            engine.close()
         raise
     return served
 
