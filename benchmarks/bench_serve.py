@@ -112,8 +112,8 @@ def main() -> int:
 
     ports = {"dyntemp": _port(), "llama-cpp-python": _port()}
     commands = {
-        "dyntemp": [sys.executable, "-m", "dyntemp", "serve", "--port", str(ports["dyntemp"]), "--parallel", str(max(CONCURRENCY)),
-                    "--threads", str(args.threads), "--ctx-size", "2048"],
+        "dyntemp": [sys.executable, "-m", "dyntemp", "serve", "--port", str(ports["dyntemp"]),
+                    "--parallel", str(max(CONCURRENCY)), "--threads", str(args.threads), "--ctx-size", "2048"],
         "llama-cpp-python": [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
                              "--port", str(ports["llama-cpp-python"]), "--n_threads", str(args.threads),
                              "--n_threads_batch", str(args.threads), "--n_ctx", "2048", "--verbose", "False",
