@@ -176,6 +176,9 @@ class BatchedEngine:
         (and prompt chunks beside them), and draw: the events of this step."""
         events: list[BatchEvent] = []
         self._admit(events)
+        for place in self._places:  # a prompt not yet evaluated past its deadline is not evaluated at all
+            if place.job is not None and place.job.pending and place.job.progress.expired():
+                self._end(place, events, reason="timeout")
         context = self.context
         generating = [place for place in self._places
                       if place.job is not None and not place.job.pending and place.job.first is None]
@@ -264,10 +267,10 @@ class BatchedEngine:
         _lock_of(sampler).acquire(False, "this Sampler is already generating: use one Sampler per request")
         try:
             prepare(sampler, self.llm)
+            return prompt, SequenceProgress(sampler, self._vocab, prompt, max_tokens, stops, n_ctx, request.deadline)
         except BaseException:
             _lock_of(sampler).release()
             raise
-        return prompt, SequenceProgress(sampler, self._vocab, prompt, max_tokens, stops, n_ctx, request.deadline)
 
     def _waits(self, place: _Place) -> bool:
         """True while ``place``'s job waits for its donor to evaluate their prompt. Once it has, the
@@ -293,7 +296,8 @@ class BatchedEngine:
     def _place_of(self, job: _Job) -> _Place | None:
         return next((place for place in self._places if place.job is job), None)
 
-    def _end(self, place: _Place, events: list[BatchEvent], error: BaseException | None = None) -> None:
+    def _end(self, place: _Place, events: list[BatchEvent], error: BaseException | None = None,
+             reason: str | None = None) -> None:
         job = place.job
         place.job = None
         self.context.keep(place.seq, 0)  # its cells are nobody's now
@@ -301,7 +305,7 @@ class BatchedEngine:
         progress = job.progress
         try:
             if error is None:
-                piece = progress.end()
+                piece = progress.end(reason)
                 if piece is not None:
                     job.parts.append(piece.text)
                     events.append(BatchEvent(job.index, piece))

@@ -81,10 +81,14 @@ class SequenceProgress:
         """The token to decode next: the last one drawn."""
         return self.history[-1]
 
+    def expired(self) -> bool:
+        """True once the deadline has passed: no token may be drawn."""
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
     def advance(self, logits: "np.ndarray") -> StreamPiece | None:
         """Draw a token from ``logits`` (the sampler may overwrite them): the text it makes safe to
         show, if any. Afterwards ``reason`` says whether the generation has ended."""
-        if self._deadline is not None and time.monotonic() >= self._deadline:
+        if self.expired():
             self.reason = "timeout"
             return None
         sampler = self.sampler

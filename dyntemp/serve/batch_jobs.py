@@ -99,7 +99,10 @@ class JobRunner:
         for event in events:
             choice = self._by_index.get(event.index)
             if choice is not None:
-                self._relay(choice, event)
+                try:
+                    self._relay(choice, event)
+                except Exception as exc:  # noqa: BLE001 - this job's failure (its logprobs' text, say) alone
+                    self._fail(choice.job.id, exc)
 
     def _relay(self, choice: _Choice, event: BatchEvent) -> None:
         job = choice.job.job

@@ -25,9 +25,23 @@ from typing import Callable
 from .engine import SLOT_DIED, TIMED_OUT, Failed
 
 _POLL_SECONDS = 0.05  # how soon a client that left stops its generation, at the latest
-#: Seconds a job has to stop by itself after its timeout or its client leaving; then its process is killed.
+#: Seconds a job has to stop by itself after its timeout or its client leaving; then, if its process
+#: has been silent as long (stuck, not just busy), the process is killed.
 KILL_AFTER = 1.0
-_DIED = object()  # a job's queue gets it when the process died under it
+#: Seconds past that after which the process is killed even if it is not silent.
+_KILL_BUSY_AFTER = 10.0
+_DIED = object()  # what a job's queue gets when the process died under it
+_HEARTBEAT = -1  # the job id of the message the process sends after each step
+
+
+class _Link:
+    """One run of the process: its pipe, the process, when it was last heard from, and whether it
+    has loaded its model and takes jobs."""
+
+    __slots__ = ("conn", "process", "heard", "up")
+
+    def __init__(self, conn, process) -> None:
+        self.conn, self.process, self.heard, self.up = conn, process, time.monotonic(), threading.Event()
 
 
 class EngineProcess:
@@ -42,20 +56,21 @@ class EngineProcess:
         self._ids = itertools.count()
         self._jobs: dict[int, queue.Queue] = {}
         self._sending = threading.Lock()
-        self._up = threading.Event()
-        self.closing = False
-        self._reply = None
-        self.start()
-
-    def start(self) -> None:
-        self._up.clear()
-        self.conn, child = self._context.Pipe()
-        self.process = self._context.Process(target=_main, args=(child, *self._args), daemon=True,
-                                             name=f"dyntemp-engine-{self.index}")
-        self.process.start()
-        child.close()
+        self._starting = threading.Lock()  # a start and the closing flag, one at a time
         self._loaded = threading.Event()
-        threading.Thread(target=self._read, args=(self.conn, self.process), daemon=True,
+        self._reply = None  # the first process's answer to loading
+        self._failure = ""  # why the last start failed, if it did
+        self.closing = False
+        self._start()
+
+    def _start(self) -> None:
+        conn, child = self._context.Pipe()
+        process = self._context.Process(target=_main, args=(child, *self._args), daemon=True,
+                                        name=f"dyntemp-engine-{self.index}")
+        process.start()
+        child.close()
+        self._link = link = _Link(conn, process)
+        threading.Thread(target=self._read, args=(link,), daemon=True,
                          name=f"dyntemp-engine-{self.index}-reader").start()
 
     def ready(self) -> tuple[int, int]:
@@ -65,110 +80,121 @@ class EngineProcess:
             raise ValueError(self._reply[1])
         return self._reply[1], self._reply[2]
 
-    def _read(self, conn, process) -> None:
+    def _read(self, link: _Link) -> None:
         """The process's messages, to the queues of their jobs; when it ends, every job still there
         is told, and (unless the server is closing) the process is started again."""
         try:
-            reply = conn.recv()
+            reply = link.conn.recv()
         except (EOFError, OSError):
-            reply = ("error", f"engine {self.index}'s process died while loading the model "
-                              f"(exit status {process.exitcode})")
-        self._reply = reply
-        self._loaded.set()
+            reply = ("error", f"slot {self.index}'s process died while loading the model "
+                              f"(exit status {link.process.exitcode})")
+        if self._reply is None:
+            self._reply = reply
+            self._loaded.set()
         if reply[0] != "ready":
+            self._failure = reply[1]
             return
-        self._up.set()
+        link.up.set()
         try:
             while True:
-                job_id, event = conn.recv()
+                job_id, event = link.conn.recv()
+                link.heard = time.monotonic()
                 jobs = self._jobs.get(job_id)
                 if jobs is not None:
-                    jobs.put(event)
-        except (EOFError, OSError):
+                    jobs.put((link, event))
+        except Exception:  # noqa: BLE001 - a pipe that breaks or cannot be read: the process is done for
             pass
-        self._up.clear()
-        process.kill()
-        process.join(5)
+        link.up.clear()
+        link.process.kill()
+        link.process.join(5)
         for jobs in list(self._jobs.values()):
-            jobs.put(_DIED)
-        if not self.closing:
-            self.start()
+            jobs.put((link, _DIED))
+        with self._starting:
+            if not self.closing:
+                self._start()
 
     def run(self, job, emit: Callable[[object], None], cancelled: threading.Event) -> None:
         """Run ``job`` in the process and ``emit`` its events; on the calling slot's thread. A job
         not over ``KILL_AFTER`` seconds after its timeout, or after its client left (``cancelled``),
-        has its process killed and started again."""
-        while True:
-            sent = self._run_once(job, emit, cancelled)
-            if sent is not None:
+        has its process killed and started again, if the process has been silent as long. A job
+        whose process died before it sent anything runs once more, on the new process."""
+        limit = time.monotonic() + job.timeout + KILL_AFTER
+        for last in (False, True):
+            if self._run_once(job, emit, cancelled, limit, last):
                 return
-            # The process died before this job sent anything: the new one runs it from the start.
 
-    def _run_once(self, job, emit, cancelled: threading.Event) -> bool | None:
-        """``True`` once the job is over; ``None`` when its process died before it sent an event."""
-        if cancelled.is_set():  # the client left while it waited for a slot
-            return True
+    def _run_once(self, job, emit, cancelled: threading.Event, limit: float, last: bool) -> bool:
+        """``True`` once the job is over; ``False`` when its process died before it sent anything."""
         job_id = next(self._ids)
         events = self._jobs[job_id] = queue.Queue()
-        limit = time.monotonic() + job.timeout + KILL_AFTER
-        told, any_sent = False, False
+        again = "; it is started again"
         try:
-            while not self._up.wait(_POLL_SECONDS):  # the process is starting again
-                if self.closing or cancelled.is_set():
+            link = None
+            while link is None:  # the process may be starting again
+                if cancelled.is_set() or self.closing:
                     return True
                 if time.monotonic() >= limit:
                     emit(Failed(SLOT_DIED, f"slot {self.index}'s process is not running: it could not be started "
-                                           f"again ({self._reply[1] if self._reply else 'still loading'})"))
+                                           f"again ({self._failure or 'it is still loading'})"))
                     return True
-            process = self.process
-            if not self._send(("job", job_id, job)):
-                return None
+                current = self._link
+                if current.up.wait(_POLL_SECONDS) and self._send(current, ("job", job_id, job)):
+                    link = current
+            told, any_sent = False, False
             while True:
+                now = time.monotonic()
                 if cancelled.is_set() and not told:
-                    self._send(("cancel", job_id))
-                    told = True
-                    limit = min(limit, time.monotonic() + KILL_AFTER)
-                if time.monotonic() >= limit:
-                    process.kill()  # the reader starts it again
+                    told = self._send(link, ("cancel", job_id))
+                    limit = min(limit, now + KILL_AFTER)
+                if now >= limit and (now - link.heard >= KILL_AFTER or now >= limit + _KILL_BUSY_AFTER):
+                    link.process.kill()  # stuck: the reader starts it again
                     if not cancelled.is_set():  # its client left, or it was aborted: nobody waits for a word
-                        again = "" if self.closing else "; it is started again"
                         emit(Failed(TIMED_OUT, f"the request did not end within its time limit ({job.timeout:g} s: "
-                                               f"--timeout, or t_max_predict_ms) and its slot was stopped{again}"))
+                                               f"--timeout, or t_max_predict_ms) and its slot was stopped"
+                                               f"{'' if self.closing else again}"))
                     return True
                 try:
-                    event = events.get(timeout=_POLL_SECONDS)
+                    source, event = events.get(timeout=_POLL_SECONDS)
                 except queue.Empty:
+                    continue
+                if source is not link:  # from a process this job was not sent to
                     continue
                 if event is None:  # the job is over
                     return True
                 if event is _DIED:
-                    if not any_sent and not self.closing and not cancelled.is_set():
-                        return None
+                    if not (any_sent or last or self.closing or cancelled.is_set()):
+                        return False
                     if not cancelled.is_set():
-                        again = "" if self.closing else "; it is started again"
                         emit(Failed(SLOT_DIED, f"slot {self.index}'s process died (exit status "
-                                               f"{process.exitcode}){again}"))
+                                               f"{link.process.exitcode}){'' if self.closing else again}"))
                     return True
                 any_sent = True
                 emit(event)
         finally:
             del self._jobs[job_id]
 
-    def _send(self, message) -> bool:
-        with self._sending:
-            try:
-                self.conn.send(message)
-                return True
-            except (OSError, ValueError):
-                return False
+    def _send(self, link: _Link, message) -> bool:
+        """Send ``message`` to ``link``'s process; ``False`` when it cannot be sent now (the pipe is
+        broken, or another thread's send is blocked by a process that does not read)."""
+        if not self._sending.acquire(timeout=_POLL_SECONDS):
+            return False
+        try:
+            link.conn.send(message)
+            return True
+        except (OSError, ValueError):
+            return False
+        finally:
+            self._sending.release()
 
     def close(self) -> None:
-        self.closing = True
-        self._send(None)
-        self.process.join(10)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
+        with self._starting:
+            self.closing = True
+        link = self._link
+        self._send(link, None)
+        link.process.join(10)
+        if link.process.is_alive():
+            link.process.kill()
+            link.process.join()
 
 
 def _main(conn, path: str, load: dict, imports: tuple[str, ...], threads: int, parallel: int) -> None:
@@ -194,7 +220,9 @@ def _main(conn, path: str, load: dict, imports: tuple[str, ...], threads: int, p
         for module in imports:  # the modules that register the server's own strategies
             importlib.import_module(module)
         llm = load_model(path, n_threads=threads, **load)
-        engine = BatchedEngine(llm, parallel, threads=threads)
+        # Prompts go in chunks of at most 256 tokens beside the others' tokens, so that a step (between
+        # which cancellations are read, and after which the process says it is alive) stays short.
+        engine = BatchedEngine(llm, parallel, threads=threads, n_batch=max(256, parallel))
     except Exception as exc:  # noqa: BLE001 - the server reports it as its own error
         conn.send(("error", str(exc)))
         return
@@ -210,13 +238,15 @@ def _main(conn, path: str, load: dict, imports: tuple[str, ...], threads: int, p
                 message = conn.recv()
             except EOFError:
                 return
+            except Exception:  # noqa: BLE001 - a message that cannot be read: its job times out
+                continue
             if message is None:
                 return
-            kind, job_id = message[0], message[1]
             state["busy"] = True
-            if kind == "job":
-                runner.start(job_id, message[2])
+            if message[0] == "job":
+                runner.start(message[1], message[2])
             else:
-                runner.cancel(job_id)
+                runner.cancel(message[1])
         if runner.busy:
             runner.step()
+            conn.send((_HEARTBEAT, None))  # alive: busy, not stuck
