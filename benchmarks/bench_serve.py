@@ -60,10 +60,13 @@ def start(name: str, command: list[str], port: int, log) -> subprocess.Popen:
             log.seek(0)
             sys.exit(f"bench_serve: {name} exited: {log.read()[-2000:]}")
         try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            return process
+            # llama-server lists its model while it loads it, and answers 503 on /health until it has.
+            if (httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200
+                    and httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code != 503):
+                return process
         except httpx.TransportError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     process.kill()
     sys.exit(f"bench_serve: {name} did not start")
 
