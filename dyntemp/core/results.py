@@ -24,3 +24,8 @@ class GenerationResult:
     tokens: list[int]
     trace: Trace
     finish_reason: str
+
+    @classmethod
+    def of(cls, *, text: str, trace: Trace, finish_reason: str) -> "GenerationResult":
+        """The result whose tokens are those ``trace`` records."""
+        return cls(text, [record.token for record in trace], trace, finish_reason)

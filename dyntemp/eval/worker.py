@@ -38,7 +38,7 @@ class Worker:
         try:
             result = sampler.chat(self.llm, item.messages(), max_tokens=budget)
         except ValueError as exc:  # the item itself cannot run (its prompt does not fit the context)
-            raise RunError(f"suite {suite}, item {item.id!r}: {exc}") from None
+            raise _item_error(suite, item, exc) from None
         return self._record(suite, item, sampler.settings, result)
 
     def many(self, jobs: Sequence[tuple]) -> Iterator[tuple[tuple, GenerationRecord]]:
@@ -57,14 +57,14 @@ class Worker:
                 try:
                     prompt = chat_tokens(self.llm, item.messages())
                 except ValueError as exc:
-                    raise RunError(f"suite {suite}, item {item.id!r}: {exc}") from None
+                    raise _item_error(suite, item, exc) from None
                 samplers.append(sampler)
                 yield BatchRequest(sampler, prompt, budget)
 
         for event in self._engine.run(requests()):
             suite, item, _, _ = job = jobs[event.index]
             if isinstance(event.error, ValueError):
-                raise RunError(f"suite {suite}, item {item.id!r}: {event.error}") from None
+                raise _item_error(suite, item, event.error) from None
             if event.error is not None:
                 raise event.error
             if event.result is not None:
@@ -89,3 +89,8 @@ class Worker:
                                 completion_tokens=len(result.tokens), suite=suite, item=item.id, kind=item.kind,
                                 item_hash=item.content_hash,
                                 scores=item.score(result.text, isolated=self.isolated), metrics=values)
+
+
+def _item_error(suite: str, item: Item, exc: ValueError) -> RunError:
+    """The run's error for an item that cannot run (its prompt does not fit the context)."""
+    return RunError(f"suite {suite}, item {item.id!r}: {exc}")

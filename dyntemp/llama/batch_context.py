@@ -121,19 +121,18 @@ class BatchContext:
         address = _logits_address(self.ctx, i)
         return np.frombuffer((ctypes.c_float * self._n_vocab).from_address(address), dtype=np.float32)
 
-    def keep(self, seq: int, n: int) -> bool:
-        """Keep the first ``n`` positions of ``seq`` and drop the rest (``n=0``: all of it); False when
-        the cache cannot drop part of a sequence (then nothing changed)."""
+    def clear(self, seq: int) -> None:
+        """Drop every cell of ``seq``."""
         import llama_cpp
 
-        return bool(llama_cpp.llama_memory_seq_rm(self._memory, seq, n, -1))
+        llama_cpp.llama_memory_seq_rm(self._memory, seq, -1, -1)
 
     def share(self, source: int, target: int, n: int) -> None:
         """``target`` gets the first ``n`` positions of ``source``: llama.cpp copies a whole stream
         (at the next decode), and the copy is cut to ``n``."""
         import llama_cpp
 
-        llama_cpp.llama_memory_seq_rm(self._memory, target, -1, -1)
+        self.clear(target)
         llama_cpp.llama_memory_seq_cp(self._memory, source, target, -1, -1)  # only whole streams copy
         llama_cpp.llama_memory_seq_rm(self._memory, target, n, -1)
 

@@ -24,7 +24,7 @@ from .. import _validate
 from ..core.results import GenerationResult, StreamPiece
 from ..core.stops import check_stop
 from .batch_context import BatchContext
-from .generation import prompt_tokens
+from .generation import fitting_prompt
 from .locks import _lock_of
 from .sequence import SequenceProgress, prepare
 
@@ -70,12 +70,12 @@ class _Job:
 
 
 class _Place:
-    """One of the context's sequences: the tokens its KV cells hold, and the job using it."""
+    """One of the context's sequences: how many positions its KV cells hold, and the job using it."""
 
-    __slots__ = ("seq", "cached", "job")
+    __slots__ = ("seq", "filled", "job")
 
     def __init__(self, seq: int) -> None:
-        self.seq, self.cached, self.job = seq, [], None
+        self.seq, self.filled, self.job = seq, 0, None
 
 
 class BatchedEngine:
@@ -150,12 +150,8 @@ class BatchedEngine:
         no event comes of it, and its sampler is free again."""
         self._waiting = [(i, r) for i, r in self._waiting if index is not None and i != index]
         for place in self._places:
-            job = place.job
-            if job is not None and index in (None, job.index):
-                _lock_of(job.progress.sampler).release()
-                place.job = None
-                self.context.keep(place.seq, 0)
-                place.cached = []
+            if place.job is not None and index in (None, place.job.index):
+                self._vacate(place)
 
     def generate(self, requests: Iterable[BatchRequest]) -> list[GenerationResult]:
         """``run`` to the end: the results in the order of ``requests``; the first error is raised
@@ -183,7 +179,7 @@ class BatchedEngine:
         generating = [place for place in self._places
                       if place.job is not None and not place.job.pending and place.job.first is None]
         for place in generating:
-            place.job.row = context.add(place.job.progress.last, len(place.cached), place.seq)
+            place.job.row = context.add(place.job.progress.last, place.filled, place.seq)
         chunks = []
         for place in self._places:
             job = place.job
@@ -191,7 +187,7 @@ class BatchedEngine:
                 continue
             chunk = job.pending[:context.room]
             last = len(chunk) == len(job.pending)
-            row = context.add_tokens(chunk, len(place.cached), place.seq, logits=last)
+            row = context.add_tokens(chunk, place.filled, place.seq, logits=last)
             job.row = row if last else -1
             chunks.append((place, chunk))
         if context.size:
@@ -201,9 +197,9 @@ class BatchedEngine:
                 self._full(generating, chunks, events)
                 return events
         for place in generating:
-            place.cached.append(place.job.progress.last)
+            place.filled += 1
         for place, chunk in chunks:
-            place.cached.extend(chunk)
+            place.filled += len(chunk)
             del place.job.pending[:len(chunk)]
         for place in self._places:
             job = place.job
@@ -258,11 +254,8 @@ class BatchedEngine:
     def _start(self, request: BatchRequest) -> tuple[list[int], SequenceProgress]:
         max_tokens = _validate.integer("max_tokens", request.max_tokens, low=1)
         stops = check_stop(request.stop)
-        prompt = prompt_tokens(self.llm, request.prompt)
         n_ctx = self.context.n_ctx_seq
-        if len(prompt) >= n_ctx:
-            raise ValueError(f"the prompt is {len(prompt)} tokens and a sequence's context holds {n_ctx} (n_ctx; "
-                             f"--ctx-size on the command line): give a larger context or a shorter prompt")
+        prompt = fitting_prompt(self.llm, request.prompt, n_ctx, "a sequence's context")
         sampler = request.sampler
         _lock_of(sampler).acquire(False, "this Sampler is already generating: use one Sampler per request")
         try:
@@ -284,7 +277,7 @@ class BatchedEngine:
         source = self._place_of(donor)
         if donor.prompt_logits is not None and source is not None:
             self.context.share(source.seq, place.seq, len(job.prompt))
-            place.cached = list(job.prompt)
+            place.filled = len(job.prompt)
             job.pending, job.first, job.donor = [], donor.prompt_logits.copy(), None
             job.prompt_logits = donor.prompt_logits  # it can give them on in turn
             return True
@@ -299,21 +292,24 @@ class BatchedEngine:
     def _end(self, place: _Place, events: list[BatchEvent], error: BaseException | None = None,
              reason: str | None = None) -> None:
         job = place.job
-        place.job = None
-        self.context.keep(place.seq, 0)  # its cells are nobody's now
-        place.cached = []
-        progress = job.progress
         try:
             if error is None:
-                piece = progress.end(reason)
+                piece = job.progress.end(reason)
                 if piece is not None:
                     job.parts.append(piece.text)
                     events.append(BatchEvent(job.index, piece))
-                events.append(BatchEvent(job.index, result=progress.result("".join(job.parts))))
+                events.append(BatchEvent(job.index, result=job.progress.result("".join(job.parts))))
             else:
                 events.append(BatchEvent(job.index, error=error))
         finally:
-            _lock_of(progress.sampler).release()
+            self._vacate(place)
+
+    def _vacate(self, place: _Place) -> None:
+        """``place`` is free: its job's sampler too, and its cells are nobody's."""
+        _lock_of(place.job.progress.sampler).release()
+        place.job = None
+        self.context.clear(place.seq)
+        place.filled = 0
 
     def close(self) -> None:
         """Free the context now (it is freed with the engine otherwise)."""

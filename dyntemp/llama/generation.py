@@ -8,7 +8,7 @@ batched engine, ``dyntemp.llama.batched``).
 from __future__ import annotations
 
 from numbers import Integral
-from typing import TYPE_CHECKING, Callable, Generator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Generator, Iterator, Mapping, Sequence
 
 from .. import _validate
 from ..core.results import GenerationResult, StreamPiece
@@ -22,51 +22,24 @@ if TYPE_CHECKING:
 
 
 def stream(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_tokens: int = 256,
-           stop: "str | Sequence[str] | None" = None, threads: "Callable[[], int] | None" = None,
-           deadline: float | None = None) -> Iterator[StreamPiece]:
-    """Yield the generated text piece by piece (see ``Sampler.stream``). ``threads``, when given,
-    says before each decode how many threads it may use: contexts that share the cores (a
-    server's slots) take them all when alone and split them when not. ``deadline``, a
+           stop: "str | Sequence[str] | None" = None, deadline: float | None = None) -> Iterator[StreamPiece]:
+    """Yield the generated text piece by piece (see ``Sampler.stream``). ``deadline``, a
     ``time.monotonic()`` time: no token is drawn after it, and the generation ends with
     ``sampler.finish_reason == "timeout"``."""
-    yield from _pieces(sampler, llm, prompt, max_tokens, stop, threads, deadline)
+    yield from _pieces(sampler, llm, prompt, max_tokens, stop, deadline)
 
 
 def _pieces(sampler: "Sampler", llm, prompt: "str | Sequence[int]", max_tokens: int,
-            stop: "str | Sequence[str] | None", threads: "Callable[[], int] | None" = None,
-            deadline: float | None = None) -> Generator[StreamPiece, None, str]:
+            stop: "str | Sequence[str] | None", deadline: float | None = None) -> Generator[StreamPiece, None, str]:
     """The pieces of ``stream``; the generator returns the finish reason."""
     max_tokens = _validate.integer("max_tokens", max_tokens, low=1)
     stops = check_stop(stop)
-    prompt_ids = prompt_tokens(llm, prompt)
-    n_ctx = llm.n_ctx()
-    if len(prompt_ids) >= n_ctx:
-        raise ValueError(f"the prompt is {len(prompt_ids)} tokens and the context holds {n_ctx} (n_ctx; "
-                         f"--ctx-size on the command line): give a larger context or a shorter prompt")
+    prompt_ids = fitting_prompt(llm, prompt, llm.n_ctx())
     with using(sampler, llm):
-        return (yield from _loop(sampler, llm, prompt_ids, max_tokens, stops, _ThreadSetter(llm, threads), deadline))
+        return (yield from _loop(sampler, llm, prompt_ids, max_tokens, stops, deadline))
 
 
-class _ThreadSetter:
-    """Sets the context's threads to what ``threads()`` says, between decodes (on the thread that
-    decodes: the context is not thread-safe)."""
-
-    def __init__(self, llm, threads: "Callable[[], int] | None") -> None:
-        self.llm, self.threads, self.now = llm, threads, None
-
-    def __call__(self) -> None:
-        if self.threads is None:
-            return
-        n = self.threads()
-        if n != self.now:
-            import llama_cpp
-
-            llama_cpp.llama_set_n_threads(self.llm.ctx, n, n)
-            self.now = n
-
-
-def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int,
-          stops: tuple[str, ...], set_threads: _ThreadSetter,
+def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int, stops: tuple[str, ...],
           deadline: float | None = None) -> Generator[StreamPiece, None, str]:
     import llama_cpp
 
@@ -74,7 +47,6 @@ def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int,
     progress = SequenceProgress(sampler, llama_cpp.llama_model_get_vocab(llm.model), prompt_ids, max_tokens,
                                 stops, llm.n_ctx(), deadline)
     llm.reset()
-    set_threads()
     llm.eval(prompt_ids)
     read_logits = LogitsReader(llm)
     while True:
@@ -83,7 +55,6 @@ def _loop(sampler: "Sampler", llm, prompt_ids: list[int], max_tokens: int,
             yield piece
         if progress.reason is not None:
             break
-        set_threads()
         try:
             llm.eval([progress.last])
         except RuntimeError as exc:
@@ -106,7 +77,17 @@ def generate(sampler: "Sampler", llm, prompt: "str | Sequence[int]", *, max_toke
         except StopIteration as end:
             reason = end.value
             break
-    return GenerationResult("".join(parts), [r.token for r in sampler.trace], sampler.trace, reason)
+    return GenerationResult.of(text="".join(parts), trace=sampler.trace, finish_reason=reason)
+
+
+def fitting_prompt(llm, prompt: "str | bytes | Sequence[int]", n_ctx: int, holder: str = "the context") -> list[int]:
+    """``prompt_tokens`` of ``prompt``, refused (``ValueError``) unless ``holder``, a context of
+    ``n_ctx`` tokens, has room for them and one more."""
+    ids = prompt_tokens(llm, prompt)
+    if len(ids) >= n_ctx:
+        raise ValueError(f"the prompt is {len(ids)} tokens and {holder} holds {n_ctx} (n_ctx; --ctx-size on the "
+                         f"command line): give a larger context or a shorter prompt")
+    return ids
 
 
 def prompt_tokens(llm, prompt: "str | bytes | Sequence[int]") -> list[int]:

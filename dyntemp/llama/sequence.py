@@ -135,5 +135,4 @@ class SequenceProgress:
 
     def result(self, text: str) -> GenerationResult:
         """The ``GenerationResult`` of an ended generation whose pieces joined make ``text``."""
-        trace = self.sampler.trace
-        return GenerationResult(text, [r.token for r in trace], trace, self.reason)
+        return GenerationResult.of(text=text, trace=self.sampler.trace, finish_reason=self.reason)
