@@ -47,18 +47,38 @@ def test_each_sequence_gives_what_it_gives_alone(model2048, engine):
         _same(a, b)
 
 
-def test_the_seeds_of_one_prompt_evaluate_it_once(model2048, engine, monkeypatch):
+def test_the_seeds_of_one_prompt_evaluate_it_once(model2048, monkeypatch):
     shared = []
     share = BatchContext.share
     monkeypatch.setattr(BatchContext, "share", lambda self, *a: (shared.append(a), share(self, *a))[1])
     prompt = PROMPTS[4]
-    alone = [Sampler("edt", seed=seed).generate(model2048, prompt, max_tokens=20) for seed in range(4)]
-    batched = engine.generate([BatchRequest(Sampler("edt", seed=seed), prompt, 20) for seed in range(4)])
     n = len(model2048.tokenize(prompt.encode(), special=True))
-    # seeds 1 and 2 wait for seed 0's prompt; seed 3 starts when a place frees, and takes it from a running seed
-    assert len(shared) == 3 and all(count == n for _, _, count in shared)
+    engine = BatchedEngine(model2048, 3, n_ctx=512)
+    alone = [Sampler("edt", seed=seed).generate(model2048, prompt, max_tokens=20) for seed in range(8)]
+    batched = engine.generate([BatchRequest(Sampler("edt", seed=seed), prompt, 20) for seed in range(4)])
+    # seeds 1 and 2 wait for seed 0's prompt; seed 3 starts when a place frees, which keeps the prompt
+    assert len(shared) == 2 and all(count == n for _, _, count in shared)
+    assert engine.reused_tokens == 3 * n
+    # Later, the same prompt is in the places that ended: none evaluates it.
+    batched += engine.generate([BatchRequest(Sampler("edt", seed=seed), prompt, 20) for seed in range(4, 8)])
+    assert engine.reused_tokens == 7 * n
     for a, b in zip(alone, batched):
         _same(a, b)
+
+
+def test_an_ended_place_keeps_its_prompt_for_the_next_request(model2048):
+    engine = BatchedEngine(model2048, 2, n_ctx=512)
+    first = [BatchRequest(_sampler(i), PROMPTS[i], 16) for i in range(2)]
+    engine.generate(first)
+    assert engine.reused_tokens == 0
+    # PROMPTS[1] again takes the place that kept it; PROMPTS[2] takes the other, whose kept prompt
+    # goes; then PROMPTS[0] is gone, and PROMPTS[2] is kept.
+    later = [(1, PROMPTS[1]), (2, PROMPTS[2]), (0, PROMPTS[0]), (2, PROMPTS[2])]
+    results = [engine.generate([BatchRequest(_sampler(i + 5), prompt, 16)])[0] for i, prompt in later]
+    lengths = [len(model2048.tokenize(prompt.encode(), special=True)) for _, prompt in later]
+    assert engine.reused_tokens == lengths[0] + lengths[3]
+    for (i, prompt), result in zip(later, results):
+        _same(_sampler(i + 5).generate(model2048, prompt, max_tokens=16), result)
 
 
 def test_a_failing_request_ends_alone(model2048, engine):

@@ -127,6 +127,12 @@ class BatchContext:
 
         llama_cpp.llama_memory_seq_rm(self._memory, seq, -1, -1)
 
+    def trim(self, seq: int, n: int) -> None:
+        """Keep only the first ``n`` positions of ``seq``."""
+        import llama_cpp
+
+        llama_cpp.llama_memory_seq_rm(self._memory, seq, n, -1)
+
     def share(self, source: int, target: int, n: int) -> None:
         """``target`` gets the first ``n`` positions of ``source``: llama.cpp copies a whole stream
         (at the next decode), and the copy is cut to ``n``."""
@@ -134,7 +140,7 @@ class BatchContext:
 
         self.clear(target)
         llama_cpp.llama_memory_seq_cp(self._memory, source, target, -1, -1)  # only whole streams copy
-        llama_cpp.llama_memory_seq_rm(self._memory, target, n, -1)
+        self.trim(target, n)
 
     def close(self) -> None:
         """Free llama.cpp's context now (it is freed with this object otherwise)."""

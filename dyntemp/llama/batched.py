@@ -6,9 +6,11 @@ in one ``llama_batch`` per step (``BatchContext``), as llama-server's slots do. 
 evaluated in chunks alongside the tokens of the sequences already generating. When a sequence
 ends, its place goes to the next waiting request at once (continuous batching), and a new prompt
 that another sequence has already evaluated takes that sequence's cells and logits: the several
-seeds of one prompt are evaluated once. (Only a whole prompt is shared: llama.cpp rounds a prompt
-evaluated in two parts differently from the same prompt at once, so a shared prefix would change
-the tokens.)
+seeds of one prompt are evaluated once. A place that ends keeps its prompt's cells and logits, so
+that the same prompt sent again later (a client's retry, the next seed of an eval item, a
+regenerated reply) is not evaluated again either, as llama-server's slots keep their prompts. (Only
+a whole prompt is shared: llama.cpp rounds a prompt evaluated in two parts differently from the
+same prompt at once, so a shared prefix would change the tokens.)
 
 A sequence decoded in a batch gives the text ``Sampler.generate`` gives for the same prompt, seed
 and settings, as far as llama.cpp's batched matrix products round as its single-sequence ones do
@@ -70,12 +72,14 @@ class _Job:
 
 
 class _Place:
-    """One of the context's sequences: how many positions its KV cells hold, and the job using it."""
+    """One of the context's sequences: how many positions its KV cells hold, and the job using it;
+    free, the prompt its cells hold (``kept``: the prompt and the logits after it) and when it was
+    last used."""
 
-    __slots__ = ("seq", "filled", "job")
+    __slots__ = ("seq", "filled", "job", "kept", "used")
 
     def __init__(self, seq: int) -> None:
-        self.seq, self.filled, self.job = seq, 0, None
+        self.seq, self.filled, self.job, self.kept, self.used = seq, 0, None, None, 0
 
 
 class BatchedEngine:
@@ -104,6 +108,8 @@ class BatchedEngine:
         self._places = [_Place(seq) for seq in range(n_seq)]
         self._waiting: list[tuple[int, BatchRequest]] = []
         self._submitted = 0
+        #: Prompt tokens that were not evaluated because a place held them already.
+        self.reused_tokens = 0
 
     @property
     def busy(self) -> int:
@@ -244,12 +250,23 @@ class BatchedEngine:
             except Exception as exc:  # a bad request ends alone, before any work
                 events.append(BatchEvent(index, error=exc))
                 continue
-            place = free[0]
             job = _Job(index, progress, prompt, list(prompt))
-            if self.context.reuses_prefixes:
-                # Seeds of one prompt: the first evaluates it, the others share its cells and its logits.
-                job.donor = next((p.job for p in self._places if p.job is not None and p.job.prompt == prompt), None)
-            place.job = job
+            place = next((p for p in free if p.kept is not None and p.kept[0] == prompt), None)
+            if place is not None:  # this prompt's cells are there, and the logits after it
+                place.filled, job.pending, job.prompt_logits = len(prompt), [], place.kept[1]
+                job.first = job.prompt_logits.copy()
+                self.reused_tokens += len(prompt)
+            else:
+                # The place whose kept prompt is the oldest, or that keeps none.
+                place = min(free, key=lambda p: (p.kept is not None, p.used))
+                if place.kept is not None:
+                    self.context.clear(place.seq)
+                    place.filled = 0
+                if self.context.reuses_prefixes:
+                    # Seeds of one prompt: the first evaluates it, the others share its cells and its logits.
+                    job.donor = next((p.job for p in self._places if p.job is not None and p.job.prompt == prompt),
+                                     None)
+            place.kept, place.job = None, job
 
     def _start(self, request: BatchRequest) -> tuple[list[int], SequenceProgress]:
         max_tokens = _validate.integer("max_tokens", request.max_tokens, low=1)
@@ -279,6 +296,7 @@ class BatchedEngine:
             self.context.share(source.seq, place.seq, len(job.prompt))
             place.filled = len(job.prompt)
             job.pending, job.first, job.donor = [], donor.prompt_logits.copy(), None
+            self.reused_tokens += len(job.prompt)
             job.prompt_logits = donor.prompt_logits  # it can give them on in turn
             return True
         if donor.pending and source is not None:
@@ -305,11 +323,17 @@ class BatchedEngine:
             self._vacate(place)
 
     def _vacate(self, place: _Place) -> None:
-        """``place`` is free: its job's sampler too, and its cells are nobody's."""
-        _lock_of(place.job.progress.sampler).release()
-        place.job = None
-        self.context.clear(place.seq)
-        place.filled = 0
+        """``place`` is free, and its job's sampler too; its cells keep the job's prompt, if it was
+        evaluated, for a later request with the same prompt."""
+        job = place.job
+        _lock_of(job.progress.sampler).release()
+        place.job, place.used = None, self._submitted
+        if job.prompt_logits is not None and place.filled >= len(job.prompt):
+            self.context.trim(place.seq, len(job.prompt))
+            place.filled, place.kept = len(job.prompt), (job.prompt, job.prompt_logits)
+        else:
+            self.context.clear(place.seq)
+            place.filled = 0
 
     def close(self) -> None:
         """Free the context now (it is freed with the engine otherwise)."""

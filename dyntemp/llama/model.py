@@ -59,7 +59,9 @@ def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None =
     ``n_gpu_layers``: layers to offload to a GPU (``-1``: all), as llama.cpp's ``-ngl``; it needs a
     llama.cpp built for a GPU (see the README), and a CPU build warns that it has no effect.
     Other ``llama_kwargs`` go to ``llama_cpp.Llama`` (defaults here: ``n_ctx=2048``, rounded up to a
-    multiple of 256 as llama.cpp rounds it, and ``seed=0``).
+    multiple of 256 as llama.cpp rounds it, ``seed=0``, and ``flash_attn=True``: llama.cpp's own
+    default on the CPU, where it decodes several sequences together 1.2-1.4x faster, and which
+    llama-cpp-python leaves off).
     llama.cpp's log lines (loading, cache notes, a full context) are silent unless ``verbose``, for
     this model and any loaded after it.
 
@@ -88,6 +90,7 @@ def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None =
                       f"(see the README on building for a GPU)", stacklevel=2)
     llama_kwargs.setdefault("n_threads_batch", n_threads)
     llama_kwargs.setdefault("seed", 0)
+    llama_kwargs.setdefault("flash_attn", True)
     try:
         return llama_cpp.Llama(model_path=path, n_threads=n_threads, n_gpu_layers=n_gpu_layers, verbose=verbose,
                                **llama_kwargs)
