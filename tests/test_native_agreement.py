@@ -186,8 +186,9 @@ def test_dynatemp_equals_temp_ext_after_the_same_chain(logit_vectors, temperatur
 
 def test_dynatemp_alone_over_the_full_vocabulary(real_logits):
     """Over 49,152 candidates llama.cpp's float32 running sums drift by up to n·2^-24; dyntemp's
-    full-vocabulary entropy keeps the temperature within 2e-7 of exact on the kernel (float64 sums of
-    a polynomial exp), within 1e-5 on numpy (float32 dot products)."""
+    full-vocabulary entropy keeps the scaled logits within 4e-7 of exact on the kernel (float64 sums
+    of a polynomial exp, then a float32 scaling: a few ulps), within 1e-5 on numpy (float32 dot
+    products)."""
     sampler = dyntemp.Sampler(dyntemp.get_strategy("dynatemp", temperature=1.0, delta=0.5),
                               top_k=0, top_p=1.0, min_p=0.0)
     for x in real_logits[:50]:
@@ -197,7 +198,7 @@ def test_dynatemp_alone_over_the_full_vocabulary(real_logits):
         ids, logits = _native([("temp_ext", (1.0, 0.5, 1.0))], x)
         theirs = _as_full(ids, logits, x.size)
         compiled, numpy = on_each_path(sampler.process, x)
-        np.testing.assert_allclose(compiled, x / np.float32(exact_t), rtol=2e-7)  # float64 sums
+        np.testing.assert_allclose(compiled, x / np.float32(exact_t), rtol=4e-7)  # float64 sums
         for ours in (compiled, numpy):
             np.testing.assert_allclose(ours, x / np.float32(exact_t), rtol=1e-5)
             np.testing.assert_allclose(theirs, ours, rtol=4 * x.size * 2.0**-24)
