@@ -65,6 +65,7 @@ def engine_rate(engine: BatchedEngine, prompts: list[list[int]], tokens: int, ba
     start = time.perf_counter()
     results = engine.generate(requests)
     seconds = time.perf_counter() - start
+    engine.reset()  # its places kept the prompts: the next run evaluates them again, as raw decoding does
     decoded = sum(len(r.tokens) for r in results)
     if decoded != len(prompts) * tokens:
         raise RuntimeError(f"decoded {decoded} tokens, not {len(prompts) * tokens}: the runs would not compare")

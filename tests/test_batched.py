@@ -79,6 +79,10 @@ def test_an_ended_place_keeps_its_prompt_for_the_next_request(model2048):
     assert engine.reused_tokens == lengths[0] + lengths[3]
     for (i, prompt), result in zip(later, results):
         _same(_sampler(i + 5).generate(model2048, prompt, max_tokens=16), result)
+    engine.reset()  # the kept prompts are forgotten
+    _same(_sampler(7).generate(model2048, PROMPTS[2], max_tokens=16),
+          engine.generate([BatchRequest(_sampler(7), PROMPTS[2], 16)])[0])
+    assert engine.reused_tokens == lengths[0] + lengths[3]
 
 
 def test_a_failing_request_ends_alone(model2048, engine):

@@ -335,6 +335,14 @@ class BatchedEngine:
             self.context.clear(place.seq)
             place.filled = 0
 
+    def reset(self) -> None:
+        """Forget the prompts the free places keep: the context's streams are empty again, as a
+        new engine's (running requests go on)."""
+        for place in self._places:
+            if place.job is None and place.kept is not None:
+                self.context.clear(place.seq)
+                place.filled, place.kept = 0, None
+
     def close(self) -> None:
         """Free the context now (it is freed with the engine otherwise)."""
         self.context.close()
