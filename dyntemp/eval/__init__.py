@@ -5,6 +5,7 @@
 (['code', 'creative', 'qa'], ['constant:temperature=0.3', 'constant:temperature=1.0'])
 """
 
+from .compare import compare, format_rows
 from .report import plot_run
 from .runner import RunError, read_generations, run_sweep, trace_of
 from .scorer import Scorer
@@ -13,7 +14,8 @@ from .suites import Item, Suite, SuiteError, list_suites, load_suite
 from .summary import format_table, summarize, write_csv
 
 __all__ = [
-    "Item", "RunError", "Scorer", "Setting", "Suite", "SuiteError", "Sweep", "SweepSpecError", "format_table",
+    "Item", "RunError", "Scorer", "Setting", "Suite", "SuiteError", "Sweep", "SweepSpecError", "compare",
+    "format_rows", "format_table",
     "list_suites", "load_suite", "load_sweep", "parse_strategy", "plot_run", "read_generations", "run_sweep",
     "summarize", "trace_of", "write_csv",
 ]

@@ -59,7 +59,7 @@ def _self_bleu(prompts: Iterable[list[GenerationRecord]], k: int) -> Iterator[fl
 
 # How each metric without a per-generation source is computed: one value per prompt from its generations,
 # all called alike with the k of pass@k.
-_PER_PROMPT = {"pass@k": _pass_at_k, "self_bleu": _self_bleu}
+PER_PROMPT = {"pass@k": _pass_at_k, "self_bleu": _self_bleu}
 
 
 def _generation_values(group: Iterable[GenerationRecord], source: str) -> Iterator[float]:
@@ -89,7 +89,7 @@ def summarize(records: Sequence[GenerationRecord]) -> list[dict]:
                "n": len(group), "prompts": len(by_item), "k": k, "params": dict(spec.params)}
         for name, metric in metric_info.METRICS.items():
             values = (_generation_values(group, metric.source) if metric.per == "generation"
-                      else _PER_PROMPT[name](by_item.values(), k))
+                      else PER_PROMPT[name](by_item.values(), k))
             _add(row, name, values)
         rows.append(row)
     rows.sort(key=_order)
