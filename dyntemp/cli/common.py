@@ -242,6 +242,28 @@ def check_input_file(flag: str, path: str) -> str:
     return path
 
 
+def check_model(flag: str, model: str | None) -> str | None:
+    """The GGUF file of ``model`` (a file, or a model's name: smollm2-135m, gemma3-270m), checked
+    readable; ``None`` stays ``None`` (the default model). A usage error naming ``flag`` otherwise.
+
+    >>> check_model("--model", "gemma4-9b")
+    Traceback (most recent call last):
+    ...
+    dyntemp.cli.errors.UsageError: --model gemma4-9b: no such file or directory (or give a model by name: smollm2-135m, gemma3-270m)
+    """
+    from ..llama.model import MODELS, ModelNotFoundError, model_path
+
+    if model is None:
+        return None
+    try:
+        path = model_path(model)
+    except ModelNotFoundError as exc:
+        raise UsageError(f"{flag} {model}: {exc}") from None
+    if path == model and not os.path.exists(path):
+        raise UsageError(f"{flag} {model}: no such file or directory (or give a model by name: {', '.join(MODELS)})")
+    return check_input_file(flag, path)
+
+
 def check_output_folder(flag: str, path: str) -> str:
     """``path`` as a folder that exists (made if needed) and takes new files, else a usage error.
 

@@ -8,7 +8,7 @@ import sys
 import warnings
 
 from .common import (add_host_flags, add_import_flag, add_sampler_flags, check_host_flags, check_input_file,
-                     check_output_folder, modules_to_import, sampler_kwargs)
+                     check_model, check_output_folder, modules_to_import, sampler_kwargs)
 from .errors import UsageError, WorkError, checked
 
 
@@ -38,8 +38,9 @@ def add_parser(commands) -> None:
                          "(default local)")
     ev.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (auto, or HOST:PORT); default: a "
                                                           "local Ray")
-    ev.add_argument("--model", "-m", metavar="GGUF", help="a GGUF file (default: SmolLM2-135M-Instruct)")
-    ev.add_argument("--scorer", metavar="GGUF", help="an independent model that scores each reply's NLL")
+    ev.add_argument("--model", "-m", metavar="GGUF|NAME", help="a GGUF file or a model's name: smollm2-135m (the "
+                    "default: SmolLM2-135M-Instruct) or gemma3-270m")
+    ev.add_argument("--scorer", metavar="GGUF|NAME", help="an independent model that scores each reply's NLL")
     ev.add_argument("--ctx-size", "-c", type=int, metavar="N", help="context size of the model (default 2048)")
     add_host_flags(ev)
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -62,9 +63,9 @@ def run(args, out) -> None:
     check_host_flags(args)
     if args.config is not None and not os.path.exists(args.config):
         raise UsageError(f"--config: sweep file not found: {args.config}")
-    for flag, path in (("--config", args.config), ("--model", args.model), ("--scorer", args.scorer)):
-        if path is not None:
-            check_input_file(flag, path)
+    if args.config is not None:
+        check_input_file("--config", args.config)
+    args.model, args.scorer = check_model("--model", args.model), check_model("--scorer", args.scorer)
     imports = [module for module, _ in modules_to_import(args)]  # main imported them; workers must too
     with checked():
         settings = [s for spec in args.strategy or () for s in parse_strategy(spec)] or None

