@@ -10,7 +10,8 @@ token of each per llama.cpp batch, with every thread. llama-server (built for th
 request at a time behind its lock.
 
 At 1, 4 and 8 concurrent clients, each client streams the same completions (same prompts, seeds,
-``max_tokens``) to each server in turn, the order rotating between rounds. Tokens are counted by
+``max_tokens``, which dyntemp and llama-server generate in full: ``ignore_eos``) to each server in
+turn, the order rotating between rounds. Tokens are counted by
 tokenizing each reply's text with the model (llama-cpp-python's stream has no usage), the same
 count for every side. Each measurement starts its server afresh (llama-cpp-python's slows once
 several of its worker threads have decoded). Printed: tokens/s and time to first token and latency
@@ -44,6 +45,10 @@ GOALS = {"llama-server": {1: 0.95, 4: 0.95, 8: 0.95}, "llama-cpp-python": {1: 1.
 PROMPTS = ("Chapter 1\n\nThe storm had", "The history of the sea is", "Once upon a time, in a city of glass,",
            "Dear diary, today I")
 SETTINGS = {"temperature": 0.8, "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0}
+# The servers that take llama.cpp's ignore_eos generate max_tokens every time: the same work on each side,
+# whatever each sampler draws. llama-cpp-python's has no such field (its logit_bias would be a Python
+# callback it does not otherwise run): its replies may end early.
+FULL = ("dyntemp", "llama-server")
 
 
 def _port() -> int:
@@ -71,9 +76,10 @@ def start(name: str, command: list[str], port: int, log) -> subprocess.Popen:
     sys.exit(f"bench_serve: {name} did not start")
 
 
-def one(url: str, prompt: str, seed: int, max_tokens: int) -> tuple[float, float, str]:
-    """(time to first token, latency, text) of one streamed completion."""
-    body = {"prompt": prompt, "max_tokens": max_tokens, "seed": seed, "stream": True, **SETTINGS}
+def one(url: str, prompt: str, seed: int, max_tokens: int, full: bool) -> tuple[float, float, str]:
+    """(time to first token, latency, text) of one streamed completion; ``full``: of ``max_tokens``."""
+    body = {"prompt": prompt, "max_tokens": max_tokens, "seed": seed, "stream": True, **SETTINGS,
+            **({"ignore_eos": True} if full else {})}
     start, first, parts = time.perf_counter(), None, []
     with httpx.stream("POST", f"{url}/v1/completions", json=body, timeout=300) as response:
         response.raise_for_status()
@@ -87,10 +93,10 @@ def one(url: str, prompt: str, seed: int, max_tokens: int) -> tuple[float, float
     return first or 0.0, time.perf_counter() - start, "".join(parts)
 
 
-def load(url: str, clients: int, requests: int, max_tokens: int, count) -> dict:
+def load(url: str, clients: int, requests: int, max_tokens: int, count, full: bool) -> dict:
     """``clients`` at once, each streaming ``requests`` completions: tokens/s, TTFT and latencies."""
     def client(c: int) -> list:
-        return [one(url, PROMPTS[(c + r) % len(PROMPTS)], 1000 * c + r, max_tokens) for r in range(requests)]
+        return [one(url, PROMPTS[(c + r) % len(PROMPTS)], 1000 * c + r, max_tokens, full) for r in range(requests)]
 
     start = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
@@ -157,8 +163,9 @@ def main() -> int:
                 with tempfile.TemporaryFile(mode="w+") as log:
                     server = start(name, commands[name], ports[name], log)
                     try:
-                        load(urls[name], 1, 1, 8, count)  # warm up: the first decodes
-                        runs[name, c].append(load(urls[name], c, args.requests, args.max_tokens, count))
+                        full = name in FULL
+                        load(urls[name], 1, 1, 8, count, full)  # warm up: the first decodes
+                        runs[name, c].append(load(urls[name], c, args.requests, args.max_tokens, count, full))
                     finally:
                         server.terminate()
                         server.wait(60)

@@ -31,7 +31,10 @@ KILL_AFTER = 1.0
 #: Seconds past that after which the process is killed even if it is not silent.
 _KILL_BUSY_AFTER = 10.0
 _DIED = object()  # what a job's queue gets when the process died under it
-_HEARTBEAT = -1  # the job id of the message the process sends after each step
+_HEARTBEAT = -1  # the job id of the message the process sends while it steps
+#: Seconds between the heartbeats of a busy process: often enough for KILL_AFTER to tell stuck from
+#: busy, rarely enough not to wake the server for every token (its thread takes a core from the decode).
+_HEARTBEAT_EVERY = 0.1
 
 
 class _Link:
@@ -228,6 +231,7 @@ def _main(conn, path: str, load: dict, imports: tuple[str, ...], threads: int, p
         return
     conn.send(("ready", llm.n_ctx(), llm.n_vocab()))
     runner = JobRunner(llm, engine, conn.send)
+    beat = 0.0
     while True:
         state["busy"] = runner.busy
         if state["stop"] and not runner.busy:
@@ -249,4 +253,6 @@ def _main(conn, path: str, load: dict, imports: tuple[str, ...], threads: int, p
                 runner.cancel(message[1])
         if runner.busy:
             runner.step()
-            conn.send((_HEARTBEAT, None))  # alive: busy, not stuck
+            if time.monotonic() >= beat:
+                conn.send((_HEARTBEAT, None))  # alive: busy, not stuck
+                beat = time.monotonic() + _HEARTBEAT_EVERY
