@@ -420,7 +420,7 @@ def test_bootstrap_of_values_equal_but_for_rounding_falls_back_to_percentile():
 def test_the_metric_table_gives_the_csv_columns_the_text_table_and_the_directions():
     assert COLUMNS[:7] == metric_info.HEADER == ("suite", "strategy", "label", "setting", "n", "prompts", "k")
     assert COLUMNS[7:] == tuple(f"{name}{end}" for name in (
-        "accuracy", "pass@1", "pass@k", "distinct_1", "distinct_2", "distinct_3", "rep_2", "rep_3", "rep_4",
+        "accuracy", "pass@1", "pass@k", "parses", "distinct_1", "distinct_2", "distinct_3", "rep_2", "rep_3", "rep_4",
         "self_bleu", "loop_rate", "length", "nll", "scorer_nll", "temperature_mean", "temperature_std",
         "temperature_entropy_corr") for end in ("", "_low", "_high"))
     assert metric_info.TABLE == ("accuracy", "pass@1", "pass@k", "distinct_2", "self_bleu", "loop_rate", "nll",

@@ -55,6 +55,7 @@ METRICS: dict[str, Metric] = {metric.name: metric for metric in (
     Metric("accuracy", "accuracy", "scores.correct", in_table=True, quality_rank=1),
     Metric("pass@1", "pass@1", "scores.passed", in_table=True, quality_rank=2),
     Metric("pass@k", "pass@k", in_table=True),
+    Metric("parses", "parses (valid Python)", "scores.parses"),
     Metric("distinct_1", "distinct-1", "metrics.distinct_1"),
     Metric("distinct_2", "distinct-2", "metrics.distinct_2", in_table=True),
     Metric("distinct_3", "distinct-3", "metrics.distinct_3"),

@@ -1,4 +1,5 @@
-"""Prompt suites: the built-in ``qa``, ``creative`` and ``code`` suites and user JSONL files.
+"""Prompt suites: the built-in ``qa``, ``creative`` and ``code`` suites, HumanEval (``humaneval``,
+``humaneval-chat``: see ``dyntemp.eval.humaneval``) and user JSONL files.
 
 A suite file holds one JSON object per line (blank lines are skipped; line numbers count them)::
 
@@ -19,6 +20,7 @@ a mixed sample of every kind of question or task.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import json
@@ -69,6 +71,14 @@ class Item:
     tests: tuple[str, ...] = ()
     system: str | None = None
     max_tokens: int | None = None
+    #: The prompt is text the model continues (no chat template), as HumanEval's completion form.
+    completion: bool = False
+    stop: tuple[str, ...] = ()  # stop strings of the generation
+    #: The function a code item asks for: a reply's code block without it is the body of the prompt's
+    #: (or of ``code``'s: the code the reply completes, when the prompt is not that code itself).
+    entry_point: str | None = None
+    code: str | None = None
+    timeout: float | None = None  # seconds the tests may run (default: run_tests's 5)
 
     def __post_init__(self) -> None:
         if self.answers and self.tests:
@@ -86,6 +96,10 @@ class Item:
         """
         fields = {"prompt": self.prompt, "answers": list(self.answers), "tests": list(self.tests),
                   "system": self.system, "max_tokens": self.max_tokens}
+        # The fields added since: only when set, so that the items of earlier runs keep their hash.
+        fields.update((key, value) for key, value in (
+            ("completion", self.completion), ("stop", list(self.stop)), ("entry_point", self.entry_point),
+            ("code", self.code), ("timeout", self.timeout)) if value)
         canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
@@ -105,20 +119,52 @@ class Item:
         return messages + [{"role": "user", "content": self.prompt}]
 
     def score(self, reply: str, *, isolated: bool = True) -> dict:
-        """``{"correct": 1.0 | 0.0}`` for qa, ``{"passed": 1.0 | 0.0, "error": str | None}`` for
-        code (the reply's code run against the tests in the sandbox; ``isolated=False``: without
-        the kernel's isolation), ``{}`` for open items.
+        """``{"correct": 1.0 | 0.0}`` for qa; for code ``{"passed": 1.0 | 0.0, "error": str |
+        None, "parses": 1.0 | 0.0}``: the reply's ``program`` run against the tests in the sandbox
+        (``isolated=False``: without the kernel's isolation), and whether it is valid Python at
+        all (a measure of coherence that stays informative where few replies pass); ``{}`` for
+        open items.
 
         >>> Item("c", "Write `double(x)`.", tests=("assert double(3) == 6",)).score(
         ...     "```python\\ndef double(x):\\n    return 2 * x\\n```")
-        {'passed': 1.0, 'error': None}
+        {'passed': 1.0, 'error': None, 'parses': 1.0}
         """
         if self.kind == "qa":
             return {"correct": float(check_answer(reply, self.answers))}
         if self.kind == "code":
-            result = run_tests(extract_code(reply), list(self.tests), isolated=isolated)
-            return {"passed": float(result.passed), "error": result.error}
+            program = self.program(reply)
+            result = run_tests(program, list(self.tests), self.timeout or 5.0, isolated=isolated)
+            return {"passed": float(result.passed), "error": result.error, "parses": float(parses(program))}
         return {}
+
+    def program(self, reply: str) -> str:
+        """The code of a code item's reply, as it is tested: the prompt and the reply for a
+        completion item (as HumanEval's harness joins them); else the reply's first code block,
+        after the prompt (or ``code``) when the block holds only the body of the ``entry_point``
+        function, after their imports when it holds the whole function.
+
+        >>> item = Item("h", "import math\\ndef f(x):\\n    # Double x.\\n", tests=("assert f(2) == 4",),
+        ...             entry_point="f")
+        >>> print(item.program("```python\\n    return 2 * x\\n```"), end="")
+        import math
+        def f(x):
+            # Double x.
+            return 2 * x
+        >>> print(item.program("```python\\ndef f(x):\\n    return x + x\\n```"), end="")
+        import math
+        def f(x):
+            return x + x
+        """
+        if self.completion:
+            return self.prompt + reply
+        code = extract_code(reply)
+        if self.entry_point is None:
+            return code
+        start = self.prompt if self.code is None else self.code
+        if re.search(rf"^def {re.escape(self.entry_point)}\s*\(", code, re.M):
+            imports = [line for line in start.splitlines() if re.match(r"(import|from)\s", line)]
+            return "".join(line + "\n" for line in imports) + code
+        return start + code
 
 
 @dataclass(frozen=True)
@@ -144,14 +190,30 @@ class Suite:
         return self.items[index]
 
 
+def parses(code: str) -> bool:
+    """Whether ``code`` is valid Python.
+
+    >>> parses("def f():\n    return 1\n"), parses("def f(:")
+    (True, False)
+    """
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):  # ValueError: a null byte
+        return False
+    return True
+
+
 def list_suites() -> list[str]:
     """The names of the built-in suites.
 
     >>> list_suites()
-    ['code', 'creative', 'qa']
+    ['code', 'creative', 'humaneval', 'humaneval-chat', 'qa']
     """
+    from .humaneval import FORMS
+
     folder = resources.files("dyntemp.eval") / "suites"
-    return sorted(entry.name[:-len(".jsonl")] for entry in folder.iterdir() if entry.name.endswith(".jsonl"))
+    files = [entry.name[:-len(".jsonl")] for entry in folder.iterdir() if entry.name.endswith(".jsonl")]
+    return sorted(files + list(FORMS))
 
 
 def load_suite(name_or_path: str | os.PathLike) -> Suite:
@@ -165,8 +227,12 @@ def load_suite(name_or_path: str | os.PathLike) -> Suite:
     >>> load_suite("qaa")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    dyntemp.eval.suites.SuiteError: unknown suite 'qaa'. Did you mean 'qa'? Built-in suites: code, creative, qa; ...
+    dyntemp.eval.suites.SuiteError: unknown suite 'qaa'. Did you mean 'qa'? Built-in suites: code, creative, humaneval, ...
     """
+    from .humaneval import FORMS, humaneval_suite
+
+    if isinstance(name_or_path, str) and name_or_path in FORMS:
+        return humaneval_suite(name_or_path)
     if isinstance(name_or_path, str) and name_or_path in list_suites():
         resource = resources.files("dyntemp.eval") / "suites" / f"{name_or_path}.jsonl"
         return _parse(name_or_path, str(resource), resource.read_bytes())

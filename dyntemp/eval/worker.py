@@ -36,7 +36,10 @@ class Worker:
     def __call__(self, suite: str, item: Item, setting: StrategySpec, seed: int) -> GenerationRecord:
         sampler, budget = self._sampler(item, setting, seed)
         try:
-            result = sampler.chat(self.llm, item.messages(), max_tokens=budget)
+            if item.completion:  # the prompt is text to continue, as HumanEval's completion form
+                result = sampler.generate(self.llm, item.prompt, max_tokens=budget, stop=list(item.stop) or None)
+            else:
+                result = sampler.chat(self.llm, item.messages(), max_tokens=budget, stop=list(item.stop) or None)
         except ValueError as exc:  # the item itself cannot run (its prompt does not fit the context)
             raise _item_error(suite, item, exc) from None
         return self._record(suite, item, sampler.settings, result)
@@ -55,11 +58,11 @@ class Worker:
             for suite, item, setting, seed in jobs:
                 sampler, budget = self._sampler(item, setting, seed)
                 try:
-                    prompt = chat_tokens(self.llm, item.messages())
+                    prompt = item.prompt if item.completion else chat_tokens(self.llm, item.messages())
                 except ValueError as exc:
                     raise _item_error(suite, item, exc) from None
                 samplers.append(sampler)
-                yield BatchRequest(sampler, prompt, budget)
+                yield BatchRequest(sampler, prompt, budget, list(item.stop) or None)
 
         for event in self._engine.run(requests()):
             suite, item, _, _ = job = jobs[event.index]
