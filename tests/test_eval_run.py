@@ -114,7 +114,7 @@ def test_a_torn_last_line_is_dropped_and_redone(tmp_path, capsys):
 def test_code_replies_are_run_against_their_tests(tmp_path):
     run = run_sweep(Sweep(["code"], SETTINGS[:1], seeds=2, limit=2), tmp_path, progress=False)
     records = read_generations(run)
-    assert all(set(r.scores) == {"passed", "error"} for r in records)
+    assert all(set(r.scores) == {"passed", "error", "parses"} for r in records)
     row = summarize(records)[0]
     # Greedy: both seeds give the same reply, so pass@k (k = 2 seeds) equals pass@1.
     assert row["k"] == 2 and row["pass@k"] == row["pass@1"] == sum(r.scores["passed"] for r in records) / 4
@@ -267,7 +267,7 @@ def test_unisolated_code_is_run_when_the_user_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv(isolation.ENV_BWRAP, "")
     run = run_sweep(Sweep(["code"], SETTINGS[:1], seeds=1, limit=1, unisolated_code=True), tmp_path, progress=False)
     [record] = read_generations(run)
-    assert set(record.scores) == {"passed", "error"}
+    assert set(record.scores) == {"passed", "error", "parses"}
 
 
 def _descendants(pid: int) -> set[int]:

@@ -84,16 +84,17 @@ def test_an_item_scores_its_reply_by_kind():
     qa = Item("q", "What is 2 + 2?", answers=("4", "four"))
     assert qa.score("2 + 2 = 4") == {"correct": 1.0} and qa.score("It is 5.") == {"correct": 0.0}
     code = Item("c", "Write `double(x)`.", tests=("assert double(2) == 4",))
-    assert code.score("```python\ndef double(x):\n    return x * 2\n```") == {"passed": 1.0, "error": None}
+    assert code.score("```python\ndef double(x):\n    return x * 2\n```") == {"passed": 1.0, "error": None,
+                                                                           "parses": 1.0}
     assert code.score("```python\ndef double(x):\n    return x + 3\n```") == {
-        "passed": 0.0, "error": "test 1 failed: assert double(2) == 4"}
+        "passed": 0.0, "error": "test 1 failed: assert double(2) == 4", "parses": 1.0}
     assert Item("o", "Write a poem.").score("Roses.") == {}
 
 
 def test_the_built_in_suites():
-    assert list_suites() == ["code", "creative", "qa"]
-    sizes = {"qa": 150, "creative": 40, "code": 30}
-    kinds = {"qa": "qa", "creative": "open", "code": "code"}
+    assert list_suites() == ["code", "creative", "humaneval", "humaneval-chat", "qa"]
+    sizes = {"qa": 150, "creative": 40, "code": 30, "humaneval": 164, "humaneval-chat": 164}
+    kinds = {"qa": "qa", "creative": "open", "code": "code", "humaneval": "code", "humaneval-chat": "code"}
     for name in list_suites():
         suite = load_suite(name)
         assert isinstance(suite, Suite) and suite.name == name and len(suite) >= sizes[name]
@@ -153,7 +154,8 @@ def test_every_code_task_passes_its_reference_and_fails_a_stub():
     suite = load_suite("code")
     assert sorted(item.id for item in suite) == sorted(SOLUTIONS)
     for item in suite:
-        assert item.score(f"```python\n{SOLUTIONS[item.id]}\n```") == {"passed": 1.0, "error": None}, item.id
+        assert item.score(f"```python\n{SOLUTIONS[item.id]}\n```") == {"passed": 1.0, "error": None,
+                                                                        "parses": 1.0}, item.id
         name = item.prompt.split("`")[1].split("(")[0]
         stub = item.score(f"def {name}(*args):\n    return None\n")
         assert stub["passed"] == 0.0 and stub["error"].startswith("test 1 failed"), item.id
@@ -255,8 +257,8 @@ def test_an_empty_file_a_missing_file_and_an_unknown_name(tmp_path):
     with pytest.raises(SuiteError) as error:
         load_suite("creativ")
     assert str(error.value) == ("unknown suite 'creativ'. Did you mean 'creative'? "
-                                "Built-in suites: code, creative, qa; or give the path of a JSONL file")
-    with pytest.raises(SuiteError, match=r"^unknown suite 'zzz'\. Built-in suites: code, creative, qa;"):
+                                "Built-in suites: code, creative, humaneval, humaneval-chat, qa; or give the path of a JSONL file")
+    with pytest.raises(SuiteError, match=r"^unknown suite 'zzz'\. Built-in suites: code, creative, humaneval, humaneval-chat, qa;"):
         load_suite("zzz")
     latin = tmp_path / "latin.jsonl"
     latin.write_bytes('{"prompt": "café"}'.encode("latin-1"))

@@ -2,7 +2,7 @@
 
 >>> from dyntemp.eval import list_suites, parse_strategy
 >>> list_suites(), [s.key for s in parse_strategy("constant:temperature=0.3,1.0")]
-(['code', 'creative', 'qa'], ['constant:temperature=0.3', 'constant:temperature=1.0'])
+(['code', 'creative', 'humaneval', 'humaneval-chat', 'qa'], ['constant:temperature=0.3', 'constant:temperature=1.0'])
 """
 
 from .compare import compare, format_rows

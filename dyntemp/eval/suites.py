@@ -193,7 +193,7 @@ class Suite:
 def parses(code: str) -> bool:
     """Whether ``code`` is valid Python.
 
-    >>> parses("def f():\n    return 1\n"), parses("def f(:")
+    >>> parses("def f():\\n    return 1\\n"), parses("def f(:")
     (True, False)
     """
     try:
