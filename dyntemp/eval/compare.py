@@ -141,11 +141,17 @@ class _Curve:
         self.temperatures = np.array([t for t, _ in self.constants])
 
     def missing(self, what: str, value: float, values: np.ndarray) -> str | None:
+        """Why the curve of ``values`` (one per constant setting, by temperature) cannot be read
+        at ``value``, or ``None``."""
         if len(self.constants) < _MIN_CURVE:
             return f"needs at least {_MIN_CURVE} constant settings, the suite has {len(self.constants)}"
         if math.isnan(value) or not values.min() <= value <= values.max():
             return (f"its {what} {value:.3g} is outside the constant settings' "
                     f"[{values.min():.3g}, {values.max():.3g}]")
+        steps = np.diff(values)
+        if not (np.all(steps > 0) or np.all(steps < 0)):
+            return (f"the constant settings' {what} is not monotone in temperature "
+                    f"({', '.join(f'{v:.3g}' for v in values)}): no one temperature matches it")
         return None
 
     def at(self, temperature: float, metric: str) -> dict[str, float]:
