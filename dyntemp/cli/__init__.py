@@ -8,6 +8,7 @@
     dyntemp eval --suite qa --strategy constant:temperature=0.3,0.7,1.0 --strategy edt:theta=0.3,0.6 --out runs/qa
     dyntemp plot runs/qa
     dyntemp compare runs/qa
+    dyntemp report runs/qa -o report.html
     dyntemp info [--json]
 
 Filter and penalty flags carry llama.cpp's CLI names. How failures are reported (exit statuses 2,
@@ -21,7 +22,7 @@ import os
 import sys
 import warnings
 
-from . import batch, compare, evaluate, generate, info, plot, serve, strategies
+from . import batch, compare, evaluate, generate, info, plot, report, serve, strategies
 from .common import import_modules, modules_to_import
 from .errors import (FAILED, INTERRUPTED, PIPE_CLOSED, USAGE, UsageError, WorkError, debugging, describe_oserror,
                      flag_of_path, internal_error, path_flags, traceback_text)
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dyntemp", description="Token-adaptive temperature sampling on llama.cpp.")
     parser.add_argument("--version", action="version", version=info.version(), help="print the versions and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (generate, serve, batch, strategies, evaluate, plot, compare, info):
+    for command in (generate, serve, batch, strategies, evaluate, plot, compare, report, info):
         command.add_parser(commands)
     return parser
 

@@ -17,7 +17,7 @@ from ..colour import SCALE
 from ..core.trace import TraceRecord
 from .trace_plots import trace_records
 
-__all__ = ["plot_tokens", "tokens_html"]
+__all__ = ["plot_tokens", "token_spans", "tokens_html"]
 
 _NEWLINE_MARK = "↵"
 _LINE_SPACING = 1.5  # text line height in font sizes, for plot_tokens
@@ -46,13 +46,6 @@ def tokens_html(trace: Iterable[TraceRecord], *, title: str | None = None, vmin:
     records = trace_records(trace)
     norm, colormap = _colour_scale(vmin, vmax, cmap)
     page_title = html.escape(title if title is not None else "Token temperatures")
-    spans = []
-    for r in records:
-        background = _hex(colormap, norm(r.temperature))
-        text = '<i class="nl"></i>\n'.join(html.escape(part) for part in r.piece.split("\n"))
-        hover = html.escape(_hover(r)).replace("\n", "&#10;")
-        spans.append(f'<span class="t" style="background:{background};color:{_ink(background)}" '
-                     f'title="{hover}">{text}</span>')
     stops = ", ".join(_hex(colormap, f) for f in np.linspace(0, 1, 11))
     temperatures = np.array([r.temperature for r in records], dtype=float)
     finite = temperatures[np.isfinite(temperatures)]
@@ -85,10 +78,30 @@ h1 {{ font-size: 1.3rem; margin-bottom: 0.3rem; }}
 <div class="summary">{summary}</div>
 <div class="legend"><span>temperature</span><span class="lo">{norm.vmin:.2f}</span><span class="bar"></span>
 <span class="hi">{norm.vmax:.2f}</span></div>
-<div class="text">{"".join(spans)}</div>
+<div class="text">{token_spans(records, vmin=vmin, vmax=vmax, cmap=cmap)}</div>
 </body>
 </html>
 """
+
+
+def token_spans(trace: Iterable[TraceRecord], *, vmin: float | None = None, vmax: float | None = None,
+                cmap: Any = None) -> str:
+    """The HTML of the tokens alone, as ``tokens_html`` shows them: a ``<span class="t">`` per token,
+    its background the temperature's colour and its ``title`` (the hover) its values.
+
+    >>> from dyntemp.core.trace import TraceRecord
+    >>> token_spans([TraceRecord(0, 504, "Calm", 0.2, 3.1, 2.0, 9, 0.41, 0, 0, None)]).count("temperature: 0.200")
+    1
+    """
+    norm, colormap = _colour_scale(vmin, vmax, cmap)
+    spans = []
+    for r in trace_records(trace):
+        background = _hex(colormap, norm(r.temperature))
+        text = '<i class="nl"></i>\n'.join(html.escape(part) for part in r.piece.split("\n"))
+        hover = html.escape(_hover(r)).replace("\n", "&#10;")
+        spans.append(f'<span class="t" style="background:{background};color:{_ink(background)}" '
+                     f'title="{hover}">{text}</span>')
+    return "".join(spans)
 
 
 def plot_tokens(trace: Iterable[TraceRecord], ax: Any = None, *, vmin: float | None = None,
