@@ -112,3 +112,13 @@ def test_the_command_compares_a_run_folder(tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "baseline 'edt:theta=9' is not a setting" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_curve_that_is_not_monotone_matches_no_one_temperature():
+    import dataclasses
+
+    records = [dataclasses.replace(r, metrics={**r.metrics, "distinct_2": 0.3 * 1.6 + 0.1})
+               if r.setting == "constant:temperature=0.8" else r for r in _run(edt_accuracy=0.6)]
+    rows = compare(records)
+    assert "not monotone in temperature" in _row(rows, "equal diversity", "accuracy")["verdict"]
+    assert _row(rows, "equal temperature", "accuracy")["items"] == 80  # the temperature curve still holds
