@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import subprocess
 import sys
 
@@ -71,6 +73,13 @@ def test_no_effect_is_no_detectable_difference_with_its_power():
     assert "no detectable difference" in format_rows(rows)
 
 
+def test_a_floor_on_every_item_has_no_power():
+    records = [dataclasses.replace(r, scores={"correct": False}) for r in _run(edt_accuracy=0.6)]
+    row = _row(compare(records), "baseline", "accuracy")
+    assert row["difference"] == 0 and math.isnan(row["detectable"])
+    assert row["verdict"] == "the same on every item: no power to detect a difference"
+
+
 def test_a_curve_needs_three_constant_settings_spanning_the_value():
     rows = compare(_run(edt_accuracy=0.6, constants=(0.4, 1.6)))
     assert _row(rows, "equal temperature", "accuracy")["verdict"].startswith("needs at least 3 constant settings")
@@ -115,8 +124,6 @@ def test_the_command_compares_a_run_folder(tmp_path):
 
 
 def test_a_curve_that_is_not_monotone_matches_no_one_temperature():
-    import dataclasses
-
     records = [dataclasses.replace(r, metrics={**r.metrics, "distinct_2": 0.3 * 1.6 + 0.1})
                if r.setting == "constant:temperature=0.8" else r for r in _run(edt_accuracy=0.6)]
     rows = compare(records)

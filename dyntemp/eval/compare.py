@@ -13,7 +13,7 @@ item by item, so that an item's difficulty cancels. A row of :func:`compare` giv
   over every row of the call;
 - ``detectable``: the smallest difference the run would detect with 80% power at the 5% level
   ((z(0.975) + z(0.8)) x the bootstrap standard error), so that "no detectable difference" is read
-  with its power;
+  with its power; ``nan`` when every item gives the same on both sides (a floor: no power at all);
 - ``verdict``: ``better``, ``worse`` (by the metric's direction, at ``p_holm`` < 0.05) or ``no
   detectable difference``; or why the row could not be computed.
 
@@ -257,13 +257,18 @@ def _paired(ours: dict[str, float], theirs: dict[str, float], pairs, confidence:
     differences = np.array([ours[i] - theirs[i] for i in common])
     low, high, error = _interval(differences, confidence, n_resamples, seed)
     p = _mcnemar(pairs[0], pairs[1], pairs[2]) if pairs else _wilcoxon(differences)
+    # Every item the same on both sides (a floor, as pass@1 near 0): the spread says nothing of what
+    # the run could have detected.
+    detectable = (_Z + _POWER_Z) * error if np.any(differences) else math.nan
     return {"items": len(common), "difference": float(differences.mean()), "low": low, "high": high, "p": p,
-            "detectable": (_Z + _POWER_Z) * error, "test": "McNemar" if pairs else "Wilcoxon", "note": ""}
+            "detectable": detectable, "test": "McNemar" if pairs else "Wilcoxon", "note": ""}
 
 
 def _verdict(row: dict) -> str:
     if math.isnan(row["p"]):
         return row["note"]
+    if math.isnan(row["detectable"]):
+        return "the same on every item: no power to detect a difference"
     if row["p_holm"] >= _ALPHA or row["difference"] == 0:
         return "no detectable difference"
     up = row["difference"] > 0
@@ -286,7 +291,8 @@ def format_rows(rows: Sequence[dict]) -> str:
             numbers = ("-", "-", "-")
         else:
             numbers = (f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}]",
-                       f"{row['detectable']:.3f}", f"{row['p_holm']:.3g} ({row['test']})")
+                       "-" if math.isnan(row["detectable"]) else f"{row['detectable']:.3f}",
+                       f"{row['p_holm']:.3g} ({row['test']})")
         against = row["baseline"] or "-"
         if row["mode"] != "baseline":
             against = f"{row['mode']}: {against}"

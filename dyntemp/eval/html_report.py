@@ -143,7 +143,8 @@ def _comparisons(rows: Sequence[dict]) -> str:
             numbers = "<td>-</td><td>-</td><td>-</td>"
         else:
             numbers = (f"<td>{r['difference']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]</td>"
-                       f"<td>{r['detectable']:.3f}</td><td>{r['p_holm']:.3g} ({_e(r['test'])})</td>")
+                       f"<td>{'-' if math.isnan(r['detectable']) else format(r['detectable'], '.3f')}</td>"
+                       f"<td>{r['p_holm']:.3g} ({_e(r['test'])})</td>")
         verdict = r["verdict"] if r["verdict"] in ("better", "worse") else ""
         out.append(f"<tr><td>{_e(r['setting'])}</td><td class=\"text\">{_e(against)}</td><td>{_e(r['metric'])}</td>"
                    f"<td>{r['items']}</td>{numbers}<td class=\"text {verdict}\">{_e(r['verdict'])}</td></tr>")
