@@ -264,6 +264,21 @@ def check_model(flag: str, model: str | None) -> str | None:
     return check_input_file(flag, path)
 
 
+def check_run_folder(folder: str) -> str:
+    """``folder`` if it holds an eval run's generations, else a usage error.
+
+    >>> check_run_folder("/nowhere")
+    Traceback (most recent call last):
+    ...
+    dyntemp.cli.errors.UsageError: RUN: no generations.jsonl in /nowhere: is it a run folder written by dyntemp eval?
+    """
+    from ..eval.run_folder import GENERATIONS
+
+    if not os.path.isfile(os.path.join(folder, GENERATIONS)):
+        raise UsageError(f"RUN: no {GENERATIONS} in {folder}: is it a run folder written by dyntemp eval?")
+    return folder
+
+
 def check_output_folder(flag: str, path: str) -> str:
     """``path`` as a folder that exists (made if needed) and takes new files, else a usage error.
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
+from .common import check_run_folder
 from .errors import UsageError, checked
 
 FORMATS = ("table", "csv", "json")
@@ -37,12 +37,10 @@ def add_parser(commands) -> None:
 
 def run(args, out) -> None:
     from ..eval.compare import compare, format_rows
-    from ..eval.run_folder import GENERATIONS, RunError, read_generations
+    from ..eval.run_folder import RunError, read_generations
 
-    if not os.path.isfile(os.path.join(args.folder, GENERATIONS)):
-        raise UsageError(f"RUN: no {GENERATIONS} in {args.folder}: is it a run folder written by dyntemp eval?")
     try:
-        records = read_generations(args.folder)
+        records = read_generations(check_run_folder(args.folder))
     except RunError as exc:
         raise UsageError(str(exc)) from None
     with checked():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .common import check_output_folder
+from .common import check_output_folder, check_run_folder
 from .errors import UsageError, checked
 
 
@@ -26,7 +26,6 @@ def add_parser(commands) -> None:
 
 def run(args, out) -> None:
     from ..eval.report import plot_run, plot_trace
-    from ..eval.run_folder import GENERATIONS
 
     if os.path.isfile(args.folder):
         given = [flag for flag, value in (("--suite", args.suite), ("--quality", args.quality),
@@ -40,8 +39,7 @@ def run(args, out) -> None:
         for path in paths:
             print(path, file=out)
         return
-    if not os.path.isfile(os.path.join(args.folder, GENERATIONS)):
-        raise UsageError(f"RUN: no {GENERATIONS} in {args.folder}: is it a run folder written by dyntemp eval?")
+    check_run_folder(args.folder)
     check_output_folder("--out" if args.out else "RUN/plots", args.out or os.path.join(args.folder, "plots"))
     # plot_run checks the metric, suite and example names it is given: those errors are the command line's.
     with checked():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from .common import check_run_folder
 from .errors import UsageError, WorkError, checked, describe_oserror
 
 
@@ -25,10 +26,9 @@ def add_parser(commands) -> None:
 
 def run(args, out) -> None:
     from ..eval.html_report import write_report
-    from ..eval.run_folder import GENERATIONS, RunError
+    from ..eval.run_folder import RunError
 
-    if not os.path.isfile(os.path.join(args.folder, GENERATIONS)):
-        raise UsageError(f"RUN: no {GENERATIONS} in {args.folder}: is it a run folder written by dyntemp eval?")
+    check_run_folder(args.folder)
     folder = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(folder):
         raise UsageError(f"--out {args.out}: no such folder: {folder}")

@@ -45,7 +45,7 @@ from ..records import GenerationRecord
 from . import metric_info
 from .summary import PER_PROMPT
 
-__all__ = ["DEFAULT_METRICS", "compare", "format_rows", "holm"]
+__all__ = ["DEFAULT_METRICS", "cells", "compare", "format_rows", "holm"]
 
 #: The metrics compared when none are named (those a suite has values for).
 DEFAULT_METRICS = ("accuracy", "pass@1", "scorer_nll", "distinct_2", "loop_rate")
@@ -160,11 +160,15 @@ class _Curve:
         common = set.intersection(*(set(t) for t in tables))
         return {item: float(np.interp(temperature, self.temperatures, [t[item] for t in tables])) for item in common}
 
-    def temperature_at(self, metric: str, value: float) -> float:
-        """The temperature where the curve's mean ``metric`` is ``value``."""
-        means = np.array([_mean_of(items, metric) for _, items in self.constants])
+    def means(self, metric: str) -> np.ndarray:
+        """The constant settings' mean ``metric``, by temperature."""
+        return np.array([_mean_of(items, metric) for _, items in self.constants])
+
+    @staticmethod
+    def temperature_at(means: np.ndarray, temperatures: np.ndarray, value: float) -> float:
+        """The temperature where the curve of ``means`` (at ``temperatures``) is ``value``."""
         order = np.argsort(means)
-        return float(np.interp(value, means[order], self.temperatures[order]))
+        return float(np.interp(value, means[order], temperatures[order]))
 
 
 def compare(records: Sequence[GenerationRecord], *, baseline: str | None = None,
@@ -183,8 +187,7 @@ def compare(records: Sequence[GenerationRecord], *, baseline: str | None = None,
     """
     names = list(metrics) if metrics is not None else None
     for name in (names or []) + [diversity]:
-        if name not in metric_info.METRICS:
-            raise ValueError(f"metric {name!r} is not one of {', '.join(metric_info.METRICS)}")
+        metric_info.check(name)
     suites: dict[str, dict[str, list[GenerationRecord]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         suites[record.suite][record.setting].append(record)
@@ -225,8 +228,9 @@ def _suite_rows(suite: str, items: dict, metrics: list[str], baseline: str | Non
             against.append(("equal temperature", f"constant curve at T={t:.3g}", t,
                             curve.missing("mean temperature", t, curve.temperatures)))
             d = _mean_of(by_item, diversity)
-            why = curve.missing(diversity, d, np.array([_mean_of(c, diversity) for _, c in curve.constants]))
-            t_star = curve.temperature_at(diversity, d) if why is None else math.nan
+            means = curve.means(diversity)
+            why = curve.missing(diversity, d, means)
+            t_star = curve.temperature_at(means, curve.temperatures, d) if why is None else math.nan
             against.append(("equal diversity", f"constant curve at {diversity}={d:.3g} (T={t_star:.3g})",
                             t_star, why))
         for mode, name, base, why in against:
@@ -275,6 +279,23 @@ def _verdict(row: dict) -> str:
     return "better" if up != (row["metric"] in metric_info.LOWER_IS_BETTER) else "worse"
 
 
+def cells(row: dict) -> tuple[str, str, str, str]:
+    """A row's ``against``, ``difference [95% CI]``, ``detectable`` and ``p (Holm)`` as text
+    (``-`` where the row has none).
+
+    >>> cells({"mode": "equal temperature", "baseline": "constant curve at T=0.9", "p": 0.01, "p_holm": 0.03,
+    ...        "difference": 0.1, "low": 0.02, "high": 0.2, "detectable": 0.08, "test": "Wilcoxon"})
+    ('equal temperature: constant curve at T=0.9', '+0.100 [+0.020, +0.200]', '0.080', '0.03 (Wilcoxon)')
+    """
+    against = row["baseline"] or "-"
+    if row["mode"] != "baseline":
+        against = f"{row['mode']}: {against}"
+    if math.isnan(row["p"]):
+        return against, "-", "-", "-"
+    return (against, f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}]",
+            "-" if math.isnan(row["detectable"]) else f"{row['detectable']:.3f}", f"{row['p_holm']:.3g} ({row['test']})")
+
+
 def format_rows(rows: Sequence[dict]) -> str:
     """The rows as a text table, one line per comparison.
 
@@ -287,15 +308,7 @@ def format_rows(rows: Sequence[dict]) -> str:
               "p (Holm)", "verdict")
     lines = [header]
     for row in rows:
-        if math.isnan(row["p"]):
-            numbers = ("-", "-", "-")
-        else:
-            numbers = (f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}]",
-                       "-" if math.isnan(row["detectable"]) else f"{row['detectable']:.3f}",
-                       f"{row['p_holm']:.3g} ({row['test']})")
-        against = row["baseline"] or "-"
-        if row["mode"] != "baseline":
-            against = f"{row['mode']}: {against}"
+        against, *numbers = cells(row)
         lines.append((row["suite"], row["setting"], against, row["metric"], str(row["items"]), *numbers,
                       row["verdict"]))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

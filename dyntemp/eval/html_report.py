@@ -12,16 +12,15 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 import os
 from pathlib import Path
 from typing import Sequence
 
 from . import metric_info
-from .compare import compare
+from .compare import cells, compare
 from .report import default_quality
 from .run_folder import read_header, read_generations
-from .summary import summarize
+from .summary import cell, summarize, table_metrics
 
 __all__ = ["report_html", "write_report"]
 
@@ -59,8 +58,7 @@ def report_html(run: str | os.PathLike, *, quality: str | None = None, diversity
     """The report page of the run folder ``run``; ``quality`` as ``dyntemp plot`` (default per
     suite), ``diversity`` the metric of the diversity figure and of the equal-diversity tests."""
     for name in filter(None, (quality, diversity)):
-        if name not in metric_info.METRICS:
-            raise ValueError(f"metric {name!r} is not one of {', '.join(metric_info.METRICS)}")
+        metric_info.check(name)
     records = read_generations(run)
     if not records:
         raise ValueError(f"{os.fspath(run)} has no generations yet")
@@ -92,19 +90,11 @@ def _settings(header: dict, records) -> str:
     return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items()) + "</dl>"
 
 
-def _number(row: dict, name: str) -> str:
-    value = row.get(name, math.nan)
-    if math.isnan(value):
-        return "-"
-    low, high = row.get(f"{name}_low", math.nan), row.get(f"{name}_high", math.nan)
-    return f"{value:.3f}" if math.isnan(low) else f"{value:.3f} [{low:.3f}, {high:.3f}]"
-
-
 def _summary(rows: Sequence[dict]) -> str:
-    names = [m for m in metric_info.TABLE if any(not math.isnan(r.get(m, math.nan)) for r in rows)]
+    names = table_metrics(rows)
     head = "".join(f"<th>{_e(metric_info.METRICS[m].label)}</th>" for m in names)
     body = "".join(f"<tr><td>{_e(r['setting'])}</td><td>{r['n']}</td>"
-                   + "".join(f"<td>{_number(r, m)}</td>" for m in names) + "</tr>" for r in rows)
+                   + "".join(f"<td>{cell(r, m)}</td>" for m in names) + "</tr>" for r in rows)
     return f'<div class="scroll"><table class="summary"><tr><th>setting</th><th>n</th>{head}</tr>{body}</table></div>'
 
 
@@ -138,13 +128,8 @@ def _comparisons(rows: Sequence[dict]) -> str:
            "<th>items</th><th>difference [95% CI]</th><th>detectable</th><th>p (Holm)</th>"
            '<th class="text">verdict</th></tr>']
     for r in rows:
-        against = r["baseline"] if r["mode"] == "baseline" else f"{r['mode']}: {r['baseline']}"
-        if math.isnan(r["p"]):
-            numbers = "<td>-</td><td>-</td><td>-</td>"
-        else:
-            numbers = (f"<td>{r['difference']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]</td>"
-                       f"<td>{'-' if math.isnan(r['detectable']) else format(r['detectable'], '.3f')}</td>"
-                       f"<td>{r['p_holm']:.3g} ({_e(r['test'])})</td>")
+        against, *numbers = cells(r)
+        numbers = "".join(f"<td>{_e(text)}</td>" for text in numbers)
         verdict = r["verdict"] if r["verdict"] in ("better", "worse") else ""
         out.append(f"<tr><td>{_e(r['setting'])}</td><td class=\"text\">{_e(against)}</td><td>{_e(r['metric'])}</td>"
                    f"<td>{r['items']}</td>{numbers}<td class=\"text {verdict}\">{_e(r['verdict'])}</td></tr>")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-__all__ = ["HEADER", "LOWER_IS_BETTER", "METRICS", "Metric", "QUALITY", "TABLE", "label"]
+__all__ = ["HEADER", "LOWER_IS_BETTER", "METRICS", "Metric", "QUALITY", "TABLE", "check", "label"]
 
 #: The keys of a summary row that are not metrics: what the row is of, and how many generations
 #: (``n``), prompts and seeds per prompt (``k``) it sums up.
@@ -83,6 +83,19 @@ TABLE = tuple(name for name, metric in METRICS.items() if metric.in_table)
 #: The quality metrics in the order a suite's default is picked: the first one with values.
 QUALITY = tuple(sorted((name for name, metric in METRICS.items() if metric.quality_rank is not None),
                        key=lambda name: METRICS[name].quality_rank))
+
+
+def check(name: str) -> str:
+    """``name`` if it is a metric of :data:`METRICS`, else a ``ValueError`` listing them.
+
+    >>> check("bleu")
+    Traceback (most recent call last):
+    ...
+    ValueError: metric 'bleu' is not one of accuracy, pass@1, pass@k, parses, distinct_1, distinct_2, distinct_3, rep_2, rep_3, rep_4, self_bleu, loop_rate, length, nll, scorer_nll, temperature_mean, temperature_std, temperature_entropy_corr
+    """
+    if name not in METRICS:
+        raise ValueError(f"metric {name!r} is not one of {', '.join(METRICS)}")
+    return name
 
 
 def label(name: str, lower_is_better: Iterable[str] = ()) -> str:

@@ -118,7 +118,12 @@ def read_csv(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
-def _cell(row: dict, name: str) -> str:
+def cell(row: dict, name: str) -> str:
+    """A summary row's ``name`` as text: the mean and its interval, ``-`` where it has none.
+
+    >>> cell({"accuracy": 0.5, "accuracy_low": 0.3, "accuracy_high": 0.7}, "accuracy"), cell({}, "nll")
+    ('0.500 [0.300, 0.700]', '-')
+    """
     value = row.get(name, math.nan)
     if math.isnan(value):
         return "-"
@@ -128,13 +133,18 @@ def _cell(row: dict, name: str) -> str:
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def table_metrics(rows: Sequence[dict]) -> list[str]:
+    """The metrics of the text table that some of ``rows`` (one suite's) have a value for."""
+    return [m for m in metric_info.TABLE if any(not math.isnan(r.get(m, math.nan)) for r in rows)]
+
+
 def format_table(rows: Sequence[dict]) -> str:
     """The summary as a text table, one block per suite, with the metrics that apply to it."""
     blocks = []
     for suite in dict.fromkeys(r["suite"] for r in rows):
         mine = [r for r in rows if r["suite"] == suite]
-        names = [m for m in metric_info.TABLE if any(not math.isnan(r.get(m, math.nan)) for r in mine)]
-        table = [["setting", "n", *names]] + [[r["setting"], str(r["n"]), *(_cell(r, m) for m in names)]
+        names = table_metrics(mine)
+        table = [["setting", "n", *names]] + [[r["setting"], str(r["n"]), *(cell(r, m) for m in names)]
                                                for r in mine]
         widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
         lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
