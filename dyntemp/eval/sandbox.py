@@ -176,7 +176,11 @@ def extract_code(reply: str) -> str:
     return (python or untagged or [reply])[0]
 
 
-def run_tests(code: str, tests: Sequence[str], timeout: float = 5.0, *, isolated: bool = True) -> SandboxResult:
+#: Seconds the tests of a reply may run, unless an item says otherwise.
+TIMEOUT = 5.0
+
+
+def run_tests(code: str, tests: Sequence[str], timeout: float = TIMEOUT, *, isolated: bool = True) -> SandboxResult:
     """Run ``code``, then each test statement, in a sandboxed subprocess (see the module doc);
     ``isolated=False`` without the kernel's sandbox. Raises ``IsolationUnavailable`` when isolation
     is asked for and this host cannot give it.

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .. import _validate
-from .sandbox import extract_code, run_tests
+from .sandbox import TIMEOUT, extract_code, run_tests
 
 # qa: a short phrase, or a sentence around it, fits, and the whole suite stays near a minute.
 # open: a paragraph, long enough to show how a temperature schedule shapes the text.
@@ -78,7 +78,7 @@ class Item:
     #: (or of ``code``'s: the code the reply completes, when the prompt is not that code itself).
     entry_point: str | None = None
     code: str | None = None
-    timeout: float | None = None  # seconds the tests may run (default: run_tests's 5)
+    timeout: float | None = None  # seconds the tests may run (default: the sandbox's TIMEOUT)
 
     def __post_init__(self) -> None:
         if self.answers and self.tests:
@@ -133,7 +133,7 @@ class Item:
             return {"correct": float(check_answer(reply, self.answers))}
         if self.kind == "code":
             program = self.program(reply)
-            result = run_tests(program, list(self.tests), self.timeout or 5.0, isolated=isolated)
+            result = run_tests(program, list(self.tests), self.timeout or TIMEOUT, isolated=isolated)
             return {"passed": float(result.passed), "error": result.error, "parses": float(parses(program))}
         return {}
 

@@ -260,8 +260,7 @@ class BatchedEngine:
                 # The place whose kept prompt is the oldest, or that keeps none.
                 place = min(free, key=lambda p: (p.kept is not None, p.used))
                 if place.kept is not None:
-                    self.context.clear(place.seq)
-                    place.filled = 0
+                    self._empty(place)
                 if self.context.reuses_prefixes:
                     # Seeds of one prompt: the first evaluates it, the others share its cells and its logits.
                     job.donor = next((p.job for p in self._places if p.job is not None and p.job.prompt == prompt),
@@ -332,16 +331,19 @@ class BatchedEngine:
             self.context.trim(place.seq, len(job.prompt))
             place.filled, place.kept = len(job.prompt), (job.prompt, job.prompt_logits)
         else:
-            self.context.clear(place.seq)
-            place.filled = 0
+            self._empty(place)
+
+    def _empty(self, place: _Place) -> None:
+        """``place``'s cells hold nothing, and it keeps no prompt."""
+        self.context.clear(place.seq)
+        place.filled, place.kept = 0, None
 
     def reset(self) -> None:
         """Forget the prompts the free places keep: the context's streams are empty again, as a
         new engine's (running requests go on)."""
         for place in self._places:
             if place.job is None and place.kept is not None:
-                self.context.clear(place.seq)
-                place.filled, place.kept = 0, None
+                self._empty(place)
 
     def close(self) -> None:
         """Free the context now (it is freed with the engine otherwise)."""
