@@ -139,6 +139,7 @@ class _Curve:
     def __init__(self, constants: list[tuple[float, dict]]) -> None:
         self.constants = sorted(constants, key=lambda c: c[0])
         self.temperatures = np.array([t for t, _ in self.constants])
+        self._tables: dict[str, list[dict[str, float]]] = {}  # per metric: each setting's item values
 
     def missing(self, what: str, value: float, values: np.ndarray) -> str | None:
         """Why the curve of ``values`` (one per constant setting, by temperature) cannot be read
@@ -156,7 +157,9 @@ class _Curve:
 
     def at(self, temperature: float, metric: str) -> dict[str, float]:
         """Each item's ``metric`` on the curve at ``temperature`` (items every constant setting has)."""
-        tables = [_item_values(items, metric) for _, items in self.constants]
+        if metric not in self._tables:  # the same for every setting read off the curve
+            self._tables[metric] = [_item_values(items, metric) for _, items in self.constants]
+        tables = self._tables[metric]
         common = set.intersection(*(set(t) for t in tables))
         return {item: float(np.interp(temperature, self.temperatures, [t[item] for t in tables])) for item in common}
 
