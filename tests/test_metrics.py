@@ -420,15 +420,33 @@ def test_bootstrap_of_values_equal_but_for_rounding_falls_back_to_percentile():
 def test_the_metric_table_gives_the_csv_columns_the_text_table_and_the_directions():
     assert COLUMNS[:7] == metric_info.HEADER == ("suite", "strategy", "label", "setting", "n", "prompts", "k")
     assert COLUMNS[7:] == tuple(f"{name}{end}" for name in (
-        "accuracy", "pass@1", "pass@k", "parses", "distinct_1", "distinct_2", "distinct_3", "rep_2", "rep_3", "rep_4",
+        "accuracy", "pass@1", "pass@k", "pass@5", "pass@10", "pass@20", "pass@50", "pass@100", "parses", "distinct_1", "distinct_2", "distinct_3", "rep_2", "rep_3", "rep_4",
         "self_bleu", "loop_rate", "length", "nll", "scorer_nll", "temperature_mean", "temperature_std",
         "temperature_entropy_corr") for end in ("", "_low", "_high"))
     assert metric_info.TABLE == ("accuracy", "pass@1", "pass@k", "distinct_2", "self_bleu", "loop_rate", "nll",
                                  "scorer_nll", "temperature_mean")
     assert metric_info.LOWER_IS_BETTER == {"nll", "scorer_nll", "self_bleu", "rep_2", "rep_3", "rep_4", "loop_rate"}
-    assert [name for name, metric in metric_info.METRICS.items() if metric.per == "prompt"] == ["pass@k", "self_bleu"]
+    assert [name for name, metric in metric_info.METRICS.items() if metric.per == "prompt"] == [
+        "pass@k", "pass@5", "pass@10", "pass@20", "pass@50", "pass@100", "self_bleu"]
     assert metric_info.label("temperature_entropy_corr") == "temperature–entropy correlation"
     assert metric_info.QUALITY == ("accuracy", "pass@1", "scorer_nll", "nll")
+
+
+def test_pass_at_fixed_k_is_given_up_to_the_samples_of_the_prompt_with_the_fewest():
+    # Two problems of 12 samples: 3 and 0 passing; then one with only 6 samples.
+    passes = {"p1": [1] * 3 + [0] * 9, "p2": [0] * 12, "p3": [1, 0, 0, 0, 0, 0]}
+    records = [generation("code", item, "def f(): pass", {"passed": float(p), "error": None}, 1.0)
+               for item, ps in passes.items() for p in ps]
+    [row] = summarize(records[:24])
+    assert row["k"] == 12 and row["pass@1"] == 3 / 24
+    assert row["pass@5"] == pytest.approx((pass_at_k(12, 3, 5) + 0.0) / 2, rel=1e-12)
+    assert row["pass@10"] == pytest.approx(pass_at_k(12, 3, 10) / 2, rel=1e-12)
+    assert row["pass@k"] == pass_at_k(12, 3, 12) / 2 == 0.5
+    assert all(math.isnan(row[f"pass@{k}"]) for k in (20, 50, 100))
+    [row] = summarize(records)  # p3 has 6 samples: pass@5 over all three, pass@10 for none
+    assert row["k"] == 6 and row["pass@5"] == pytest.approx(
+        (pass_at_k(12, 3, 5) + pass_at_k(6, 1, 5)) / 3, rel=1e-12)
+    assert math.isnan(row["pass@10"])
 
 
 def generation(suite, item, text, scores, nll):
@@ -455,7 +473,7 @@ def test_summarize_reads_each_metric_from_its_source(tmp_path):
                                                  + self_bleu([r.text for r in qa[2:]])) / 2)
     assert all(math.isnan(qa_row[name]) for name in ("pass@1", "pass@k", "scorer_nll", "temperature_entropy_corr"))
     assert code_row["pass@1"] == 0.5 and code_row["pass@k"] == pass_at_k(2, 1, 2) == 1.0
-    assert math.isnan(code_row["accuracy"])
+    assert math.isnan(code_row["accuracy"]) and math.isnan(code_row["pass@5"])  # 2 samples: no pass@5
     table = format_table([code_row, qa_row])
     assert table.splitlines()[1].split() == ["setting", "n", "pass@1", "pass@k", "distinct_2", "self_bleu",
                                              "loop_rate", "nll", "temperature_mean"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-__all__ = ["HEADER", "LOWER_IS_BETTER", "METRICS", "Metric", "QUALITY", "TABLE", "check", "label"]
+__all__ = ["HEADER", "LOWER_IS_BETTER", "METRICS", "Metric", "PASS_KS", "QUALITY", "TABLE", "check", "label"]
 
 #: The keys of a summary row that are not metrics: what the row is of, and how many generations
 #: (``n``), prompts and seeds per prompt (``k``) it sums up.
@@ -50,11 +50,16 @@ class Metric:
         return "generation" if self.source is not None else "prompt"
 
 
+#: The fixed k of pass@k columns besides pass@1 and pass@k (k: every sample of a prompt), as the
+#: HumanEval papers report them; a column is ``nan`` when a prompt has fewer samples than its k.
+PASS_KS = (5, 10, 20, 50, 100)
+
 # In the order of the CSV columns.
 METRICS: dict[str, Metric] = {metric.name: metric for metric in (
     Metric("accuracy", "accuracy", "scores.correct", in_table=True, quality_rank=1),
     Metric("pass@1", "pass@1", "scores.passed", in_table=True, quality_rank=2),
     Metric("pass@k", "pass@k", in_table=True),
+    *(Metric(f"pass@{k}", f"pass@{k}") for k in PASS_KS),
     Metric("parses", "parses (valid Python)", "scores.parses"),
     Metric("distinct_1", "distinct-1", "metrics.distinct_1"),
     Metric("distinct_2", "distinct-2", "metrics.distinct_2", in_table=True),
@@ -91,7 +96,7 @@ def check(name: str) -> str:
     >>> check("bleu")
     Traceback (most recent call last):
     ...
-    ValueError: metric 'bleu' is not one of accuracy, pass@1, pass@k, parses, distinct_1, distinct_2, distinct_3, rep_2, rep_3, rep_4, self_bleu, loop_rate, length, nll, scorer_nll, temperature_mean, temperature_std, temperature_entropy_corr
+    ValueError: metric 'bleu' is not one of accuracy, pass@1, pass@k, pass@5, pass@10, pass@20, pass@50, pass@100, parses, distinct_1, distinct_2, distinct_3, rep_2, rep_3, rep_4, self_bleu, loop_rate, length, nll, scorer_nll, temperature_mean, temperature_std, temperature_entropy_corr
     """
     if name not in METRICS:
         raise ValueError(f"metric {name!r} is not one of {', '.join(METRICS)}")

@@ -3,8 +3,8 @@
 Each summary row is a plain dict: ``suite``, ``strategy``, ``label``, ``setting``, ``n``
 (generations), ``prompts``, ``k`` (the k of pass@k: the seeds per prompt), and for every metric ``M``
 the mean ``M`` with its interval ``M_low``, ``M_high``, for the metrics of :mod:`.metric_info`.
-Per-generation metrics are resampled over generations; ``self_bleu`` and ``pass@k``, which compare
-the seeds of one prompt, over prompts. A metric that does not apply to the suite (accuracy on open
+Per-generation metrics are resampled over generations; ``self_bleu`` and pass@k (``pass@k``, and
+``pass@5``, ``pass@10``, ... up to the seeds), which compare the seeds of one prompt, over prompts. A metric that does not apply to the suite (accuracy on open
 prompts) is ``nan``.
 """
 
@@ -51,6 +51,13 @@ def _pass_at_k(prompts: Iterable[list[GenerationRecord]], k: int) -> Iterator[fl
             yield metrics.pass_at_k(len(seeds), int(sum(r.scores["passed"] for r in seeds)), k)
 
 
+def _pass_at(fixed_k: int):
+    """pass@``fixed_k`` per prompt: nothing (so ``nan``) unless every prompt has that many samples."""
+    def values(prompts: Iterable[list[GenerationRecord]], k: int) -> Iterator[float]:
+        return _pass_at_k(prompts, fixed_k) if k >= fixed_k else iter(())
+    return values
+
+
 def _self_bleu(prompts: Iterable[list[GenerationRecord]], k: int) -> Iterator[float]:
     for seeds in prompts:
         if len(seeds) > 1:
@@ -59,7 +66,8 @@ def _self_bleu(prompts: Iterable[list[GenerationRecord]], k: int) -> Iterator[fl
 
 # How each metric without a per-generation source is computed: one value per prompt from its generations,
 # all called alike with the k of pass@k.
-PER_PROMPT = {"pass@k": _pass_at_k, "self_bleu": _self_bleu}
+PER_PROMPT = {"pass@k": _pass_at_k, **{f"pass@{k}": _pass_at(k) for k in metric_info.PASS_KS},
+              "self_bleu": _self_bleu}
 
 
 def _generation_values(group: Iterable[GenerationRecord], source: str) -> Iterator[float]:
