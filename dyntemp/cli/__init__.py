@@ -22,7 +22,7 @@ import os
 import sys
 import warnings
 
-from . import batch, compare, evaluate, generate, info, plot, report, serve, strategies
+from . import batch, compare, evaluate, generate, info, plot, report, serve, strategies, tune
 from .common import import_modules, modules_to_import
 from .errors import (FAILED, INTERRUPTED, PIPE_CLOSED, USAGE, UsageError, WorkError, debugging, describe_oserror,
                      flag_of_path, internal_error, path_flags, traceback_text)
@@ -31,7 +31,7 @@ __all__ = ["UsageError", "build_parser", "main"]
 
 
 #: The commands that take --import (and DYNTEMP_IMPORT).
-_IMPORTING = ("generate", "serve", "batch", "strategies", "eval")
+_IMPORTING = ("generate", "serve", "batch", "strategies", "eval", "tune")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dyntemp", description="Token-adaptive temperature sampling on llama.cpp.")
     parser.add_argument("--version", action="version", version=info.version(), help="print the versions and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (generate, serve, batch, strategies, evaluate, plot, compare, report, info):
+    for command in (generate, serve, batch, strategies, evaluate, tune, plot, compare, report, info):
         command.add_parser(commands)
     return parser
 

@@ -11,7 +11,7 @@ from .common import add_host_flags, add_import_flag, add_sampler_flags, check_ho
 from .errors import UsageError, WorkError
 from .limit_flags import add_limit_flags, limits_of
 from .llama_syntax import logit_bias, merge_biases
-from .strategy_flags import add_strategy_flags, strategy_spec
+from .strategy_flags import add_strategy_flags, preset_sampler, strategy_spec
 
 EXAMPLES = """\
 examples:
@@ -90,7 +90,7 @@ def run(args, out) -> None:
         check_input_file("INPUT", args.input)
     if args.backend == "ray" and importlib.util.find_spec("ray") is None:  # not imported: see ray_actors.start_ray
         raise UsageError("--backend ray needs Ray: pip install 'dyntemp[ray]'")
-    kwargs = sampler_kwargs(args)
+    kwargs = {**preset_sampler(args), **sampler_kwargs(args)}
     if args.logit_bias:
         kwargs["logit_bias"] = merge_biases(args.logit_bias)
     args.model = check_model("--model", args.model)

@@ -14,7 +14,7 @@ from ..core.stops import check_stop
 from .common import check_host_flags, check_input_file, check_model, sampler_kwargs
 from .errors import UsageError, checked, describe_oserror
 from .llama_syntax import merge_biases, unescape
-from .strategy_flags import strategy_spec
+from .strategy_flags import preset_sampler, strategy_spec
 
 SEED_RANGE = 2 ** 32  # llama.cpp's seeds are 32-bit
 
@@ -54,7 +54,7 @@ def read_request(args) -> Request:
     _check_modes(args)
     spec = strategy_spec(args)
     with checked():
-        settings = SamplerSettings(spec, **sampler_kwargs(args), logit_bias=merge_biases(args.logit_bias))
+        settings = SamplerSettings(spec, **{**preset_sampler(args), **sampler_kwargs(args)}, logit_bias=merge_biases(args.logit_bias))
     args.model = check_model("--model", args.model)
     template = _chat_template(args.chat_template) if args.chat_template else None
     system = _typed(args.system, "--system", args.no_escape) if args.system is not None else None

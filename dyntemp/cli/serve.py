@@ -20,7 +20,7 @@ from .common import add_host_flags, add_import_flag, add_sampler_flags, check_ho
 from .errors import UsageError, checked, interrupts_kept
 from .limit_flags import add_limit_flags, limits_of
 from .llama_syntax import logit_bias, merge_biases
-from .strategy_flags import add_strategy_flags, strategy_spec
+from .strategy_flags import add_strategy_flags, preset_sampler, strategy_spec
 
 KEY_VARIABLE = "DYNTEMP_API_KEY"
 EXAMPLES = """\
@@ -187,7 +187,7 @@ def run(args, out) -> int:
     _check(args)
     limits = limits_of(args)
     spec = strategy_spec(args)
-    kwargs = sampler_kwargs(args)
+    kwargs = {**preset_sampler(args), **sampler_kwargs(args)}
     if args.logit_bias:
         kwargs["logit_bias"] = merge_biases(args.logit_bias)
     models = _models(args.model)

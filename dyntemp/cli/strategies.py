@@ -7,7 +7,7 @@ import inspect
 
 from ..core.stages import default_order, stage_class
 from ..core.stages.general import GENERAL
-from ..strategies import list_strategies, strategy_factory, strategy_parameters
+from ..strategies import list_strategies, search_space, strategy_factory, strategy_parameters
 from ..strategies.registry import UnknownStrategyError, strategy_summary
 from .common import add_import_flag, values_of
 from .errors import UsageError
@@ -49,6 +49,10 @@ def describe(name: str) -> str:
         lines.append(f"  {key}" + (" (required)" if default is inspect.Parameter.empty else f" = {default!r}"))
     if not params:
         lines.append("  (none)")
+    space = search_space(name)
+    lines += ["", "search space (dyntemp tune):"]
+    lines += [f"  {key}: {value.describe()}" for key, value in space.items()] or [
+        "  (none declared: dyntemp tune cannot tune it; see dyntemp.strategies.search)"]
     example = ":".join([name, *(f"{key}=..." for key, default in params.items()
                                 if default is inspect.Parameter.empty)])
     lines += ["", f"use: dyntemp generate PROMPT --strategy {example} [--param KEY=VALUE ...]",

@@ -1,7 +1,9 @@
 """``generate``'s strategy flags and the one strategy spec they make.
 
-``--strategy`` (a name or spec text), ``--rules FILE`` and ``--sentence-temps`` choose a strategy;
-without one, the strategy is the constant ``--temp`` (0.8 when not given). ``--param`` items add
+``--strategy`` (a name or spec text), ``--rules FILE``, ``--sentence-temps`` and ``--preset FILE``
+choose a strategy; without one, the strategy is the constant ``--temp`` (0.8 when not given). A
+preset (a sweep file of one setting, as ``dyntemp tune`` writes) also gives sampler settings, which
+the command line's own flags override (``preset_sampler``). ``--param`` items add
 parameters. No flag is ever ignored: a value given twice, or given where it has no effect, is an
 error that says which flag to use instead.
 """
@@ -26,6 +28,8 @@ def add_strategy_flags(parser: argparse.ArgumentParser) -> None:
                         help="a strategy parameter; repeat for more (values: numbers, text, or JSON such as [0.2,0.9])")
     parser.add_argument("--rules", metavar="FILE", help="a TOML or JSON rules file (the rules strategy)")
     parser.add_argument("--sentence-temps", metavar="T1,T2,...", help="one temperature per sentence, the last repeats")
+    parser.add_argument("--preset", metavar="FILE.toml", help="a preset: a sweep file of one setting, its strategy "
+                        "and [sampler] settings (dyntemp tune writes best.toml); sampler flags given here override it")
     parser.add_argument("--temp", type=float, default=None, metavar="T",
                         help=f"temperature of the default constant strategy ({DEFAULT_TEMPERATURE}); other "
                              "strategies take their own parameters (--param)")
@@ -45,8 +49,11 @@ def strategy_spec(args) -> StrategySpec:
     ...
     dyntemp.cli.errors.UsageError: --temp sets the temperature of the default strategy ...; with --strategy edt, give its own ...)
     """
+    preset = getattr(args, "preset", None)
     chosen = [flag for flag, given in (("--rules", args.rules), ("--sentence-temps", args.sentence_temps),
                                         ("--strategy", args.strategy)) if given]
+    if preset and (chosen or args.temp is not None):
+        raise UsageError(f"--preset {preset} gives the strategy; leave out {(chosen or ['--temp'])[0]}, or the preset")
     strategy_name = args.strategy.partition(":")[0].strip() if args.strategy else ""
     if chosen[:2] in (["--rules", "--strategy"], ["--sentence-temps", "--strategy"]) and len(chosen) == 2 \
             and strategy_name == {"--rules": "rules", "--sentence-temps": "sentence"}[chosen[0]]:
@@ -79,6 +86,10 @@ def strategy_spec(args) -> StrategySpec:
             spec = parse_spec(args.strategy, where=f"--strategy {args.strategy!r}", check=False)
             name = spec.name
             add(dict(spec.params), f"--strategy {args.strategy}")
+        elif preset:
+            spec, _ = load_preset(preset)
+            name = spec.name
+            add(dict(spec.params), f"--preset {preset}")
         else:
             name = "constant"
         for item in args.param:
@@ -90,16 +101,45 @@ def strategy_spec(args) -> StrategySpec:
             raise UsageError(f"--temp {args.temp} and {given_by['temperature']} both set the constant strategy's "
                              f"temperature: give one")
         params["temperature"] = args.temp
-    elif name == "constant":
+    elif name == "constant" and not preset:
         params.setdefault("temperature", DEFAULT_TEMPERATURE)
     if name == "rules":
         _check_rules(params, given_by)
-    where = f"--strategy {args.strategy!r}" if args.strategy else (chosen[0] if chosen else "--param")
+    where = (f"--strategy {args.strategy!r}" if args.strategy else chosen[0] if chosen
+             else f"--preset {preset}" if preset else "--param")
     try:
         return StrategySpec(name, params).check(where)
     except SpecError as exc:
         default = "" if chosen else " (without --strategy, the strategy is constant)"
         raise UsageError(f"{exc}{default}") from None
+
+
+def load_preset(path: str) -> tuple[StrategySpec, dict]:
+    """A preset file's strategy spec and sampler settings, or a usage error naming what is wrong.
+
+    >>> load_preset("/nonexistent.toml")
+    Traceback (most recent call last):
+    ...
+    dyntemp.cli.errors.UsageError: --preset /nonexistent.toml: no such file or directory
+    """
+    from ..eval.spec import SweepSpecError, load_sweep
+
+    check_input_file("--preset", path)
+    try:
+        sweep = load_sweep(path)
+    except SweepSpecError as exc:
+        raise UsageError(f"--preset: {exc}") from None
+    if len(sweep.settings) != 1:
+        raise UsageError(f"--preset {path}: a preset holds one setting, this file has {len(sweep.settings)} "
+                         f"(a sweep file: give it to dyntemp eval --config)")
+    return sweep.settings[0], dict(sweep.sampler)
+
+
+def preset_sampler(args) -> dict:
+    """The sampler settings of ``--preset`` (none without one): the defaults the command line's
+    sampler flags override."""
+    preset = getattr(args, "preset", None)
+    return load_preset(preset)[1] if preset else {}
 
 
 def _temp_with(flag: str, name: str) -> str:

@@ -79,7 +79,7 @@ def _by_item(records: Iterable[GenerationRecord]) -> dict[str, list[GenerationRe
     return items
 
 
-def _item_values(items: dict[str, list[GenerationRecord]], metric: str) -> dict[str, float]:
+def item_values(items: dict[str, list[GenerationRecord]], metric: str) -> dict[str, float]:
     """Each item's value of ``metric``; items without one are left out."""
     source = metric_info.METRICS[metric].source
     k = min(map(len, items.values()), default=1)
@@ -97,7 +97,7 @@ def _item_values(items: dict[str, list[GenerationRecord]], metric: str) -> dict[
 
 
 def _mean_of(items: dict[str, list[GenerationRecord]], metric: str) -> float:
-    values = list(_item_values(items, metric).values())
+    values = list(item_values(items, metric).values())
     return float(np.mean(values)) if values else math.nan
 
 
@@ -158,7 +158,7 @@ class _Curve:
     def at(self, temperature: float, metric: str) -> dict[str, float]:
         """Each item's ``metric`` on the curve at ``temperature`` (items every constant setting has)."""
         if metric not in self._tables:  # the same for every setting read off the curve
-            self._tables[metric] = [_item_values(items, metric) for _, items in self.constants]
+            self._tables[metric] = [item_values(items, metric) for _, items in self.constants]
         tables = self._tables[metric]
         common = set.intersection(*(set(t) for t in tables))
         return {item: float(np.interp(temperature, self.temperatures, [t[item] for t in tables])) for item in common}
@@ -201,7 +201,7 @@ def compare(records: Sequence[GenerationRecord], *, baseline: str | None = None,
     for suite, settings in sorted(suites.items()):
         items = {setting: _by_item(group) for setting, group in settings.items()}
         chosen = [m for m in (names or DEFAULT_METRICS)
-                  if any(_item_values(by_item, m) for by_item in items.values())]
+                  if any(item_values(by_item, m) for by_item in items.values())]
         rows += _suite_rows(suite, items, chosen, baseline, diversity, (confidence, n_resamples, seed))
     for row, adjusted in zip(rows, holm([row["p"] for row in rows])):
         row["p_holm"] = adjusted
@@ -244,8 +244,8 @@ def _suite_rows(suite: str, items: dict, metrics: list[str], baseline: str | Non
                 if why is not None:
                     rows.append({**row, **_EMPTY, "note": why})
                     continue
-                ours = _item_values(by_item, metric)
-                theirs = _item_values(base, metric) if mode == "baseline" else curve.at(base, metric)
+                ours = item_values(by_item, metric)
+                theirs = item_values(base, metric) if mode == "baseline" else curve.at(base, metric)
                 binary = mode == "baseline" and metric in _BINARY
                 rows.append({**row, **_paired(ours, theirs, (by_item, base, _BINARY.get(metric)) if binary else None,
                                               *bootstrap)})

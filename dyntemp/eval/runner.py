@@ -44,7 +44,7 @@ def _jobs(sweep: Sweep, suites: list[Suite], done: set) -> tuple[list[tuple[str,
     """The generations still to make, in a stable order, and how many the sweep has in all."""
     jobs, total = [], 0
     for suite in suites:
-        items = list(suite)[:sweep.limit_for(suite.name)]
+        items = sweep.items_of(suite)
         for setting in sweep.settings:
             for item in items:
                 for seed in range(sweep.seeds):

@@ -29,11 +29,14 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .. import _validate
 from ..core.settings import SamplerSettings
 from ..strategies.spec import SpecError, StrategySpec, grid, parse_grid
+
+if TYPE_CHECKING:
+    from .suites import Suite
 
 _SWEEP_KEYS = ("suites", "strategy", "seeds", "limit", "max_tokens", "sampler", "model", "scorer", "workers", "out",
                "n_ctx", "n_threads", "n_gpu_layers", "imports", "unisolated_code", "backend", "ray_address", "batch_size")
@@ -72,7 +75,8 @@ class Sweep:
     generations on ``workers`` Ray actors (``ray_address``: a cluster to join; ``None``: a local
     Ray); like the threads, it changes nothing that is generated. Nor does ``batch_size``: the
     sequences each worker decodes together, one llama.cpp batch per token (the seeds of a prompt
-    evaluate it once).
+    evaluate it once). ``items`` keeps only the items of these ids in a suite (by its name), after
+    ``limit``: a part of a suite, as ``dyntemp tune`` splits one.
 
     >>> sweep = Sweep(["qa"], parse_strategy("constant:temperature=0.3,1.0"), seeds=2, limit=5)
     >>> len(sweep.settings), sweep.seeds
@@ -96,6 +100,7 @@ class Sweep:
     backend: str = "local"
     ray_address: str | None = None
     batch_size: int = 1
+    items: Mapping[str, Sequence[str]] | None = None
 
     def __post_init__(self) -> None:
         if self.backend not in ("local", "ray"):
@@ -135,6 +140,12 @@ class Sweep:
             if "seed" in self.sampler:
                 raise ValueError("sampler.seed cannot be set: each generation's seed comes from seeds")
             SamplerSettings(1.0, **self.sampler)
+            if self.items is not None:
+                if not isinstance(self.items, Mapping) or not all(
+                        isinstance(ids, (list, tuple)) and all(isinstance(i, str) for i in ids)
+                        for ids in self.items.values()):
+                    raise TypeError(f"items must map a suite's name to a list of item ids, got {self.items!r:.120}")
+                self.items = {str(suite): tuple(ids) for suite, ids in self.items.items()}
         except (TypeError, ValueError) as exc:
             raise SweepSpecError(str(exc)) from None
         for name in ("model", "scorer"):
@@ -159,6 +170,27 @@ class Sweep:
         True
         """
         return self.limit.get(suite) if isinstance(self.limit, Mapping) else self.limit
+
+    def items_of(self, suite: "Suite") -> list:
+        """The items of ``suite`` the sweep runs: the first ``limit``, then those ``items`` names.
+
+        >>> from dyntemp.eval.suites import load_suite
+        >>> qa = load_suite("qa")
+        >>> ids = [item.id for item in Sweep(["qa"], parse_strategy("dynatemp"), limit=3).items_of(qa)]
+        >>> len(ids), [i.id for i in Sweep(["qa"], parse_strategy("dynatemp"), items={"qa": ids[1:2]}).items_of(qa)] == ids[1:2]
+        (3, True)
+        """
+        items = list(suite)[:self.limit_for(suite.name)]
+        wanted = None if self.items is None else self.items.get(suite.name)
+        if wanted is None:
+            return items
+        known = {item.id for item in items}
+        missing = [i for i in wanted if i not in known]
+        if missing:
+            raise SweepSpecError(f"items: suite {suite.name} has no item {missing[0]!r}"
+                                 + (f" among its first {len(items)}" if self.limit_for(suite.name) else ""))
+        chosen = set(wanted)
+        return [item for item in items if item.id in chosen]
 
     def strategy_counts(self) -> dict[str, int]:
         """How many settings each strategy has (equal counts make a fair comparison)."""

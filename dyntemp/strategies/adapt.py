@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import _validate
 from .base import Strategy
 from .registry import register_strategy
+from .search import Range
 
 
 @register_strategy("adapt")
@@ -20,6 +21,7 @@ class AdapT(Strategy):
     """
 
     reads_text = True
+    search_space = {"high": Range(0.1, 2.0), "low": Range(0.0, 1.0)}
 
     def __init__(self, high: float = 0.9, low: float = 0.2, sentences: bool = True) -> None:
         self.high = _validate.number("high", high, low=0.0)

@@ -7,6 +7,7 @@ import math
 from .. import _validate
 from .base import Strategy
 from .registry import register_strategy
+from .search import Range
 
 
 @register_strategy("dynatemp")
@@ -22,6 +23,9 @@ class DynaTemp(Strategy):
     >>> DynaTemp(temperature=1.0, delta=0.5).temperature(step)
     1.5
     """
+
+    search_space = {"temperature": Range(0.1, 2.0), "delta": Range(0.0, 1.0),
+                    "exponent": Range(0.25, 4.0, log=True)}
 
     def __init__(self, temperature: float = 1.0, delta: float = 0.5, exponent: float = 1.0) -> None:
         self.value = _validate.number("temperature", temperature, low=0.0)

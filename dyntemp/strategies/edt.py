@@ -7,6 +7,7 @@ import math
 from .. import _validate
 from .base import Strategy
 from .registry import register_strategy
+from .search import Range
 
 
 @register_strategy("edt")
@@ -23,6 +24,9 @@ class EDT(Strategy):
     >>> round(edt.temperature(Step.from_text("", logits=[0.0, 0.0])), 4)  # H = ln 2
     0.7248
     """
+
+    # The paper tunes t0 with n and theta fixed; its n is in (0, 1) and theta scales the entropy.
+    search_space = {"t0": Range(0.1, 2.0), "n": Range(0.1, 0.99), "theta": Range(0.1, 4.0, log=True)}
 
     def __init__(self, t0: float = 1.0, n: float = 0.8, theta: float = 1.0, entropy_floor: float = 1e-6,
                  min_temp: float = 0.0, max_temp: float = math.inf) -> None:

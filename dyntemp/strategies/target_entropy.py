@@ -7,6 +7,7 @@ import math
 from .. import _validate
 from .base import Strategy
 from .registry import register_strategy
+from .search import Range
 
 
 @register_strategy("target-entropy")
@@ -24,6 +25,8 @@ class TargetEntropy(Strategy):
     >>> s.accept(step, 0); round(s.temperature(step), 4)
     0.8244
     """
+
+    search_space = {"target": Range(0.2, 5.0), "rate": Range(0.01, 1.0, log=True)}
 
     def __init__(self, target: float = 3.0, rate: float = 0.1, initial: float = 1.0,
                  min_temp: float = 0.05, max_temp: float = 2.0) -> None:
