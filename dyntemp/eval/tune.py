@@ -92,8 +92,7 @@ class Tune:
                             f"{list(self.objectives)!r}")
         for name in self.objectives:
             metric_info.check(name)
-        names = list(dict.fromkeys(self.strategies))
-        self.strategies = names if BASELINE in names else [BASELINE, *names]
+        self.strategies = [BASELINE, *(name for name in dict.fromkeys(self.strategies) if name != BASELINE)]
         for name in self.strategies:
             if not search_space(name):
                 raise TuneError(f"strategy {name!r} declares no search space, so it cannot be tuned (see "
