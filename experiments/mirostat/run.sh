@@ -17,8 +17,8 @@ configs=(
   "top_k=1000|constant:temperature=1.0|--top-k 1000"
   "top_p=0.5|constant:temperature=1.0|--top-p 0.5"
   "top_p=0.99|constant:temperature=1.0|--top-p 0.99"
-  "mirostat_tau=2|constant:temperature=1.0|--mirostat 2 --mirostat-tau 2"
-  "mirostat_tau=4|constant:temperature=1.0|--mirostat 2 --mirostat-tau 4"
+  "mirostat_tau=2|constant:temperature=1.0|--mirostat 2 --mirostat-ent 2"
+  "mirostat_tau=4|constant:temperature=1.0|--mirostat 2 --mirostat-ent 4"
   "edt|edt|"
   "dynatemp|dynatemp|"
 )
