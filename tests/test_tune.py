@@ -95,6 +95,7 @@ def test_the_split_is_seeded_disjoint_and_keeps_the_suite_order():
     ({"objectives": ["bleu"]}, "metric 'bleu' is not one of"),
     ({"tune_filters": True, "sampler": {"top_k": 40}}, "tune_filters searches top_k, top_p, min_p; top_k is also"),
     ({"held_out": 1.0}, "held_out must be < 1.0"),
+    ({"objectives": ["pass@5"], "suite": "humaneval", "seeds": 3}, "objective pass@5 needs at least 5 samples"),
 ])
 def test_a_tune_that_cannot_run_is_refused_before_any_work(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -144,6 +145,12 @@ def test_the_best_settings_run_on_the_held_out_items_against_the_best_constant(t
     assert constant in (out / "verdicts.txt").read_text() and "edt" in result.stdout
     for name in ("constant", "edt"):
         assert (out / f"trials-{name}.png").stat().st_size > 1000
+    # dyntemp report on the tune's folder is its held-out run's page.
+    page = out.parent / "report.html"
+    report = subprocess.run([sys.executable, "-m", "dyntemp", "report", str(out), "-o", str(page)],
+                            capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stderr
+    assert constant in page.read_text() and edt["key"] in page.read_text()
 
 
 def test_the_presets_run_in_generate_with_their_settings(tuned):

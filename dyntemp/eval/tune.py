@@ -92,6 +92,9 @@ class Tune:
                             f"{list(self.objectives)!r}")
         for name in self.objectives:
             metric_info.check(name)
+            k = name.partition("@")[2]
+            if k.isdigit() and int(k) > self.seeds:
+                raise TuneError(f"objective {name} needs at least {k} samples an item: give seeds >= {k}")
         self.strategies = [BASELINE, *(name for name in dict.fromkeys(self.strategies) if name != BASELINE)]
         for name in self.strategies:
             if not search_space(name):
