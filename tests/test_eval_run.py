@@ -420,3 +420,13 @@ def test_a_resumed_run_files_replies_under_the_items_they_answer(tmp_path):
     suite.write_text(json.dumps({"id": "fr", "prompt": "What is the capital of Spain?", "answers": ["Madrid"]}) + "\n")
     with pytest.raises(RunError, match="item 'fr' has changed since .*give it a new id"):
         run_sweep(sweep, tmp_path / "ids", progress=False)
+
+
+def test_an_eval_leaves_no_resource_warning_at_exit(tmp_path):
+    # Where ResourceWarnings show (python -X dev), an eval's process and its workers end without one.
+    result = subprocess.run([sys.executable, "-X", "dev", "-W", "always::ResourceWarning", "-m", "dyntemp", "eval",
+                             "--suite", "code", "--limit", "1", "--seeds", "1", "--strategy", "constant:temperature=0.5",
+                             "--max-tokens", "8", "--no-progress", "--out", str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "ResourceWarning" not in result.stderr, result.stderr

@@ -2,6 +2,8 @@
 logits, the generation loop, the logits hook for ``create_completion`` and llama.cpp's own sampler
 chain as a reference. ``llama_cpp`` is imported when one of these is used, not with the package."""
 
+import warnings
+
 from .dry import dry_breakers
 from .generation import chat_prompt, chat_tokens, generate, prompt_tokens, stream
 from .hook import NEUTRAL_LLAMA_KWARGS, LogitsHook, logits_processor
@@ -14,6 +16,11 @@ __all__ = [
     "NEUTRAL_LLAMA_KWARGS", "chat_prompt", "chat_tokens", "default_model_path", "generate", "last_logits", "load_model",
     "logits_processor", "piece_decoder", "prompt_tokens", "stream", "GrammarConstraint", "json_schema_grammar",
 ]
+
+# llama-cpp-python opens /dev/null twice when imported (llama_cpp._utils) and never closes it, for its
+# destructors to write to while Python shuts down: every process that loads a model would say so at
+# exit where ResourceWarnings show (python -X dev, test runs). Those two files alone are not reported.
+warnings.filterwarnings("ignore", r"unclosed file <_io\.TextIOWrapper name='/dev/null' mode='w'", ResourceWarning)
 
 
 def __getattr__(name: str):
