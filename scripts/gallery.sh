@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates plots/: the sweep of plots/gallery.toml on the default model, qa scored by its answers
 # and creative replies by an independent model (Gemma 3 270M from PyPI), then the figures; and the
-# HumanEval sweep of plots/gallery-humaneval.toml on both models (80 problems on SmolLM2, 40 on
+# HumanEval sweep of plots/gallery-humaneval.toml on both models (80 problems on SmolLM2, 20 on
 # Gemma 3 270M), its figures and paired comparisons. About 25 minutes, then about an hour, on two
 # cores; rerunning resumes an interrupted run.
 set -euo pipefail
@@ -18,7 +18,7 @@ cp runs/gallery-qa/summary.csv plots/summary-qa.csv
 cp runs/gallery-creative/summary.csv plots/summary-creative.csv
 # HumanEval, completion form: pass@1 is near its floor on these models, so the figures show parses.
 .venv/bin/dyntemp eval --config plots/gallery-humaneval.toml --suite humaneval --out runs/gallery-humaneval-smollm2
-.venv/bin/dyntemp eval --config plots/gallery-humaneval.toml --suite humaneval --limit 40 --model gemma3-270m \
+.venv/bin/dyntemp eval --config plots/gallery-humaneval.toml --suite humaneval --limit 20 --model gemma3-270m \
     --out runs/gallery-humaneval-gemma
 for model in smollm2 gemma; do
     run=runs/gallery-humaneval-$model
