@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .suites import Item, Suite, SuiteError
+from .items import Item, Suite, SuiteError
 
 FORMS = ("humaneval", "humaneval-chat")
 #: Codex's stop sequences (the HumanEval paper): a new top-level statement ends the function.
