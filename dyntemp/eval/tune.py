@@ -139,7 +139,7 @@ def split(ids: Sequence[str], held_out: float, seed: int) -> tuple[list[str], li
     in the second part; each part keeps the suite's order.
 
     >>> split(["a", "b", "c", "d"], 0.5, seed=0)
-    (['b', 'c'], ['a', 'd'])
+    (['b', 'd'], ['a', 'c'])
     """
     if len(ids) < 2:
         raise TuneError(f"a tune needs at least 2 items to split into tuning and held-out parts, got {len(ids)}")
