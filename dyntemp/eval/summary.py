@@ -4,8 +4,8 @@ Each summary row is a plain dict: ``suite``, ``strategy``, ``label``, ``setting`
 (generations), ``prompts``, ``k`` (the k of pass@k: the seeds per prompt), and for every metric ``M``
 the mean ``M`` with its interval ``M_low``, ``M_high``, for the metrics of :mod:`.metric_info`.
 Per-generation metrics are resampled over generations; ``self_bleu`` and pass@k (``pass@k``, and
-``pass@5``, ``pass@10``, ... up to the seeds), which compare the seeds of one prompt, over prompts. A metric that does not apply to the suite (accuracy on open
-prompts) is ``nan``.
+``pass@5``, ``pass@10``, ... up to the seeds), which compare the seeds of one prompt, over prompts.
+A metric that does not apply to the suite (accuracy on open prompts) is ``nan``.
 """
 
 from __future__ import annotations

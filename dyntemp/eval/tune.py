@@ -18,6 +18,7 @@ an eval's do. A second tune on the same folder is refused while one runs.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -118,8 +119,9 @@ class Tune:
                      n_threads=self.n_threads, imports=self.imports, backend=self.backend,
                      batch_size=self.batch_size, items=None if items is None else {self.suite_name: list(items)})
 
-    @property
+    @functools.cached_property
     def suite_name(self) -> str:
+        """The suite's name in a run (a file's stem): loaded once, not for every trial's sweep."""
         from .suites import load_suite
 
         return load_suite(self.suite).name
@@ -257,7 +259,8 @@ class Tuner:
         trial.set_user_attr("filters", filters)
         folder = filter_folder(self.out / "tuning", filters)
         run_sweep(self.tune.sweep([spec], items, filters), folder, progress=False)
-        records = [r for r in read_generations(folder) if r.setting == spec.key and r.item in set(items)]
+        wanted = set(items)
+        records = [r for r in read_generations(folder) if r.setting == spec.key and r.item in wanted]
         values = objective_values(records, self.tune.objectives)
         missing = [m for m, v in zip(self.tune.objectives, values) if math.isnan(v)]
         if missing:

@@ -54,26 +54,27 @@ def held_out(tune: Tune, out: Path, studies: dict) -> dict:
 
     header = json.loads((out / "tune.json").read_text(encoding="utf-8"))
     items = header["held_out_items"]
-    chosen = {name: [_setting(t) for t in chosen_trials(study, len(tune.objectives))]
+    # name -> [(trial, its spec, its filters)]: each strategy's best, or its Pareto front.
+    chosen = {name: [(t, *_setting(t)) for t in chosen_trials(study, len(tune.objectives))]
               for name, study in studies.items()}
     groups: dict[tuple, list[StrategySpec]] = {}
     for settings in chosen.values():
-        for spec, filters in settings:
+        for _, spec, filters in settings:
             groups.setdefault(tuple(filters.items()), []).append(spec)
-    records, seen = [], set()
+    records, seen, wanted = [], set(), set(items)
     for filters, specs in groups.items():
         folder = filter_folder(out / "held-out", dict(filters))
         run_sweep(tune.sweep(list(dict.fromkeys(specs)), items, dict(filters)), folder, progress=False)
         keys = {spec.key for spec in specs}
         for record in read_generations(folder):
-            if record.setting in keys and record.item in set(items) and record.setting not in seen:
+            if record.setting in keys and record.item in wanted and record.setting not in seen:
                 records.append(record)
         seen |= keys
-    baseline = chosen[BASELINE][0][0].key if len(tune.objectives) == 1 else None
+    baseline = chosen[BASELINE][0][1].key if len(tune.objectives) == 1 else None
     diversity = tune.objectives[1] if len(tune.objectives) == 2 else "distinct_2"
     rows = compare(records, baseline=baseline, metrics=tune.objectives, diversity=diversity)
     replace_file(out / "verdicts.txt", format_rows(rows) + "\n")
-    results = _results(tune, studies, chosen, records, rows)
+    results = _results(tune, chosen, records, rows)
     replace_file(out / "results.json", json.dumps(results, indent=2))
     _presets(tune, out, results)
     for name, study in studies.items():
@@ -81,14 +82,14 @@ def held_out(tune: Tune, out: Path, studies: dict) -> dict:
     return results
 
 
-def _results(tune: Tune, studies: dict, chosen: dict, records: list, rows: list[dict]) -> dict:
+def _results(tune: Tune, chosen: dict, records: list, rows: list[dict]) -> dict:
     by_setting: dict[str, list] = {}
     for record in records:
         by_setting.setdefault(record.setting, []).append(record)
     out = {"objectives": list(tune.objectives), "strategies": {}}
     for name, settings in chosen.items():
         entries = []
-        for trial, (spec, filters) in zip(chosen_trials(studies[name], len(tune.objectives)), settings):
+        for trial, spec, filters in settings:
             held = objective_values(by_setting.get(spec.key, []), tune.objectives)
             against = [{k: row[k] for k in ("baseline", "metric", "difference", "low", "high", "detectable",
                                             "p_holm", "verdict")}
