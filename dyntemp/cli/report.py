@@ -27,8 +27,10 @@ def add_parser(commands) -> None:
 
 def _held_out_of_tune(folder: str) -> str:
     """A tune's folder stands for its held-out run (the settings it chose, against the best constant)."""
-    held = os.path.join(folder, "held-out")
-    if not os.path.isfile(os.path.join(folder, "tune.json")) or not os.path.isdir(held):
+    from ..eval.tune import HEADER, HELD_OUT
+
+    held = os.path.join(folder, HELD_OUT)
+    if not os.path.isfile(os.path.join(folder, HEADER)) or not os.path.isdir(held):
         return folder
     if os.path.isfile(os.path.join(held, "generations.jsonl")):
         return held

@@ -42,6 +42,7 @@ from .spec import Sweep
 #: What ``tune_filters`` searches: the values users set (categorical, so trials share run folders).
 FILTER_CHOICES = {"top_k": (0, 10, 20, 40, 100), "top_p": (0.8, 0.9, 0.95, 1.0), "min_p": (0.0, 0.02, 0.05, 0.1, 0.2)}
 HEADER = "tune.json"
+TUNING, HELD_OUT = "tuning", "held-out"  # the run folders of the trials and of the held-out runs
 STORAGE = "optuna.db"
 BASELINE = "constant"
 _DIGITS = 4  # suggested values are rounded to this many significant digits: short labels, same effect
@@ -257,7 +258,7 @@ class Tuner:
             return
         trial.set_user_attr("setting", spec.to_dict())
         trial.set_user_attr("filters", filters)
-        folder = filter_folder(self.out / "tuning", filters)
+        folder = filter_folder(self.out / TUNING, filters)
         run_sweep(self.tune.sweep([spec], items, filters), folder, progress=False)
         wanted = set(items)
         records = [r for r in read_generations(folder) if r.setting == spec.key and r.item in wanted]

@@ -26,7 +26,7 @@ from ..strategies.spec import StrategySpec
 from . import metric_info
 from .compare import compare, format_rows
 from .run_folder import read_generations
-from .tune import BASELINE, Tune, filter_folder, objective_values
+from .tune import BASELINE, HEADER, HELD_OUT, Tune, filter_folder, objective_values
 
 #: At most this many points of a strategy's Pareto front go to the held-out items.
 FRONT_POINTS = 5
@@ -52,7 +52,7 @@ def held_out(tune: Tune, out: Path, studies: dict) -> dict:
     returns ``results.json``'s content."""
     from .runner import run_sweep
 
-    header = json.loads((out / "tune.json").read_text(encoding="utf-8"))
+    header = json.loads((out / HEADER).read_text(encoding="utf-8"))
     items = header["held_out_items"]
     # name -> [(trial, its spec, its filters)]: each strategy's best, or its Pareto front.
     chosen = {name: [(t, *_setting(t)) for t in chosen_trials(study, len(tune.objectives))]
@@ -63,7 +63,7 @@ def held_out(tune: Tune, out: Path, studies: dict) -> dict:
             groups.setdefault(tuple(filters.items()), []).append(spec)
     records, seen, wanted = [], set(), set(items)
     for filters, specs in groups.items():
-        folder = filter_folder(out / "held-out", dict(filters))
+        folder = filter_folder(out / HELD_OUT, dict(filters))
         run_sweep(tune.sweep(list(dict.fromkeys(specs)), items, dict(filters)), folder, progress=False)
         keys = {spec.key for spec in specs}
         for record in read_generations(folder):
