@@ -112,6 +112,26 @@ def message_of(exc: BaseException) -> str:
     return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
 
 
+def chat_template(name: str, text: object) -> str:
+    """``text`` checked to be a Jinja chat template (as a GGUF's ``tokenizer.chat_template``).
+
+    >>> chat_template("t", "{% for m in messages %}{{ m['content'] }}{% endfor %}")[:6]
+    '{% for'
+    >>> chat_template("t", "{% for m in messages %}")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: t: not a valid Jinja template: line 1: Unexpected end of template...
+    """
+    import jinja2
+
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be the text of a Jinja chat template, got {text!r:.80}")
+    try:
+        jinja2.Environment().parse(text)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ValueError(f"{name}: not a valid Jinja template: line {exc.lineno}: {exc.message}") from None
+    return text
+
+
 def load_toml(data: bytes | str) -> dict:
     """Parse TOML text (``tomllib``, or ``tomli`` on Python 3.10); errors are ``tomllib.TOMLDecodeError``.
 

@@ -126,6 +126,28 @@ def test_a_run_folder_refuses_other_sampler_settings(tmp_path):
         run_sweep(Sweep(["qa"], SETTINGS[:1], seeds=1, limit=1, sampler={"top_k": 5}), tmp_path, progress=False)
 
 
+def test_a_chat_template_and_stop_strings_shape_every_prompt_and_reply(tmp_path, llm):
+    from dyntemp import Sampler
+    from dyntemp.eval.suites import load_suite
+    from dyntemp.llama import chat_tokens
+
+    template = "{% for m in messages if m['role'] == 'user' %}Question: {{ m['content'] }}\nAnswer:{% endfor %}"
+    greedy = parse_strategy("constant:temperature=0.0")
+    sweep = Sweep(["qa"], greedy, seeds=1, limit=3, max_tokens=16, chat_template=template, stop=[":", ","])
+    records = sorted(read_generations(run_sweep(sweep, tmp_path / "one", progress=False)), key=lambda r: r.item)
+    batched = sorted(read_generations(run_sweep(Sweep(**{**sweep.__dict__, "batch_size": 3}), tmp_path / "batched",
+                                                progress=False)), key=lambda r: r.item)
+    items = {item.id: item for item in load_suite("qa")}
+    for record, together in zip(records, batched, strict=True):
+        prompt = chat_tokens(llm, items[record.item].messages(), template)
+        alone = Sampler(0.0).generate(llm, prompt, max_tokens=16, stop=[":", ","])
+        assert record.text == together.text == alone.text and not {":", ","} & set(record.text)
+    assert "stop" in {r.finish_reason for r in records}
+    with pytest.raises(RunError, match="holds a run with chat_template="):
+        run_sweep(Sweep(["qa"], greedy, seeds=1, limit=3, max_tokens=16, stop=[":", ","]), tmp_path / "one",
+                  progress=False)
+
+
 def _workers_of(pid: int) -> list[int]:
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [int(c) for c in children if b"multiprocessing" in Path(f"/proc/{c}/cmdline").read_bytes()
@@ -210,6 +232,8 @@ def test_plot_run_on_the_small_run(small_run, tmp_path):
     (["eval", "--strategy", "edt", "--seeds", "0", "--out", "x"], "seeds must be >= 1, got 0"),
     (["eval", "--strategy", "edt", "--top-p", "3", "--out", "x"], "top_p must be <= 1.0, got 3.0"),
     (["eval", "--config", "missing.toml"], "sweep file not found: missing.toml"),
+    (["eval", "--strategy", "edt", "--stop", "", "--out", "x"], "stop must be a string or a list of non-empty"),
+    (["eval", "--strategy", "edt", "--chat-template", "none.jinja", "--out", "x"], "--chat-template none.jinja: no such file"),
     (["plot", "nowhere"], "no generations.jsonl in nowhere"),
 ])
 def test_cli_eval_errors_exit_2_before_any_work(argv, message, capsys, tmp_path, monkeypatch):

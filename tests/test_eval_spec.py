@@ -38,6 +38,8 @@ def test_bad_specs_say_what_is_wrong(spec, message):
 
 def test_a_sweep_checks_its_settings_before_any_work():
     settings = parse_strategy("constant:temperature=0.5")
+    with pytest.raises(SweepSpecError, match="chat_template: not a valid Jinja template: line 1"):
+        Sweep(["qa"], settings, chat_template="{% for m in messages %}")
     with pytest.raises(SweepSpecError, match="seeds must be >= 1, got 0"):
         Sweep(["qa"], settings, seeds=0)
     with pytest.raises(SweepSpecError, match="top_p must be <= 1.0, got 2"):
@@ -90,7 +92,19 @@ grid = { t0 = [0.5, 1.0] }
     assert overridden.seeds == 5 and overridden.limit == 10 and [s.key for s in overridden.settings] == ["dynatemp"]
 
 
+def test_a_sweep_file_names_a_chat_template_beside_it_and_stop_strings(tmp_path):
+    (tmp_path / "qa.jinja").write_text("{% for m in messages %}Q: {{ m['content'] }}\nA:{% endfor %}")
+    path = tmp_path / "sweep.toml"
+    path.write_text('chat_template = "qa.jinja"\nstop = ["\\nQ:"]\n[[strategy]]\nname = "edt"\n')
+    sweep = load_sweep(path)
+    assert sweep.chat_template.startswith("{% for m in messages %}Q:") and sweep.stop == ("\nQ:",)
+    assert load_sweep(path, stop=["."]).stop == (".",)
+
+
 @pytest.mark.parametrize("text, message", [
+    ("chat_template = 'nowhere.jinja'", "chat_template: cannot read nowhere.jinja"),
+    ("chat_template = 3", "chat_template must be the text of a Jinja chat template, got 3"),
+    ("stop = ['']", "stop must be a string or a list of non-empty strings"),
     ("seeds = ", "not valid TOML"),
     ("seed = 3", "unknown key 'seed'. Did you mean 'seeds'?"),
     ("[[strategy]]\ngrid = { t0 = [1.0] }", r"\[\[strategy\]\] #1: a strategy table needs name"),
@@ -100,9 +114,10 @@ grid = { t0 = [0.5, 1.0] }
     ("[[strategy]]\nname = 'edt'\ngrid = { theta = [-1.0] }", r"\[\[strategy\]\] #1: theta must be >= 0"),
     ("seeds = 0\n[[strategy]]\nname = 'edt'", "seeds must be >= 1, got 0"),
 ])
-def test_bad_sweep_files_say_where_and_why(tmp_path, text, message):
+def test_bad_sweep_files_say_where_and_why(tmp_path, text, message, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "bad.toml"
-    path.write_text(text)
+    path.write_text(text + "\n[[strategy]]\nname = 'edt'" if "strategy" not in text else text)
     with pytest.raises(SweepSpecError, match=message) as info:
         load_sweep(path)
     assert str(path) in str(info.value)

@@ -9,6 +9,7 @@ import secrets
 import sys
 from dataclasses import dataclass
 
+from .. import _validate
 from ..core.settings import SamplerSettings
 from ..core.stops import check_stop
 from .common import check_host_flags, check_input_file, check_model, sampler_kwargs
@@ -56,8 +57,8 @@ def read_request(args) -> Request:
     with checked():
         settings = SamplerSettings(spec, **{**preset_sampler(args), **sampler_kwargs(args)}, logit_bias=merge_biases(args.logit_bias))
     args.model = check_model("--model", args.model)
-    template = _chat_template(args.chat_template) if args.chat_template else None
-    system = _typed(args.system, "--system", args.no_escape) if args.system is not None else None
+    template = read_chat_template(args.chat_template) if args.chat_template else None
+    system = typed_text(args.system, "--system", args.no_escape) if args.system is not None else None
     prompt = _prompt(args)
     chat = args.chat or system is not None or template is not None
     messages = None
@@ -66,7 +67,7 @@ def read_request(args) -> Request:
             {"role": "user", "content": prompt}]
     stop = None
     if args.stop is not None:
-        stop = [_typed(s, "--stop", args.no_escape) for s in args.stop]
+        stop = [typed_text(s, "--stop", args.no_escape) for s in args.stop]
         try:
             check_stop(stop)
         except ValueError as exc:
@@ -99,7 +100,7 @@ def _check_modes(args) -> None:
         raise UsageError("--color applies to --show's coloured text: add --show")
 
 
-def _typed(text: str, flag: str, raw: bool) -> str:
+def typed_text(text: str, flag: str, raw: bool) -> str:
     """Text typed on the command line, with llama.cpp's escapes replaced unless ``--no-escape``."""
     try:
         text.encode("utf-8")
@@ -113,7 +114,7 @@ def _typed(text: str, flag: str, raw: bool) -> str:
 
 def _prompt(args) -> str:
     if args.prompt != "-":
-        prompt = _typed(args.prompt, "the prompt", args.no_escape)
+        prompt = typed_text(args.prompt, "the prompt", args.no_escape)
     else:  # a file's text is taken as it is: only typed text has escapes
         if sys.stdin is None:
             raise UsageError("the prompt is -, but there is no standard input to read it from")
@@ -131,19 +132,15 @@ def _prompt(args) -> str:
     return prompt
 
 
-def _chat_template(path: str) -> str:
-    """The text of a ``--chat-template`` file, checked to be a Jinja template."""
-    import jinja2
-
-    check_input_file("--chat-template", path)
+def read_chat_template(path: str, flag: str = "--chat-template") -> str:
+    """The text of a chat template file, checked to be a Jinja template."""
+    check_input_file(flag, path)
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except UnicodeDecodeError as exc:
-        raise UsageError(f"--chat-template {path}: not UTF-8 text (byte {exc.start})") from None
+        raise UsageError(f"{flag} {path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        jinja2.Environment().parse(text)
-    except jinja2.TemplateSyntaxError as exc:
-        raise UsageError(f"--chat-template {path}: not a valid Jinja template: line {exc.lineno}: "
-                         f"{exc.message}") from None
-    return text
+        return _validate.chat_template(f"{flag} {path}", text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None

@@ -85,6 +85,8 @@ def _e(value) -> str:
 def _settings(header: dict, records) -> str:
     items = {"model": header.get("model", "(not recorded)"), "scorer": header.get("scorer") or "none",
              "sampler": ", ".join(f"{k}={v}" for k, v in sorted(header.get("sampler", {}).items())) or "defaults",
+             "chat template": "the model's" if header.get("chat_template") is None
+             else f"the run's own ({len(header['chat_template']):,} characters, in sweep.json)",
              "generations": f"{len(records):,}",
              "suites": ", ".join(dict.fromkeys(r.suite for r in records))}
     return "<dl>" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in items.items()) + "</dl>"

@@ -37,7 +37,8 @@ def _run_header(sweep: Sweep) -> dict:
 
     return {"model": os.path.abspath(sweep.model) if sweep.model else default_model_path(),
             "scorer": os.path.abspath(sweep.scorer) if sweep.scorer else None,
-            "sampler": dict(sweep.sampler), "n_ctx": sweep.n_ctx, "max_tokens": sweep.max_tokens}
+            "sampler": dict(sweep.sampler), "n_ctx": sweep.n_ctx, "max_tokens": sweep.max_tokens,
+            "chat_template": sweep.chat_template, "stop": list(sweep.stop) or None}
 
 
 def _jobs(sweep: Sweep, suites: list[Suite], done: set) -> tuple[list[tuple[str, Item, StrategySpec, int]], int]:

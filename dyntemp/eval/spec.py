@@ -33,13 +33,15 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .. import _validate
 from ..core.settings import SamplerSettings
+from ..core.stops import check_stop
 from ..strategies.spec import SpecError, StrategySpec, grid, parse_grid
 
 if TYPE_CHECKING:
     from .suites import Suite
 
 _SWEEP_KEYS = ("suites", "strategy", "seeds", "limit", "max_tokens", "sampler", "model", "scorer", "workers", "out",
-               "n_ctx", "n_threads", "n_gpu_layers", "imports", "unisolated_code", "backend", "ray_address", "batch_size")
+               "n_ctx", "n_threads", "n_gpu_layers", "imports", "unisolated_code", "backend", "ray_address", "batch_size",
+               "chat_template", "stop")
 
 #: A sweep or strategy spec that cannot be run; the message says where and why.
 SweepSpecError = SpecError
@@ -75,7 +77,10 @@ class Sweep:
     generations on ``workers`` Ray actors (``ray_address``: a cluster to join; ``None``: a local
     Ray); like the threads, it changes nothing that is generated. Nor does ``batch_size``: the
     sequences each worker decodes together, one llama.cpp batch per token (the seeds of a prompt
-    evaluate it once). ``items`` keeps only the items of these ids in a suite (by its name), after
+    evaluate it once). ``chat_template`` is the text of a Jinja chat template for the chat items
+    (``None``: the model's own), for a model without one such as a base model; in a TOML file it is
+    the template file's path. ``stop`` holds stop strings for every item, besides the item's own:
+    with a base model's template, where the reply ends. ``items`` keeps only the items of these ids in a suite (by its name), after
     ``limit``: a part of a suite, as ``dyntemp tune`` splits one.
 
     >>> sweep = Sweep(["qa"], parse_strategy("constant:temperature=0.3,1.0"), seeds=2, limit=5)
@@ -100,6 +105,8 @@ class Sweep:
     backend: str = "local"
     ray_address: str | None = None
     batch_size: int = 1
+    chat_template: str | None = None
+    stop: Sequence[str] = ()
     items: Mapping[str, Sequence[str]] | None = None
 
     def __post_init__(self) -> None:
@@ -140,6 +147,9 @@ class Sweep:
             if "seed" in self.sampler:
                 raise ValueError("sampler.seed cannot be set: each generation's seed comes from seeds")
             SamplerSettings(1.0, **self.sampler)
+            self.stop = check_stop(self.stop)
+            if self.chat_template is not None:
+                _validate.chat_template("chat_template", self.chat_template)
             if self.items is not None:
                 if not isinstance(self.items, Mapping) or not all(
                         isinstance(ids, (list, tuple)) and all(isinstance(i, str) for i in ids)
@@ -221,7 +231,8 @@ def load_sweep(path: str | os.PathLike, **overrides: Any) -> Sweep:
     """Read a sweep TOML file (see the module docstring); ``overrides`` that are not ``None``
     replace the file's values (``settings`` replaces its strategies).
 
-    Relative ``suites`` files, ``model`` and ``scorer`` paths are taken from the file's folder.
+    Relative ``suites`` files, ``model``, ``scorer`` and ``chat_template`` paths are taken from the
+    file's folder.
     """
     path = os.fspath(path)
     try:
@@ -264,6 +275,8 @@ def load_sweep(path: str | os.PathLike, **overrides: Any) -> Sweep:
     for name in ("model", "scorer"):
         if isinstance(data.get(name), str):
             data[name] = local(data[name])
+    if isinstance(data.get("chat_template"), str):
+        data["chat_template"] = _template_text(path, local(data["chat_template"]))
     data.pop("out", None)
     values = {"suites": suites, "settings": settings, **data}
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -271,6 +284,15 @@ def load_sweep(path: str | os.PathLike, **overrides: Any) -> Sweep:
         return Sweep(**values)
     except SweepSpecError as exc:
         raise SweepSpecError(f"{path}: {exc}") from None
+
+
+def _template_text(path: str, template: str) -> str:
+    """The text of the chat template file a sweep file names."""
+    try:
+        with open(template, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SweepSpecError(f"{path}: chat_template: cannot read {template}: {_validate.message_of(exc)}") from None
 
 
 def sweep_out(path: str | os.PathLike) -> str | None:

@@ -31,15 +31,18 @@ class Worker:
         self.scorer = (Scorer(sweep.scorer, n_threads=threads, n_gpu_layers=sweep.n_gpu_layers)
                        if sweep.scorer else None)
         self.batch_size = sweep.batch_size
+        self.chat_template = sweep.chat_template
+        self.stop = tuple(sweep.stop)
         self._engine = None
 
     def __call__(self, suite: str, item: Item, setting: StrategySpec, seed: int) -> GenerationRecord:
         sampler, budget = self._sampler(item, setting, seed)
         try:
             if item.completion:  # the prompt is text to continue, as HumanEval's completion form
-                result = sampler.generate(self.llm, item.prompt, max_tokens=budget, stop=list(item.stop) or None)
+                result = sampler.generate(self.llm, item.prompt, max_tokens=budget, stop=self._stops(item))
             else:
-                result = sampler.chat(self.llm, item.messages(), max_tokens=budget, stop=list(item.stop) or None)
+                result = sampler.chat(self.llm, item.messages(), max_tokens=budget, stop=self._stops(item),
+                                      chat_template=self.chat_template)
         except ValueError as exc:  # the item itself cannot run (its prompt does not fit the context)
             raise _item_error(suite, item, exc) from None
         return self._record(suite, item, sampler.settings, result)
@@ -58,11 +61,11 @@ class Worker:
             for suite, item, setting, seed in jobs:
                 sampler, budget = self._sampler(item, setting, seed)
                 try:
-                    prompt = item.prompt if item.completion else chat_tokens(self.llm, item.messages())
+                    prompt = item.prompt if item.completion else chat_tokens(self.llm, item.messages(), self.chat_template)
                 except ValueError as exc:
                     raise _item_error(suite, item, exc) from None
                 samplers.append(sampler)
-                yield BatchRequest(sampler, prompt, budget, list(item.stop) or None)
+                yield BatchRequest(sampler, prompt, budget, self._stops(item))
 
         for event in self._engine.run(requests()):
             suite, item, _, _ = job = jobs[event.index]
@@ -72,6 +75,10 @@ class Worker:
                 raise event.error
             if event.result is not None:
                 yield job, self._record(suite, item, samplers[event.index].settings, event.result)
+
+    def _stops(self, item: Item) -> list[str] | None:
+        """The item's stop strings, then the sweep's."""
+        return list(dict.fromkeys((*item.stop, *self.stop))) or None
 
     def _sampler(self, item: Item, setting: StrategySpec, seed: int) -> tuple[Sampler, int]:
         settings = SamplerSettings(setting, seed=seed, **self.sampler, check_strategy=False)  # the sweep checked it
