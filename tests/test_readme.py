@@ -44,6 +44,12 @@ def test_the_readme_is_short_and_its_links_lead_somewhere():
     assert len(targets) >= 12 and all((ROOT / target).is_file() for target in targets), targets
 
 
+def test_every_page_with_code_examples_has_them_run():
+    with_code = {page for page in (ROOT / "docs").glob("*.md")
+                 if re.search(r"```(python|py|sh|toml)\n", page.read_text(encoding="utf-8"))}
+    assert with_code <= set(PAGES), sorted(p.name for p in with_code - set(PAGES))
+
+
 def test_the_docs_site_builds_strictly_with_its_api_reference(tmp_path):
     site = tmp_path / "site"
     result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)], cwd=ROOT,
