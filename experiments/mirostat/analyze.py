@@ -20,7 +20,8 @@ BIN = 32  # tokens per position bucket
 
 
 def curves(runs: Path) -> dict:
-    """config -> (bucket starts, mean surprise per bucket, replies per bucket, rep_3 mean, loop rate, length)."""
+    """config -> (bucket starts, mean surprise per bucket, replies per bucket, rep_3 mean, loop rate, length,
+    the paired change of the replies that reach the last bucket with 5 or more: mean [95% interval], n)."""
     out = {}
     for name in CONFIGS:
         folder = runs / name
@@ -37,17 +38,37 @@ def curves(runs: Path) -> dict:
             counts.append(len(chunk))
         out[name] = (starts, np.array(means), counts, float(np.mean([r.metrics["rep_3"] for r in records])),
                      float(np.mean([r.metrics["loop"] for r in records])),
-                     float(np.mean([len(s) for s in surprises])))
+                     float(np.mean([len(s) for s in surprises])), paired_change(surprises, starts, counts))
     return out
 
 
+def last_bucket(counts: list[int]) -> int:
+    """The last bucket that 5 or more replies reach (the first when none does)."""
+    reached = [i for i, c in enumerate(counts) if c >= 5]
+    return reached[-1] if reached else 0
+
+
+def paired_change(surprises: list[np.ndarray], starts: np.ndarray, counts: list[int]) -> tuple:
+    """Within each reply that reaches the last bucket: its mean surprise there minus its first 32
+    tokens'; the mean over those replies, a 95% bootstrap interval (replies resampled, seeded), and n."""
+    start = starts[last_bucket(counts)]
+    changes = np.array([s[start:start + BIN].mean() - s[:BIN].mean() for s in surprises if len(s) > start])
+    if start == 0 or len(changes) < 2:
+        return float("nan"), float("nan"), float("nan"), len(changes)
+    rng = np.random.default_rng(0)
+    means = changes[rng.integers(0, len(changes), (5000, len(changes)))].mean(axis=1)
+    return float(changes.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)), len(changes)
+
+
 def markdown(values: dict) -> str:
-    lines = ["| setting | mean surprise, first 32 tokens | last bucket (start) | change | rep-3 | loop rate | "
-             "mean length |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for name, (starts, means, counts, rep, loop, length) in values.items():
-        last = max(i for i, c in enumerate(counts) if c >= 5) if max(counts) >= 5 else len(means) - 1
+    lines = ["| setting | mean surprise, first 32 tokens | last bucket (start) | change | change within a reply "
+             "[95% CI] (replies) | rep-3 | loop rate | mean length |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, (starts, means, counts, rep, loop, length, (change, low, high, n)) in values.items():
+        last = last_bucket(counts)
         lines.append(f"| {name} | {means[0]:.2f} | {means[last]:.2f} ({starts[last]}) | "
-                     f"{means[last] - means[0]:+.2f} | {rep:.3f} | {loop:.2f} | {length:.0f} |")
+                     f"{means[last] - means[0]:+.2f} | {change:+.2f} [{low:+.2f}, {high:+.2f}] ({n}) | "
+                     f"{rep:.3f} | {loop:.2f} | {length:.0f} |")
     return "\n".join(lines) + "\n"
 
 
