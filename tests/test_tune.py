@@ -106,6 +106,18 @@ def test_the_constant_is_always_tuned_first():
     assert Tune("qa", ["edt", "constant", "edt"], trials=1, objectives=["accuracy"]).strategies == ["constant", "edt"]
 
 
+def test_a_tunes_prompt_format_reaches_every_trial_and_its_identity():
+    template = "{% for m in messages %}Question: {{ m['content'] }}\nAnswer:{% endfor %}"
+    tune = Tune("qa", ["edt"], trials=1, objectives=["accuracy"], chat_template=template, stop=["\nQuestion:"])
+    sweep = tune.sweep([], ["a"], {})
+    assert (sweep.chat_template, sweep.stop) == (template, ("\nQuestion:",))
+    header = tune.header([], [])
+    assert header["chat_template"] == template and header["stop"] == ["\nQuestion:"]
+    assert Tune("qa", ["edt"], trials=1, objectives=["accuracy"]).header([], [])["chat_template"] is None
+    with pytest.raises(ValueError, match="chat_template: not a valid Jinja template"):
+        Tune("qa", ["edt"], trials=1, objectives=["accuracy"], chat_template="{% if %}")
+
+
 # --- on the real model ---
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import warnings
 from .common import (add_host_flags, add_import_flag, add_sampler_flags, check_host_flags, check_input_file,
                      check_model, check_output_folder, modules_to_import, sampler_kwargs)
 from .errors import UsageError, WorkError, checked
-from .request import read_chat_template, typed_text
+from .prompt_format import add_prompt_format_flags, prompt_format
 
 
 def add_parser(commands) -> None:
@@ -42,10 +42,7 @@ def add_parser(commands) -> None:
     ev.add_argument("--model", "-m", metavar="GGUF|NAME", help="a GGUF file or a model's name: smollm2-135m (the "
                     "default: SmolLM2-135M-Instruct) or gemma3-270m")
     ev.add_argument("--scorer", metavar="GGUF|NAME", help="an independent model that scores each reply's NLL")
-    ev.add_argument("--chat-template", metavar="FILE",
-                    help="a Jinja chat template for the chat prompts, for a model without one (a base model)")
-    ev.add_argument("--stop", action="append", metavar="TEXT",
-                    help="a stop string for every prompt, besides its own (escapes such as \\n replaced); repeatable")
+    add_prompt_format_flags(ev)
     ev.add_argument("--ctx-size", "-c", type=int, metavar="N", help="context size of the model (default 2048)")
     add_host_flags(ev)
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -80,8 +77,7 @@ def run(args, out) -> None:
                      "n_gpu_layers": args.n_gpu_layers or None, "sampler": sampler_kwargs(args) or None,
                      "unisolated_code": args.unisolated_code or None, "backend": args.backend,
                      "ray_address": args.ray_address, "batch_size": args.batch_size,
-                     "chat_template": read_chat_template(args.chat_template) if args.chat_template else None,
-                     "stop": [typed_text(s, "--stop", False) for s in args.stop] if args.stop else None}
+                     **prompt_format(args)}
         if args.config:
             sweep = load_sweep(args.config, **overrides)
             folder = args.out or sweep_out(args.config)

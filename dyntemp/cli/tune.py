@@ -9,6 +9,7 @@ from pathlib import Path
 from .common import (add_host_flags, add_import_flag, add_sampler_flags, check_host_flags, check_model,
                      check_output_folder, modules_to_import, sampler_kwargs)
 from .errors import UsageError, WorkError, checked
+from .prompt_format import add_prompt_format_flags, prompt_format
 
 
 def add_parser(commands) -> None:
@@ -44,6 +45,7 @@ def add_parser(commands) -> None:
     tune.add_argument("--model", "-m", metavar="GGUF|NAME", help="a GGUF file or a model's name (smollm2-135m, "
                                                                  "the default, or gemma3-270m)")
     tune.add_argument("--scorer", metavar="GGUF|NAME", help="an independent model that scores each reply's NLL")
+    add_prompt_format_flags(tune)
     tune.add_argument("--ctx-size", "-c", type=int, default=2048, metavar="N", help="context size (default 2048)")
     tune.add_argument("--no-progress", action="store_true", help="no line per trial")
     add_host_flags(tune)
@@ -70,7 +72,8 @@ def run(args, out) -> None:
                     search_seed=args.search_seed, sampler=sampler_kwargs(args), tune_filters=args.tune_filters,
                     model=model, scorer=scorer, max_tokens=args.max_tokens, n_ctx=args.ctx_size,
                     workers=args.workers, batch_size=args.batch_size, backend=args.backend,
-                    n_threads=args.threads, imports=[module for module, _ in modules_to_import(args)])
+                    n_threads=args.threads, imports=[module for module, _ in modules_to_import(args)],
+                    **{k: v for k, v in prompt_format(args).items() if v is not None})
     folder = check_output_folder("--out", args.out)
     try:
         studies = Tuner(tune, folder, progress=not args.no_progress).run()
