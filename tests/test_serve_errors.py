@@ -120,6 +120,7 @@ def _serve(*args: str) -> subprocess.CompletedProcess:
     (["--top-p", "2"], "--top-p: top_p must be <= 1.0"),
     (["--strategy", "edtt"], "Did you mean 'edt'"),
     (["--api-keys", "no/such.toml"], "--api-keys no/such.toml: no such file"),
+    (["--chat-template", "no/such.jinja"], "--chat-template no/such.jinja: no such file"),
 ])
 def test_bad_command_line_exits_2_with_one_line(args, message):
     result = _serve(*args)

@@ -186,3 +186,21 @@ def test_strict_refuses_what_it_does_not_know():
         assert dropped.status_code == 400 and "unknown stage 'tfs_z'" in dropped.json()["error"]["message"]
     finally:
         assert running.stop() == 0, running.logs()
+
+
+def test_a_chat_template_given_to_the_server_formats_every_chat_route(tmp_path):
+    template = "{{ bos_token }}{% for m in messages %}Question: {{ m['content'] }}\nAnswer:{% endfor %}"
+    (tmp_path / "qa.jinja").write_text(template)
+    running = Server("--parallel", "1", "--threads", "2", "--chat-template", str(tmp_path / "qa.jinja"))
+    try:
+        messages = [{"role": "user", "content": "Name a sea."}]
+        assert httpx.get(f"{running.url}/props", timeout=30).json()["chat_template"] == template
+        prompt = httpx.post(f"{running.url}/apply-template", json={"messages": messages}, timeout=30).json()["prompt"]
+        assert prompt.endswith("Question: Name a sea.\nAnswer:")
+        reply = running.client().chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", messages=messages,
+                                                         max_tokens=2)
+        tokens = httpx.post(f"{running.url}/tokenize", json={"content": prompt, "add_special": False,
+                                                             "parse_special": True}, timeout=30).json()["tokens"]
+        assert reply.usage.prompt_tokens == len(tokens)
+    finally:
+        assert running.stop() == 0, running.logs()

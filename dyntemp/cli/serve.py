@@ -20,6 +20,7 @@ from .common import add_host_flags, add_import_flag, add_sampler_flags, check_ho
 from .errors import UsageError, checked, interrupts_kept
 from .limit_flags import add_limit_flags, limits_of
 from .llama_syntax import logit_bias, merge_biases
+from .request import read_chat_template
 from .strategy_flags import add_strategy_flags, preset_sampler, strategy_spec
 
 KEY_VARIABLE = "DYNTEMP_API_KEY"
@@ -52,6 +53,8 @@ def add_parser(commands) -> None:
                             "batch per token, in one process per model (default 1)")
     serve.add_argument("--max-queue", type=int, default=64, metavar="N",
                        help="requests that may wait for a slot; more get 503 with Retry-After (default 64)")
+    serve.add_argument("--chat-template", "--chat-template-file", metavar="FILE",
+                       help="a Jinja chat template for every model, in place of its GGUF's (as llama-server's)")
     serve.add_argument("--ctx-size", "-c", type=int, default=2048, metavar="N",
                        help="context size of each slot, prompt and generated tokens (default 2048; 0: the model's)")
     add_host_flags(serve)
@@ -191,6 +194,7 @@ def run(args, out) -> int:
     if args.logit_bias:
         kwargs["logit_bias"] = merge_biases(args.logit_bias)
     models = _models(args.model)
+    template = read_chat_template(args.chat_template) if args.chat_template else None
     keys = _keys(args, [m.name for m in models])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     log = logging.getLogger("dyntemp.serve")
@@ -201,7 +205,8 @@ def run(args, out) -> int:
     with checked(), interrupts_kept():
         served = load_models(models, parallel=args.parallel, threads=args.threads, n_ctx=args.ctx_size,
                              max_queue=args.max_queue, n_gpu_layers=args.n_gpu_layers, verbose=args.verbose,
-                             imports=tuple(module for module, _ in modules_to_import(args)))
+                             imports=tuple(module for module, _ in modules_to_import(args)),
+                             chat_template=template)
     app = create_app(served, Defaults(spec, kwargs), keys, limits, strict=args.strict, ui=not args.no_ui)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
                             access_log=False, timeout_graceful_shutdown=args.grace, lifespan="on",

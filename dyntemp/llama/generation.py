@@ -126,21 +126,25 @@ def chat_prompt(llm, messages: Sequence[Mapping], template: str | None = None) -
     (``[{"type": "text", "text": ...}]``). ``template`` is a Jinja chat template, as in a GGUF's
     ``tokenizer.chat_template``: for a model that has none.
     """
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
     template = template if template is not None else llm.metadata.get("tokenizer.chat_template")
     if template is None:
         raise ValueError("this model has no chat template (tokenizer.chat_template) in its GGUF metadata: "
                          "give one (chat_template= in Python, --chat-template FILE to dyntemp generate and "
                          "eval), or send a plain prompt")
     messages = _checked_messages(messages)
+    return chat_formatter(llm, template)(messages=messages).prompt
+
+
+def chat_formatter(llm, template: str):
+    """llama-cpp-python's ``Jinja2ChatFormatter`` of ``template`` on ``llm``'s BOS and EOS texts, as
+    ``Llama`` makes one from a GGUF's template."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     def text_of(token: int) -> str:
         return llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
-    formatter = Jinja2ChatFormatter(template=template, eos_token=text_of(llm.token_eos()),
-                                    bos_token=text_of(llm.token_bos()))
-    return formatter(messages=messages).prompt
+    return Jinja2ChatFormatter(template=template, eos_token=text_of(llm.token_eos()),
+                               bos_token=text_of(llm.token_bos()), stop_token_ids=[llm.token_eos()])
 
 
 def chat_tokens(llm, messages: Sequence[Mapping], template: str | None = None) -> list[int]:

@@ -80,7 +80,7 @@ def model_path(model: str | os.PathLike | None = None) -> str:
 
 
 def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None = None, n_gpu_layers: int = 0,
-               verbose: bool = False, **llama_kwargs):
+               verbose: bool = False, chat_template: str | None = None, **llama_kwargs):
     """A ``llama_cpp.Llama`` for the GGUF at ``path``, or of a model by name (``"smollm2-135m"``, the
     default, or ``"gemma3-270m"``: see ``model_path``).
 
@@ -96,7 +96,9 @@ def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None =
     default on the CPU, where it decodes several sequences together 1.2-1.4x faster, and which
     llama-cpp-python leaves off).
     llama.cpp's log lines (loading, cache notes, a full context) are silent unless ``verbose``, for
-    this model and any loaded after it.
+    this model and any loaded after it. ``chat_template``: a Jinja chat template used in place of the
+    GGUF's (for one without any, a base model), by dyntemp's chat and by llama-cpp-python's
+    ``create_chat_completion`` alike, as llama-server's ``--chat-template``.
 
     >>> llm = load_model(n_threads=1)
     >>> llm.n_vocab(), llm.n_threads, llm.n_threads_batch
@@ -124,15 +126,23 @@ def load_model(path: str | os.PathLike | None = None, *, n_threads: int | None =
     llama_kwargs.setdefault("n_threads_batch", n_threads)
     llama_kwargs.setdefault("seed", 0)
     llama_kwargs.setdefault("flash_attn", True)
+    if chat_template is not None:
+        _validate.chat_template("chat_template", chat_template)
     try:
-        return llama_cpp.Llama(model_path=path, n_threads=n_threads, n_gpu_layers=n_gpu_layers, verbose=verbose,
-                               **llama_kwargs)
+        llm = llama_cpp.Llama(model_path=path, n_threads=n_threads, n_gpu_layers=n_gpu_layers, verbose=verbose,
+                              **llama_kwargs)
     except ValueError as exc:
         if "context" in str(exc):  # the model loaded; its context (n_ctx tokens of KV cache) could not be made
             raise ValueError(f"llama.cpp loaded {path} but could not make a context of n_ctx={llama_kwargs['n_ctx']} "
                              f"tokens (too large for this machine's memory?): give a smaller n_ctx "
                              f"(--ctx-size)") from None
         raise ValueError(f"llama.cpp could not load the model at {path}: is it a valid GGUF file? ({exc})") from None
+    if chat_template is not None:
+        from .generation import chat_formatter
+
+        llm.metadata["tokenizer.chat_template"] = chat_template  # what dyntemp's chat and /props read
+        llm.chat_handler = chat_formatter(llm, chat_template).to_chat_handler()
+    return llm
 
 
 _log_state = {"verbose": False, "callback": None}

@@ -11,8 +11,9 @@ from .model import _CTX_PAD, default_model_path, load_model
 
 class Vocabulary:
     """The vocabulary of the GGUF at ``path`` (``None``: the default model), for a context of
-    ``n_ctx`` tokens as workers will load it (0: the model's own). ``llm`` is a vocabulary-only
-    ``llama_cpp.Llama``: it tokenizes, it does not decode.
+    ``n_ctx`` tokens as workers will load it (0: the model's own), with ``chat_template`` in place of
+    the GGUF's when given (see ``load_model``). ``llm`` is a vocabulary-only ``llama_cpp.Llama``: it
+    tokenizes, it does not decode.
 
     >>> vocabulary = Vocabulary(None, 2000)
     >>> vocabulary.n_ctx, vocabulary.n_vocab, vocabulary.llm.token_eos() in vocabulary.eog
@@ -21,9 +22,9 @@ class Vocabulary:
     True
     """
 
-    def __init__(self, path: "str | os.PathLike | None", n_ctx: int) -> None:
+    def __init__(self, path: "str | os.PathLike | None", n_ctx: int, chat_template: str | None = None) -> None:
         self.path = os.fspath(path) if path is not None else default_model_path()
-        self.llm = load_model(self.path, vocab_only=True, n_ctx=_CTX_PAD)
+        self.llm = load_model(self.path, vocab_only=True, n_ctx=_CTX_PAD, chat_template=chat_template)
         if n_ctx:
             self.n_ctx = -(-n_ctx // _CTX_PAD) * _CTX_PAD  # as load_model rounds it
         else:

@@ -132,22 +132,23 @@ class ServedModel:
 
 
 def load_models(models: list[ModelFile], *, parallel: int, threads: int | None, n_ctx: int, max_queue: int,
-                n_gpu_layers: int = 0, verbose: bool = False, imports: tuple[str, ...] = ()) -> dict[str, ServedModel]:
+                n_gpu_layers: int = 0, verbose: bool = False, imports: tuple[str, ...] = (),
+                chat_template: str | None = None) -> dict[str, ServedModel]:
     """Start an engine process of ``parallel`` sequences for each model (loading at once), each
     with ``threads`` threads (by default the machine's physical cores). ``imports``: modules each
-    process imports first, for the strategies they register. A model that cannot load is a
-    ``ValueError``."""
+    process imports first, for the strategies they register. ``chat_template``: every model's, in
+    place of its GGUF's. A model that cannot load is a ``ValueError``."""
     from ..threads import default_threads
     from ..llama.vocabulary import Vocabulary
 
-    load = {"n_ctx": n_ctx, "n_gpu_layers": n_gpu_layers, "verbose": verbose}
+    load = {"n_ctx": n_ctx, "n_gpu_layers": n_gpu_layers, "verbose": verbose, "chat_template": chat_template}
     started = {model.name: EngineProcess(m, model.path or default_model_path(), load, tuple(imports),
                                          threads or default_threads(), parallel)
                for m, model in enumerate(models)}
     served = {}
     try:
         for model in models:
-            vocabulary = Vocabulary(model.path, n_ctx)
+            vocabulary = Vocabulary(model.path, n_ctx, chat_template)
             served[model.name] = ServedModel(model, started[model.name], parallel, max_queue, vocabulary)
     except BaseException:
         for engine in started.values():
