@@ -89,7 +89,24 @@ def test_an_edited_line_under_its_old_id_is_refused(first_run, tmp_path):
     assert result.returncode == 2 and "id 'sea' made from another line" in result.stderr
     result = _batch(str(first_run / "in.jsonl"), "-o", str(first_run / "out.jsonl"), "--seed", "5", "--max-tokens", "30",
                     "--trace")
-    assert result.returncode == 2 and "another --chat, --max-tokens or --model" in result.stderr
+    assert result.returncode == 2 and "another --chat, --max-tokens, --model or --chat-template" in result.stderr
+
+
+def test_a_chat_template_formats_the_chat_lines_and_is_part_of_what_made_them(first_run, tmp_path, model2048):
+    from dyntemp.llama import chat_tokens
+
+    template = "{{ bos_token }}{% for m in messages %}Question: {{ m['content'] }}\nAnswer:{% endfor %}"
+    (tmp_path / "qa.jinja").write_text(template)
+    args = (str(first_run / "in.jsonl"), "--seed", "5", "--max-tokens", "20", "--trace",
+            "--chat-template", str(tmp_path / "qa.jinja"))
+    refused = _batch(*args, "-o", str(first_run / "out.jsonl"))
+    assert refused.returncode == 2 and "id '7' made from another line or other options" in refused.stderr
+    result = _batch(*args, "-o", str(tmp_path / "out.jsonl"))
+    assert result.returncode == 0, result.stderr
+    records = {r["id"]: r for r in _records(tmp_path / "out.jsonl")}
+    assert records["7"]["prompt_tokens"] == len(chat_tokens(model2048, LINES[2]["messages"], template))
+    plain = {r["id"]: r for r in _records(first_run / "out.jsonl")}
+    assert records["sea"]["text"] == plain["sea"]["text"]  # a prompt line is not a chat: unchanged
 
 
 def test_an_output_that_is_not_a_batch_s_is_left_as_it_is(first_run, tmp_path):

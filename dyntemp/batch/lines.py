@@ -126,7 +126,8 @@ def _job(line: BatchLine, data: dict, model, defaults: Defaults, chat: bool, max
     own_seed = settings.seed is not None
     if settings.seed is None:  # none, or -1 (llama-server's "pick one")
         settings = settings.replace(seed=line_seed(base, line_id))
-    if line.messages is not None or chat:
+    ids_from_chat = line.messages is not None or chat
+    if ids_from_chat:
         messages = ([m.model_dump(exclude_none=True) for m in line.messages] if line.messages is not None
                     else [{"role": "user", "content": line.prompt}])
         check_messages(messages, model.n_ctx, model.max_prompt_chars, limits)
@@ -135,8 +136,10 @@ def _job(line: BatchLine, data: dict, model, defaults: Defaults, chat: bool, max
         check_prompt(line.prompt, "prompt", model.n_ctx, model.n_vocab, model.max_prompt_chars)
         ids = prompt_ids(model.llm, line.prompt, model.n_ctx)
     budget = max_tokens_of(line, max_tokens) or model.n_ctx
-    # What else makes the record: an edited line (same id), or another --chat, token budget or model.
-    made_of = content_id({"line": data, "chat": chat, "max_tokens": budget, "model": model.path})
+    # What else makes the record: an edited line (same id), or another --chat, token budget, model or
+    # --chat-template (named only when given, so that outputs made before it resume).
+    template = {"chat_template": model.chat_template} if model.chat_template is not None and ids_from_chat else {}
+    made_of = content_id({"line": data, "chat": chat, "max_tokens": budget, "model": model.path, **template})
     return BatchJob(line_id, index, settings, tuple(ids), budget, stop_strings(line, limits), own_seed, made_of)
 
 

@@ -39,7 +39,7 @@ def read_done(path: Path) -> dict[str, GenerationRecord]:
 
 def check_done(done: dict[str, GenerationRecord], jobs: Sequence[BatchJob], path: Path) -> None:
     """Refuse records made from another line under the same id (edited since, or another
-    ``--chat``, token budget or model), or with other settings (the seed included) than this run
+    ``--chat``, token budget, model or chat template), or with other settings (the seed included) than this run
     gives their lines."""
     for job in jobs:
         record = done.get(job.id)
@@ -47,7 +47,7 @@ def check_done(done: dict[str, GenerationRecord], jobs: Sequence[BatchJob], path
             continue
         if record.item_hash != job.made_of:
             raise BatchError(f"{path} holds id {job.id!r} made from another line or other options (the line edited "
-                             f"since, or another --chat, --max-tokens or --model); results would mix: write to "
+                             f"since, or another --chat, --max-tokens, --model or --chat-template); results would mix: write to "
                              f"another output file, or delete that one")
         if record.settings.to_dict() != job.settings.to_dict():
             raise BatchError(f"{path} holds id {job.id!r} made with other settings than this batch gives it (the "

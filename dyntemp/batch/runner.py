@@ -40,6 +40,7 @@ class BatchOptions:
     ordered: bool = False
     imports: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)  # a line's, as a server request's
+    chat_template: str | None = None  # in place of the model's (see load_model)
 
 
 def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool | None = None) -> int:
@@ -61,7 +62,7 @@ def run_batch(source: str, target: str, options: BatchOptions, *, progress: bool
     if options.backend not in BACKENDS:
         raise BatchError(f"backend must be one of {', '.join(BACKENDS)}, got {options.backend!r}")
     path = options.model or default_model_path()
-    vocabulary = Vocabulary(path, options.n_ctx)
+    vocabulary = Vocabulary(path, options.n_ctx, options.chat_template)
     workers = max(1, options.workers)
     # On Ray each actor holds as many CPUs as it has threads (one unless --threads): the nodes' cores, not
     # this machine's, are what they share.

@@ -11,6 +11,7 @@ from .common import add_host_flags, add_import_flag, add_sampler_flags, check_ho
 from .errors import UsageError, WorkError
 from .limit_flags import add_limit_flags, limits_of
 from .llama_syntax import logit_bias, merge_biases
+from .request import read_chat_template
 from .strategy_flags import add_strategy_flags, preset_sampler, strategy_spec
 
 EXAMPLES = """\
@@ -45,6 +46,8 @@ def add_parser(commands) -> None:
     batch.add_argument("--logit-bias", "-l", type=logit_bias, action="append", default=[], metavar="TOKEN(+|-)BIAS",
                        help="a bias every line starts from, as llama.cpp: 15043+1, 15043-inf; repeatable")
     batch.add_argument("--chat", action="store_true", help="wrap each line's prompt in the model's chat template")
+    batch.add_argument("--chat-template", "--chat-template-file", metavar="FILE",
+                       help="a Jinja chat template in place of the model's (for one without any)")
     batch.add_argument("--max-tokens", "-n", type=int, default=256, metavar="N",
                        help="tokens per line at most, unless the line says (default 256; -1: until the context is full)")
     batch.add_argument("--seed", type=int, default=None, metavar="N",
@@ -99,7 +102,8 @@ def run(args, out) -> None:
                            max_tokens=None if args.max_tokens == -1 else args.max_tokens, seed=args.seed,
                            workers=args.workers, batch_size=args.batch_size, backend=args.backend,
                            ray_address=args.ray_address, trace=args.trace, ordered=args.ordered,
-                           imports=tuple(module for module, _ in modules_to_import(args)), limits=limits_of(args))
+                           imports=tuple(module for module, _ in modules_to_import(args)), limits=limits_of(args),
+                           chat_template=read_chat_template(args.chat_template) if args.chat_template else None)
     try:
         made = run_batch(args.input, args.output, options)
     except BatchError as exc:

@@ -24,6 +24,7 @@ class Vocabulary:
 
     def __init__(self, path: "str | os.PathLike | None", n_ctx: int, chat_template: str | None = None) -> None:
         self.path = os.fspath(path) if path is not None else default_model_path()
+        self.chat_template = chat_template
         self.llm = load_model(self.path, vocab_only=True, n_ctx=_CTX_PAD, chat_template=chat_template)
         if n_ctx:
             self.n_ctx = -(-n_ctx // _CTX_PAD) * _CTX_PAD  # as load_model rounds it
