@@ -129,8 +129,8 @@ def chat_prompt(llm, messages: Sequence[Mapping], template: str | None = None) -
     template = template if template is not None else llm.metadata.get("tokenizer.chat_template")
     if template is None:
         raise ValueError("this model has no chat template (tokenizer.chat_template) in its GGUF metadata: "
-                         "give one (chat_template= in Python, --chat-template FILE to dyntemp generate and "
-                         "eval), or send a plain prompt")
+                         "give one (chat_template= in Python, --chat-template FILE to every command), or send a "
+                         "plain prompt")
     messages = _checked_messages(messages)
     return chat_formatter(llm, template)(messages=messages).prompt
 
