@@ -8,11 +8,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from dyntemp.eval.compare import item_values
+from dyntemp.eval.run_folder import read_generations
 from dyntemp.eval.summary import read_csv
 
 FILTERS = ("pure", "top_p=0.9", "top_p=0.95", "min_p=0.1", "min_p=0.2", "min_p=0.3")
 METRICS = (("humaneval", "parses"), ("humaneval", "pass@1"), ("qa", "accuracy"))
 TEMPERATURES = (1.0, 1.5, 2.0, 3.0)
+# The paper's claim, tested paired: each min-p threshold against each top-p, on the same items and seeds.
+PAIRS = tuple((m, p) for m in ("min_p=0.1", "min_p=0.2", "min_p=0.3") for p in ("top_p=0.9", "top_p=0.95"))
 
 
 def table(runs: Path) -> dict:
@@ -43,6 +49,49 @@ def markdown(values: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paired(runs: Path, suite: str, metric: str, ours: str, theirs: str) -> dict:
+    """temperature -> (mean difference ours - theirs over items, 95% bootstrap interval, items): each
+    item's value averaged over its seeds first, items resampled 5,000 times (seeded)."""
+    out = {}
+    a, b = runs / suite / ours, runs / suite / theirs
+    if not ((a / "generations.jsonl").is_file() and (b / "generations.jsonl").is_file()):
+        return out
+    ra, rb = read_generations(a), read_generations(b)
+    rng = np.random.default_rng(0)
+    for t in TEMPERATURES:
+        setting = f"constant:temperature={t}"
+
+        def by_item(records):
+            grouped: dict = {}
+            for r in records:
+                if r.setting == setting:
+                    grouped.setdefault(r.item, []).append(r)
+            return item_values(grouped, metric)
+
+        va, vb = by_item(ra), by_item(rb)
+        items = sorted(set(va) & set(vb))
+        if len(items) < 2:
+            continue
+        d = np.array([va[i] - vb[i] for i in items])
+        means = d[rng.integers(0, len(d), (5000, len(d)))].mean(axis=1)
+        out[t] = (float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)), len(items))
+    return out
+
+
+def paired_markdown(runs: Path) -> str:
+    lines = []
+    for suite, metric in (("qa", "accuracy"), ("humaneval", "parses")):
+        lines += [f"\n{suite} {metric}, min-p minus top-p, paired by item (seeds averaged), mean [95% interval]:\n",
+                  "| min-p − top-p | " + " | ".join(f"T={t:g}" for t in TEMPERATURES) + " |",
+                  "| --- | " + " | ".join("---" for _ in TEMPERATURES) + " |"]
+        for ours, theirs in PAIRS:
+            diff = paired(runs, suite, metric, ours, theirs)
+            cells = [f"{diff[t][0]:+.3f} [{diff[t][1]:+.2f}, {diff[t][2]:+.2f}]" if t in diff else "-"
+                     for t in TEMPERATURES]
+            lines.append(f"| {ours} − {theirs} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def figure(values: dict, path: Path) -> None:
     import matplotlib
 
@@ -70,9 +119,10 @@ def figure(values: dict, path: Path) -> None:
 def main(argv: list[str]) -> None:
     runs, out = Path(argv[0]), Path(argv[1])
     values = table(runs)
-    (out / "results.md").write_text(markdown(values))
+    text = markdown(values) + paired_markdown(runs)
+    (out / "results.md").write_text(text)
     figure(values, out / "min-p.png")
-    print(markdown(values))
+    print(text)
 
 
 if __name__ == "__main__":
