@@ -39,16 +39,16 @@ def read_done(path: Path) -> dict[str, GenerationRecord]:
 
 def check_done(done: dict[str, GenerationRecord], jobs: Sequence[BatchJob], path: Path) -> None:
     """Refuse records made from another line under the same id (edited since, or another
-    ``--chat``, token budget, model or chat template), or with other settings (the seed included) than this run
-    gives their lines."""
+    ``--chat``, token budget, model or chat template), or with other settings (the seed included)
+    than this run gives their lines."""
     for job in jobs:
         record = done.get(job.id)
         if record is None:
             continue
         if record.item_hash != job.made_of:
             raise BatchError(f"{path} holds id {job.id!r} made from another line or other options (the line edited "
-                             f"since, or another --chat, --max-tokens, --model or --chat-template); results would mix: write to "
-                             f"another output file, or delete that one")
+                             f"since, or another --chat, --max-tokens, --model or --chat-template); results would "
+                             f"mix: write to another output file, or delete that one")
         if record.settings.to_dict() != job.settings.to_dict():
             raise BatchError(f"{path} holds id {job.id!r} made with other settings than this batch gives it (the "
                              f"record's strategy {record.setting!r} and seed {record.seed}; this batch's "

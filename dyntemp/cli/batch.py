@@ -103,7 +103,7 @@ def run(args, out) -> None:
                            workers=args.workers, batch_size=args.batch_size, backend=args.backend,
                            ray_address=args.ray_address, trace=args.trace, ordered=args.ordered,
                            imports=tuple(module for module, _ in modules_to_import(args)), limits=limits_of(args),
-                           chat_template=read_chat_template(args.chat_template) if args.chat_template else None)
+                           chat_template=read_chat_template(args.chat_template))
     try:
         made = run_batch(args.input, args.output, options)
     except BatchError as exc:

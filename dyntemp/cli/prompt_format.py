@@ -18,5 +18,5 @@ def add_prompt_format_flags(parser: argparse.ArgumentParser) -> None:
 
 def prompt_format(args) -> dict:
     """``chat_template`` (the file's text) and ``stop`` of the command line, ``None`` where not given."""
-    return {"chat_template": read_chat_template(args.chat_template) if args.chat_template else None,
+    return {"chat_template": read_chat_template(args.chat_template),
             "stop": [typed_text(s, "--stop", False) for s in args.stop] if args.stop else None}

@@ -57,7 +57,7 @@ def read_request(args) -> Request:
     with checked():
         settings = SamplerSettings(spec, **{**preset_sampler(args), **sampler_kwargs(args)}, logit_bias=merge_biases(args.logit_bias))
     args.model = check_model("--model", args.model)
-    template = read_chat_template(args.chat_template) if args.chat_template else None
+    template = read_chat_template(args.chat_template)
     system = typed_text(args.system, "--system", args.no_escape) if args.system is not None else None
     prompt = _prompt(args)
     chat = args.chat or system is not None or template is not None
@@ -132,15 +132,17 @@ def _prompt(args) -> str:
     return prompt
 
 
-def read_chat_template(path: str, flag: str = "--chat-template") -> str:
-    """The text of a chat template file, checked to be a Jinja template."""
-    check_input_file(flag, path)
+def read_chat_template(path: str | None) -> str | None:
+    """The text of a ``--chat-template`` file, checked to be a Jinja template (``None`` without one)."""
+    if not path:
+        return None
+    check_input_file("--chat-template", path)
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{flag} {path}: not UTF-8 text (byte {exc.start})") from None
+        raise UsageError(f"--chat-template {path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        return _validate.chat_template(f"{flag} {path}", text)
+        return _validate.chat_template(f"--chat-template {path}", text)
     except ValueError as exc:
         raise UsageError(str(exc)) from None

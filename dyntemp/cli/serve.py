@@ -194,7 +194,7 @@ def run(args, out) -> int:
     if args.logit_bias:
         kwargs["logit_bias"] = merge_biases(args.logit_bias)
     models = _models(args.model)
-    template = read_chat_template(args.chat_template) if args.chat_template else None
+    template = read_chat_template(args.chat_template)
     keys = _keys(args, [m.name for m in models])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     log = logging.getLogger("dyntemp.serve")

@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from .suites import Suite
 
 _SWEEP_KEYS = ("suites", "strategy", "seeds", "limit", "max_tokens", "sampler", "model", "scorer", "workers", "out",
-               "n_ctx", "n_threads", "n_gpu_layers", "imports", "unisolated_code", "backend", "ray_address", "batch_size",
-               "chat_template", "stop")
+               "n_ctx", "n_threads", "n_gpu_layers", "imports", "unisolated_code", "backend", "ray_address",
+               "batch_size", "chat_template", "stop")
 
 #: A sweep or strategy spec that cannot be run; the message says where and why.
 SweepSpecError = SpecError
@@ -80,8 +80,8 @@ class Sweep:
     evaluate it once). ``chat_template`` is the text of a Jinja chat template for the chat items
     (``None``: the model's own), for a model without one such as a base model; in a TOML file it is
     the template file's path. ``stop`` holds stop strings for every item, besides the item's own:
-    with a base model's template, where the reply ends. ``items`` keeps only the items of these ids in a suite (by its name), after
-    ``limit``: a part of a suite, as ``dyntemp tune`` splits one.
+    with a base model's template, where the reply ends. ``items`` keeps only the items of these ids
+    in a suite (by its name), after ``limit``: a part of a suite, as ``dyntemp tune`` splits one.
 
     >>> sweep = Sweep(["qa"], parse_strategy("constant:temperature=0.3,1.0"), seeds=2, limit=5)
     >>> len(sweep.settings), sweep.seeds

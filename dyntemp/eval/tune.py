@@ -120,7 +120,8 @@ class Tune:
                      limit=self.limit, max_tokens=self.max_tokens, sampler={**self.sampler, **filters},
                      model=self.model, scorer=self.scorer, workers=self.workers, n_ctx=self.n_ctx,
                      n_threads=self.n_threads, imports=self.imports, backend=self.backend,
-                     batch_size=self.batch_size, chat_template=self.chat_template, stop=self.stop, items=None if items is None else {self.suite_name: list(items)})
+                     batch_size=self.batch_size, chat_template=self.chat_template, stop=self.stop,
+                     items=None if items is None else {self.suite_name: list(items)})
 
     @functools.cached_property
     def suite_name(self) -> str:

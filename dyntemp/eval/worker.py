@@ -27,12 +27,12 @@ class Worker:
         self.max_tokens = sweep.max_tokens
         self.isolated = not sweep.unisolated_code
         threads = sweep.threads_per_worker()
-        self.llm = load_model(sweep.model, n_ctx=sweep.n_ctx, n_threads=threads, n_gpu_layers=sweep.n_gpu_layers)
+        self.llm = load_model(sweep.model, n_ctx=sweep.n_ctx, n_threads=threads, n_gpu_layers=sweep.n_gpu_layers,
+                              chat_template=sweep.chat_template)
         self.scorer = (Scorer(sweep.scorer, n_threads=threads, n_gpu_layers=sweep.n_gpu_layers)
                        if sweep.scorer else None)
         self.batch_size = sweep.batch_size
-        self.chat_template = sweep.chat_template
-        self.stop = tuple(sweep.stop)
+        self.stop = sweep.stop
         self._engine = None
 
     def __call__(self, suite: str, item: Item, setting: StrategySpec, seed: int) -> GenerationRecord:
@@ -41,8 +41,7 @@ class Worker:
             if item.completion:  # the prompt is text to continue, as HumanEval's completion form
                 result = sampler.generate(self.llm, item.prompt, max_tokens=budget, stop=self._stops(item))
             else:
-                result = sampler.chat(self.llm, item.messages(), max_tokens=budget, stop=self._stops(item),
-                                      chat_template=self.chat_template)
+                result = sampler.chat(self.llm, item.messages(), max_tokens=budget, stop=self._stops(item))
         except ValueError as exc:  # the item itself cannot run (its prompt does not fit the context)
             raise _item_error(suite, item, exc) from None
         return self._record(suite, item, sampler.settings, result)
@@ -61,7 +60,7 @@ class Worker:
             for suite, item, setting, seed in jobs:
                 sampler, budget = self._sampler(item, setting, seed)
                 try:
-                    prompt = item.prompt if item.completion else chat_tokens(self.llm, item.messages(), self.chat_template)
+                    prompt = item.prompt if item.completion else chat_tokens(self.llm, item.messages())
                 except ValueError as exc:
                     raise _item_error(suite, item, exc) from None
                 samplers.append(sampler)
