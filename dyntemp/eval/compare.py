@@ -45,7 +45,7 @@ from ..records import GenerationRecord
 from . import metric_info
 from .summary import PER_PROMPT
 
-__all__ = ["DEFAULT_METRICS", "cells", "compare", "format_rows", "holm"]
+__all__ = ["DEFAULT_METRICS", "bootstrap_interval", "cells", "compare", "format_rows", "holm"]
 
 #: The metrics compared when none are named (those a suite has values for).
 DEFAULT_METRICS = ("accuracy", "pass@1", "scorer_nll", "distinct_2", "loop_rate")
@@ -124,8 +124,14 @@ def _wilcoxon(differences: np.ndarray) -> float:
     return float(wilcoxon(differences, zero_method="zsplit").pvalue)
 
 
-def _interval(differences: np.ndarray, confidence: float, n_resamples: int, seed: int) -> tuple[float, float, float]:
-    """(low, high, standard error) of the mean difference, resampling items."""
+def bootstrap_interval(differences: np.ndarray, confidence: float = 0.95, n_resamples: int = 5000,
+                       seed: int = 0) -> tuple[float, float, float]:
+    """(low, high, standard error) of the mean of paired ``differences``, resampling them (items).
+
+    >>> low, high, error = bootstrap_interval(np.array([0.1, 0.2, 0.3, 0.4]))
+    >>> low < 0.25 < high and error > 0
+    True
+    """
     rng = np.random.default_rng(seed)
     means = differences[rng.integers(0, differences.size, (n_resamples, differences.size))].mean(axis=1)
     tail = (1 - confidence) / 2
@@ -262,7 +268,7 @@ def _paired(ours: dict[str, float], theirs: dict[str, float], pairs, confidence:
     if len(common) < 2:
         return {**_EMPTY, "items": len(common), "note": "fewer than two items in common"}
     differences = np.array([ours[i] - theirs[i] for i in common])
-    low, high, error = _interval(differences, confidence, n_resamples, seed)
+    low, high, error = bootstrap_interval(differences, confidence, n_resamples, seed)
     p = _mcnemar(pairs[0], pairs[1], pairs[2]) if pairs else _wilcoxon(differences)
     # Every item the same on both sides (a floor, as pass@1 near 0): the spread says nothing of what
     # the run could have detected.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dyntemp.eval.compare import item_values
+from dyntemp.eval.compare import bootstrap_interval, item_values
 from dyntemp.eval.run_folder import read_generations
 from dyntemp.eval.summary import read_csv
 
@@ -57,7 +57,6 @@ def paired(runs: Path, suite: str, metric: str, ours: str, theirs: str) -> dict:
     if not ((a / "generations.jsonl").is_file() and (b / "generations.jsonl").is_file()):
         return out
     ra, rb = read_generations(a), read_generations(b)
-    rng = np.random.default_rng(0)
     for t in TEMPERATURES:
         setting = f"constant:temperature={t}"
 
@@ -73,8 +72,8 @@ def paired(runs: Path, suite: str, metric: str, ours: str, theirs: str) -> dict:
         if len(items) < 2:
             continue
         d = np.array([va[i] - vb[i] for i in items])
-        means = d[rng.integers(0, len(d), (5000, len(d)))].mean(axis=1)
-        out[t] = (float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)), len(items))
+        low, high, _ = bootstrap_interval(d)
+        out[t] = (float(d.mean()), low, high, len(items))
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dyntemp.eval.compare import bootstrap_interval
 from dyntemp.eval.run_folder import read_generations
 
 CONFIGS = ("top_k=5", "top_k=1000", "top_p=0.5", "top_p=0.99", "mirostat_tau=2", "mirostat_tau=4", "edt", "dynatemp")
@@ -55,9 +56,8 @@ def paired_change(surprises: list[np.ndarray], starts: np.ndarray, counts: list[
     changes = np.array([s[start:start + BIN].mean() - s[:BIN].mean() for s in surprises if len(s) > start])
     if start == 0 or len(changes) < 2:
         return float("nan"), float("nan"), float("nan"), len(changes)
-    rng = np.random.default_rng(0)
-    means = changes[rng.integers(0, len(changes), (5000, len(changes)))].mean(axis=1)
-    return float(changes.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)), len(changes)
+    low, high, _ = bootstrap_interval(changes)
+    return float(changes.mean()), low, high, len(changes)
 
 
 def markdown(values: dict) -> str:
