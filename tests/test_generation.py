@@ -164,3 +164,24 @@ class TestBadInput:
     def test_messages(self, llm):
         with pytest.raises(ValueError, match=r"messages\[0\] must be a dict with a 'role' string, got 'hello'"):
             dyntemp.Sampler(1.0).chat(llm, ["hello"])
+
+
+def test_adapt_is_hot_on_each_code_lines_first_non_blank_token_only(llm):
+    # Code continued: a whitespace token at a blank line start (a blank line; SmolLM2 joins the
+    # indentation to the newline, drawn at the line before) is drawn cold, the first token of text on
+    # a line hot, the rest cold.
+    prompt = "import math\n\n\ndef area(r):\n    if r < 0:\n        raise ValueError(r)\n"
+    adapt = dyntemp.get_strategy("adapt", high=1.3, low=0.0, sentences=False)
+    trace = dyntemp.Sampler(adapt, seed=5).generate(llm, prompt, max_tokens=60).trace
+    line, hot_openers, indents = "", 0, 0
+    for record in trace:
+        if line.strip():  # inside a line of text: cold
+            assert record.temperature == 0.0 and record.rule is None, (line, record)
+        elif record.temperature == 0.0:  # cold at a blank line start: the greedy token was whitespace
+            assert not record.piece.strip() and record.rule == "adapt:indent", (line, record)
+            indents += 1
+        else:
+            assert record.rule == "adapt:start"
+            hot_openers += bool(record.piece.strip())
+        line = (line + record.piece).rpartition("\n")[2]
+    assert indents >= 1 and hot_openers >= 3

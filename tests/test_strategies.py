@@ -135,6 +135,19 @@ class TestAdapT:
         dyntemp.get_strategy("adapt").temperature(step)
         assert step.rule == "adapt:start"
 
+    @pytest.mark.parametrize("blank", [" ", "\t", "\n"])
+    def test_indentation_to_come_is_cold(self, blank):
+        # At a blank line start, the most likely candidate is whitespace: the indentation (or a blank
+        # line), not the line's first non-blank token; it is drawn cold, and so are later tokens.
+        a = dyntemp.get_strategy("adapt", high=1.0, low=0.1)
+        logits = np.zeros(128)
+        logits[ord(blank)] = 3.0
+        step = Step.from_text("```python\ndef f():\n", logits=logits)
+        assert a.temperature(step) == 0.1 and step.rule == "adapt:indent"
+        logits[ord("r")] = 4.0  # now the text itself is most likely: the line opens here
+        assert a.temperature(Step.from_text("```python\ndef f():\n    ", logits=logits)) == 1.0
+        assert a.temperature(Step.from_text("```python\ndef f():\n    r", logits=logits)) == 0.1
+
 
 class TestTargetEntropy:
     def test_surprising_tokens_cool_it_down_and_reset_restores(self):

@@ -25,7 +25,8 @@ class Step:
       survive the stages before temperature, with their (penalized) logits;
     - ``text``, ``sentence``, ``line``, ``sentence_index``, ``sentence_position``,
       ``at_sentence_start``, ``at_line_start``, ``in_code_block``: where the generated text stands;
-    - ``generated_ids``: the ids sampled so far in this generation.
+    - ``generated_ids``: the ids sampled so far in this generation;
+    - ``token_text(token)``: the text of one token, as the generated text would show it.
 
     A strategy may set ``rule`` to a short label; the trace records it for this token.
 
@@ -185,6 +186,15 @@ class Step:
     def generated_ids(self) -> Sequence[int]:
         """Token ids sampled so far in this generation."""
         return self._generated
+
+    def token_text(self, token: int) -> str:
+        """The text of ``token`` alone (undecodable bytes replaced; ``""`` for a control token or
+        without a detokenizer): what a strategy reads to ask what a candidate would write.
+
+        >>> Step.from_text("").token_text(ord("x"))
+        'x'
+        """
+        return self._tracker.bytes_of(int(token)).decode("utf-8", errors="replace")
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

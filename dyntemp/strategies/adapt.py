@@ -10,14 +10,27 @@ from .search import Range
 
 @register_strategy("adapt")
 class AdapT(Strategy):
-    """``high`` on the hard tokens that open a line (in code) or a sentence (in prose, when
-    ``sentences``), ``low`` everywhere else. The paper's finding: the first token of a code line is
-    where exploration pays; inside the line the model should stay close to its best guess.
+    """``high`` on the first non-blank token of each line (in code) and of each sentence (in prose,
+    when ``sentences``), ``low`` everywhere else: AdapT's rule. The paper's finding: the token that
+    opens a code line is where exploration pays; inside the line the model should stay close to its
+    best guess.
 
+    The indentation before that token is not the hard token, but a temperature is picked before its
+    token is drawn, so the rule reads the model's intent: while the line holds only whitespace, the
+    step is ``low`` when the most likely candidate is whitespace itself (indentation, or a blank
+    line to come) and ``high`` when it writes text. A tokenizer that joins the newline and the
+    indentation (SmolLM2's ``"\\n   "``) draws them at the previous line's ``low``; one that
+    splits them (Gemma's ``"\\n"``, ``"    "``) draws the indentation cold all the same.
+
+    >>> import numpy as np
     >>> from dyntemp import Step
     >>> a = AdapT(high=0.9, low=0.2)
     >>> a.temperature(Step.from_text("```\\n")), a.temperature(Step.from_text("```\\nx ="))
     (0.9, 0.2)
+    >>> indent = np.zeros(64)
+    >>> indent[ord(" ")] = 5.0  # the model means to indent: a space is its most likely token
+    >>> a.temperature(Step.from_text("```\\n", logits=indent))
+    0.2
     """
 
     reads_text = True
@@ -31,10 +44,20 @@ class AdapT(Strategy):
         self.sentences = sentences
 
     def temperature(self, step) -> float:
-        if step.in_code_block:
-            hard = step.at_line_start
-        else:
-            hard = step.at_line_start or (self.sentences and step.at_sentence_start)
-        if hard:
-            step.rule = "adapt:start"
-        return self.high if hard else self.low
+        opens = step.at_line_start
+        if not opens and self.sentences and not step.in_code_block:
+            opens = step.at_sentence_start
+        if not opens:
+            return self.low
+        if step.at_line_start and _indents(step):
+            step.rule = "adapt:indent"
+            return self.low
+        step.rule = "adapt:start"
+        return self.high
+
+
+def _indents(step) -> bool:
+    """Whether the most likely candidate writes only whitespace (or nothing: a control token)."""
+    logits = step.candidate_logits
+    top = step.candidate_ids[int(logits.argmax())] if logits.size else None
+    return top is not None and not step.token_text(top).strip()
