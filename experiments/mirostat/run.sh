@@ -9,6 +9,15 @@ cd "$(dirname "$0")/../.."
 out=${1:-runs/experiments/mirostat}
 model=${MODEL:-smollm2-135m}
 prompts=${PROMPTS:-45} tokens=${TOKENS:-256}
+# The creative prompts with a budget of $tokens tokens each (the suite's own is 160), named creative still.
+mkdir -p "$out/suite"
+.venv/bin/python - "$tokens" > "$out/suite/creative.jsonl.new" <<'PY'
+import json, sys
+from importlib.resources import files
+for line in files("dyntemp.eval").joinpath("suites/creative.jsonl").read_text().splitlines():
+    print(json.dumps({**json.loads(line), "max_tokens": int(sys.argv[1])}))
+PY
+mv "$out/suite/creative.jsonl.new" "$out/suite/creative.jsonl"
 # name | strategy | sampler flags: one run folder each (a run folder has one sampler). Every filter not
 # named is off. A reply ends where the model ends it; positions are averaged over the replies reaching them.
 off=(--top-k 0 --top-p 1.0 --min-p 0.0)
@@ -24,7 +33,7 @@ configs=(
 )
 for entry in "${configs[@]}"; do
   IFS='|' read -r name strategy flags <<< "$entry"
-  .venv/bin/dyntemp eval --suite creative --limit "$prompts" --seeds 1 --max-tokens "$tokens" --model "$model" \
+  .venv/bin/dyntemp eval --suite "$out/suite/creative.jsonl" --limit "$prompts" --seeds 1 --model "$model" \
       --strategy "$strategy" "${off[@]}" $flags --batch-size 8 --no-progress \
       --out "$out/$name" > /dev/null
   echo "mirostat: $name done" >&2
