@@ -10,10 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-runs/experiments/adapt}
 export PYTHONPATH=experiments/adapt${PYTHONPATH:+:$PYTHONPATH}
-.venv/bin/dyntemp tune --import code_lines --suite humaneval --limit "${PROBLEMS:-60}" --held-out 0.5 \
-    --strategy adapt-lines --trials "${TRIALS:-8}" --objective "${OBJECTIVE:-parses}" --seeds 5 \
+.venv/bin/dyntemp tune --import code_lines --suite humaneval --limit "${PROBLEMS:-40}" --held-out 0.5 \
+    --strategy adapt-lines --trials "${TRIALS:-6}" --objective "${OBJECTIVE:-parses}" --seeds 5 \
     --max-tokens 128 --model "${MODEL:-smollm2-135m}" --batch-size 8 --out "$out/tune"
 .venv/bin/dyntemp eval --import code_lines --suite humaneval --limit 10 --seeds 2 --max-tokens 128 \
-    --strategy adapt-lines:high=0.9:low=0.2 --model gemma3-270m --batch-size 8 --no-progress \
+    --strategy adapt-lines:high=0.8:low=0.6 --model gemma3-270m --batch-size 8 --no-progress \
     --out "$out/gemma-rule" > /dev/null
 .venv/bin/python experiments/adapt/analyze.py "$out" experiments/adapt

@@ -28,7 +28,18 @@ def held_out_means(records) -> dict[str, dict[str, float]]:
                 for m in (QUALITY, DIVERSITY, "temperature_mean")} for s, items in by_setting.items()}
 
 
-def markdown(results: dict, means: dict, rows: list[dict]) -> str:
+def equal_diversity_table(rows: list[dict], means: dict) -> list[str]:
+    lines = ["| EDT setting | distinct-2 | NLL difference [95% CI] | could detect | Holm p | verdict |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        if row["mode"] == "equal diversity" and row["metric"] == QUALITY:
+            lines.append(f"| {row['setting'].partition(':')[2]} | {means[row['setting']][DIVERSITY]:.3f} | "
+                         f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] | "
+                         f"{row['detectable']:.3f} | {row['p_holm']:.2g} | {row['verdict'] or row.get('note', '')} |")
+    return lines
+
+
+def markdown(results: dict, means: dict, rows: list[dict], extended: list[dict] | None) -> str:
     lines = ["Each strategy's Pareto front on the tuning prompts, rerun on the held-out prompts "
              "(scorer NLL: lower is better; distinct-2: higher is more diverse):\n",
              "| strategy | setting | tuning NLL | tuning distinct-2 | held-out NLL | held-out distinct-2 | mean T |",
@@ -43,19 +54,17 @@ def markdown(results: dict, means: dict, rows: list[dict]) -> str:
     lines += ["\nEDT's scorer NLL minus the constant's at the same distinct-2 (the constant's held-out front "
               "interpolated), paired by held-out prompt, 95% bootstrap interval, Holm over every row of the "
               "comparison:\n",
-              "| EDT setting | distinct-2 | NLL difference [95% CI] | could detect | Holm p | verdict |",
-              "| --- | --- | --- | --- | --- | --- |"]
-    for row in rows:
-        if row["mode"] == "equal diversity" and row["metric"] == QUALITY:
-            lines.append(f"| {row['setting'].partition(':')[2]} | {means[row['setting']][DIVERSITY]:.3f} | "
-                         f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}] | "
-                         f"{row['detectable']:.3f} | {row['p_holm']:.2g} | {row['verdict'] or row.get('note', '')} |")
+              *equal_diversity_table(rows, means)]
+    if extended is not None:
+        lines += ["\nThe same, against the constant's curve extended by the reference grid (T = 0.2, 0.4, 0.6 on "
+                  "the held-out prompts, `reference.py`: not tuned, only a wider curve):\n",
+                  *equal_diversity_table(extended, means)]
     lines += ["\nEvery row of `compare` on the held-out prompts (also the tune's `verdicts.txt`):\n", "```",
               format_rows(rows), "```"]
     return "\n".join(lines) + "\n"
 
 
-def figure(tune: Path, results: dict, means: dict, path: Path) -> None:
+def figure(tune: Path, results: dict, means: dict, reference: list[str], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,6 +87,9 @@ def figure(tune: Path, results: dict, means: dict, path: Path) -> None:
         held = sorted((means[e["key"]][DIVERSITY], means[e["key"]][QUALITY])
                       for e in results["strategies"][name] if e["key"] in means)
         axes[1].plot(*zip(*held), "D-", color=colours.get(name), label=name)
+    if reference:
+        grid = sorted((means[key][DIVERSITY], means[key][QUALITY]) for key in reference)
+        axes[1].plot(*zip(*grid), "o:", color=colours["constant"], mfc="none", label="constant: reference grid")
     axes[0].set_title(f"tuning prompts: {len(trials)} trials a strategy")
     axes[1].set_title("held-out prompts: the fronts rerun")
     for ax in axes:
@@ -95,9 +107,15 @@ def main(argv: list[str]) -> None:
     records = read_generations(tune / "held-out")
     rows = compare(records, metrics=[QUALITY, DIVERSITY], diversity=DIVERSITY)
     means = held_out_means(records)
-    text = markdown(results, means, rows)
+    extended, reference = None, []
+    if (tune / "reference" / "generations.jsonl").is_file():
+        grid = read_generations(tune / "reference")
+        extended = compare(records + grid, metrics=[QUALITY], diversity=DIVERSITY)
+        means.update(held_out_means(grid))
+        reference = sorted({r.setting for r in grid})
+    text = markdown(results, means, rows, extended)
     (out / "results.md").write_text(text, encoding="utf-8")
-    figure(tune, results, means, out / "fronts.png")
+    figure(tune, results, means, reference, out / "fronts.png")
     print(text)
 
 

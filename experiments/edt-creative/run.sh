@@ -5,6 +5,7 @@
 # prompt, with the constant's curve at the same distinct-2. Then the summary and the figure.
 # Usage: experiments/edt-creative/run.sh [OUT] (default runs/experiments/edt-creative); rerunning
 # resumes. MODEL (default smollm2-135m), SCORER (default gemma3-270m), TRIALS and SEEDS size it.
+# reference.py then runs a grid of cold constants on the held-out prompts, to extend the curve.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-runs/experiments/edt-creative}
@@ -12,4 +13,5 @@ model=${MODEL:-smollm2-135m} scorer=${SCORER:-gemma3-270m}
 .venv/bin/dyntemp tune --suite creative --strategy edt --trials "${TRIALS:-10}" --seeds "${SEEDS:-2}" \
     --objective scorer_nll,distinct_2 --held-out 0.5 --model "$model" --scorer "$scorer" \
     --batch-size 8 --out "$out"
+.venv/bin/python experiments/edt-creative/reference.py "$out"
 .venv/bin/python experiments/edt-creative/analyze.py "$out" experiments/edt-creative

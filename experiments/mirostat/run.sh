@@ -3,12 +3,12 @@
 # against its position, and repetition, for small and large top-k and top-p at temperature 1,
 # mirostat v2 at two targets, edt and dynatemp; then the figure and table.
 # Usage: experiments/mirostat/run.sh [OUT] (default runs/experiments/mirostat); rerunning resumes.
-# MODEL (default smollm2-135m), PROMPTS (default 45: the creative suite) and TOKENS (256) size it.
+# MODEL (default smollm2-135m), PROMPTS (default 45: the creative suite) and TOKENS (160, the suite's own budget) size it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-runs/experiments/mirostat}
 model=${MODEL:-smollm2-135m}
-prompts=${PROMPTS:-45} tokens=${TOKENS:-256}
+prompts=${PROMPTS:-45} tokens=${TOKENS:-160}
 # The creative prompts with a budget of $tokens tokens each (the suite's own is 160), named creative still.
 mkdir -p "$out/suite"
 .venv/bin/python - "$tokens" > "$out/suite/creative.jsonl.new" <<'PY'
