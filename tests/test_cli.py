@@ -106,7 +106,7 @@ def test_strategies_lists_parameters_and_docs():
     assert "edt(t0=1.0, n=0.8, theta=1.0, entropy_floor=1e-06, min_temp=0.0, max_temp=inf)" in out
     assert "sentence(temperatures)" in out and "One temperature per sentence" in out
     # The doc line is the first sentence whole, even when it spans lines of the docstring.
-    assert "(in prose, when ``sentences``), ``low`` everywhere else.\n" in out
+    assert "(in prose, when ``sentences``), ``low`` everywhere else: AdapT's rule.\n" in out
 
 
 def test_strategies_name_shows_one_strategy_whole(capsys):
