@@ -94,6 +94,16 @@ class Server:
         self._log.seek(0)
         return self._log.read()
 
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> str:
+        """The logs once they hold ``text`` (or after ``timeout``): the server may write a request's
+        log line after the client has read its answer."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while text not in (logs := self.logs()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return logs
+
     def stop(self, sig: int | None = None, timeout: float = 60.0) -> int:
         """Stop the server by its PID (SIGTERM unless ``sig``); its exit status."""
         import signal

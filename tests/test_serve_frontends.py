@@ -57,7 +57,8 @@ def test_sillytavern_llama_cpp_type_with_dynamic_temperature(served):
     assert data["generation_settings"]["order"] == ["top_k", "typical_p", "top_p", "min_p", "temperature"]
     ignored = response.headers["x-dyntemp-ignored"]
     assert "api_type" in ignored and "cache_prompt" in ignored and "samplers:tfs_z" in ignored
-    assert "ignored: " in served.logs() and "api_server" in served.logs()
+    logs = served.wait_for_log("api_server")
+    assert "ignored: " in logs and "api_server" in logs
     probabilities = data["completion_probabilities"]
     assert len(probabilities) == data["tokens_predicted"] and len(probabilities[0]["top_logprobs"]) == 3
     assert 0 < probabilities[0]["probs"][0]["prob"] <= 1  # the form older SillyTavern reads
