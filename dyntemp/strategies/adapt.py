@@ -44,20 +44,17 @@ class AdapT(Strategy):
         self.sentences = sentences
 
     def temperature(self, step) -> float:
-        opens = step.at_line_start
-        if not opens and self.sentences and not step.in_code_block:
-            opens = step.at_sentence_start
-        if not opens:
-            return self.low
-        if step.at_line_start and _indents(step):
+        line_start = step.at_line_start
+        if line_start and _indents(step):
             step.rule = "adapt:indent"
             return self.low
-        step.rule = "adapt:start"
-        return self.high
+        if line_start or (self.sentences and not step.in_code_block and step.at_sentence_start):
+            step.rule = "adapt:start"
+            return self.high
+        return self.low
 
 
 def _indents(step) -> bool:
     """Whether the most likely candidate writes only whitespace (or nothing: a control token)."""
     logits = step.candidate_logits
-    top = step.candidate_ids[int(logits.argmax())] if logits.size else None
-    return top is not None and not step.token_text(top).strip()
+    return bool(logits.size) and not step.token_text(step.candidate_ids[int(logits.argmax())]).strip()
