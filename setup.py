@@ -11,5 +11,6 @@ from setuptools import Extension, setup
 # No -ffast-math: the kernel relies on -inf and NaN behaving as IEEE says.
 FLAGS = [] if sys.platform == "win32" else ["-O3", "-fno-math-errno", "-fno-trapping-math"]
 
-setup(ext_modules=[Extension("dyntemp.core._kernel", ["dyntemp/core/_kernel.c"], depends=["dyntemp/core/_kernel_pass.h"],
+setup(ext_modules=[Extension("dyntemp.core._kernel", ["dyntemp/core/_kernel.c"],
+                             depends=["dyntemp/core/_kernel_pass.h", "dyntemp/core/_kernel_candidates.h"],
                              extra_compile_args=FLAGS, optional=True)])

@@ -66,6 +66,34 @@ def test_cuts_draws_and_entropies_agree_with_numpy(x, p, threshold):
     assert prefix == prefix0
     a, b = on_each_path(kernel.entropy, ranked)
     assert abs(a - b) <= 1e-12
+    for min_p in (0.0, 0.05, p):
+        (n, h), (n0, h0) = on_each_path(kernel.head, ranked, p, min_p, 2)
+        assert n == n0 and abs(h - h0) <= 1e-12
+        assert abs(h - kernel.entropy(ranked[:n])) <= 1e-12
+
+
+@given(logits, st.integers(1, 60), st.sampled_from([1.0, 0.5, 0.9, 0.95]), st.sampled_from([0.0, 0.05, 0.3]),
+       st.integers(0, 5), st.floats(0.0, 3.0))
+@settings(max_examples=300, deadline=None)
+def test_the_common_chain_in_one_call_gives_what_its_stages_give(x, k, top_p, min_p, min_keep, temperature):
+    # top-k, top-p, min-p, temperature: in one kernel call, and through the stage objects
+    def run(fused: bool):
+        sampler = dyntemp.Sampler(temperature, top_k=k, top_p=top_p, min_p=min_p, min_keep=min_keep, seed=3)
+        pipeline = sampler._pipeline
+        assert pipeline._common is not None
+        if not fused:
+            pipeline._common = None
+        _, entropy, top_ids, top_logits = kernel.scan(x, pipeline.scan_k)
+        step = dyntemp.Step(0, x, sampler._tracker, [], None, entropy)
+        ids, values, t, is_sorted, memo = pipeline.run(step, x, None, np.random.default_rng(0), sampler._temperature,
+                                                       top_ids, top_logits)
+        return ids.tolist(), values.tolist(), t, is_sorted, step.n_candidates, step.candidate_entropy
+
+    for compiled in (True, False):
+        with kernel.running(compiled):
+            fused, staged = run(True), run(False)
+            assert fused[:5] == staged[:5]
+            assert abs(fused[5] - staged[5]) <= 1e-12
 
 
 @pytest.mark.parametrize("bad, message", [([1.0, np.nan], "NaN at index 1"), ([np.inf, 0.0], "+inf"),

@@ -18,6 +18,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -38,6 +39,7 @@
 #define MASS_REL_ERROR 1e-5
 
 #include "_kernel_pass.h"
+#include "_kernel_candidates.h"
 
 /* ---- buffers ---------------------------------------------------------------------------------- */
 
@@ -219,37 +221,7 @@ static PyObject *deviation(PyObject *self, PyObject *const *args, Py_ssize_t nar
     return Py_BuildValue("dd", (double)top, finite ? sqrt(squares / (double)finite) : 0.0);
 }
 
-/* ---- float64 work on a candidate set (libm's exp, sequential sums: the numpy code's results) ---- */
-
-static double top_of(const float *x, Py_ssize_t n, int sorted)
-{
-    if (sorted)
-        return x[0];
-    float top = -INFINITY;
-    for (Py_ssize_t i = 0; i < n; i++)
-        top = x[i] > top ? x[i] : top;
-    return top;
-}
-
-/* First i with cum[i] >= target (bisect_left), cum the running sum of exp(x - top); n if none. */
-static Py_ssize_t first_reaching(const float *x, Py_ssize_t n, double top, double target)
-{
-    double cum = 0.0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        cum += exp((double)x[i] - top);
-        if (cum >= target)
-            return i;
-    }
-    return n;
-}
-
-static double mass(const float *x, Py_ssize_t n, double top)
-{
-    double total = 0.0;
-    for (Py_ssize_t i = 0; i < n; i++)
-        total += exp((double)x[i] - top);
-    return total;
-}
+/* ---- float64 work on a candidate set (_kernel_candidates.h) ---------------------------------- */
 
 /* mass_prefix(x, p) -> the shortest prefix of x (sorted descending) holding a share p of the mass. */
 static PyObject *mass_prefix(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -262,15 +234,9 @@ static PyObject *mass_prefix(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_buffer xb;
     if (F32(args[0], &xb, 0, "x") < 0)
         return NULL;
-    const float *x = xb.buf;
-    Py_ssize_t n = xb.len / 4, i = 0;
-    if (n > 0) {
-        double top = x[0];
-        i = first_reaching(x, n, top, p * mass(x, n, top));
-        i = i < n ? i : n - 1;
-    }
+    Py_ssize_t n = xb.len / 4, length = n > 0 ? prefix_of_mass(xb.buf, n, p) : 1;
     PyBuffer_Release(&xb);
-    return PyLong_FromSsize_t(i + 1);
+    return PyLong_FromSsize_t(length);
 }
 
 /* draw(x, sorted, u) -> (j, probability): the first j whose cumulative probability exceeds u. */
@@ -309,19 +275,63 @@ static PyObject *entropy(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     Py_buffer xb;
     if (F32(args[0], &xb, 0, "x") < 0)
         return NULL;
-    const float *x = xb.buf;
-    Py_ssize_t n = xb.len / 4;
-    double top = top_of(x, n, 0), total = 0.0, weighted = 0.0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (x[i] > -INFINITY) {
-            double z = (double)x[i] - top, e = exp(z);
-            total += e;
-            weighted += e * z;
-        }
-    }
+    double h = entropy64(xb.buf, xb.len / 4);
     PyBuffer_Release(&xb);
-    double h = log(total) - weighted / total;
-    return PyFloat_FromDouble(h > 0.0 ? h : 0.0);
+    return PyFloat_FromDouble(h);
+}
+
+/* scale(x, t, sorted, out) -> whether out now holds x / t (see scale_by); out as long as x. */
+static PyObject *scale(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args(nargs, 4, "scale") < 0)
+        return NULL;
+    double t = PyFloat_AsDouble(args[1]);
+    int sorted = PyObject_IsTrue(args[2]);
+    if (sorted < 0 || (t == -1.0 && PyErr_Occurred()))
+        return NULL;
+    Py_buffer xb, ob;
+    if (F32(args[0], &xb, 0, "x") < 0)
+        return NULL;
+    if (F32(args[3], &ob, 1, "out") < 0) {
+        PyBuffer_Release(&xb);
+        return NULL;
+    }
+    int done = -1;
+    if (ob.len >= xb.len)
+        done = scale_by(xb.buf, xb.len / 4, t, sorted, ob.buf);
+    PyBuffer_Release(&ob);
+    PyBuffer_Release(&xb);
+    if (done < 0) {
+        PyErr_SetString(PyExc_ValueError, "scale: out must be as long as x");
+        return NULL;
+    }
+    return PyBool_FromLong(done);
+}
+
+/* head(x, top_p, min_p, min_keep) -> (n, entropy): top-p then min-p on candidates x sorted
+ * descending (the scan's top k), the length of the prefix they keep and its entropy, in one call:
+ * the common chain's cuts at the cost of one call rather than a stage object's each. */
+static PyObject *head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_args(nargs, 4, "head") < 0)
+        return NULL;
+    double top_p = PyFloat_AsDouble(args[1]), min_p = PyFloat_AsDouble(args[2]);
+    Py_ssize_t min_keep = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_buffer xb;
+    if (F32(args[0], &xb, 0, "x") < 0)
+        return NULL;
+    Py_ssize_t n = xb.len / 4;
+    if (n == 0) {
+        PyBuffer_Release(&xb);
+        PyErr_SetString(PyExc_ValueError, "head: x must not be empty");
+        return NULL;
+    }
+    n = head_cut(xb.buf, n, top_p, min_p, min_keep > 1 ? min_keep : 1);
+    double h = entropy64(xb.buf, n);
+    PyBuffer_Release(&xb);
+    return Py_BuildValue("nd", n, h);
 }
 
 /* Top-p on the full vocabulary: the head within a gap of the maximum that holds the mass, ranked;
@@ -448,6 +458,8 @@ static PyMethodDef methods[] = {
     {"mass_prefix", (PyCFunction)(void (*)(void))mass_prefix, METH_FASTCALL, "top-p on sorted candidates"},
     {"draw", (PyCFunction)(void (*)(void))draw, METH_FASTCALL, "the index drawn for a uniform u"},
     {"entropy", (PyCFunction)(void (*)(void))entropy, METH_FASTCALL, "float64 entropy of softmax(x)"},
+    {"scale", (PyCFunction)(void (*)(void))scale, METH_FASTCALL, "x divided by a temperature"},
+    {"head", (PyCFunction)(void (*)(void))head, METH_FASTCALL, "top-p and min-p on sorted candidates"},
     {"simd", simd, METH_NOARGS, "(build, SIMD path)"},
     {NULL, NULL, 0, NULL},
 };

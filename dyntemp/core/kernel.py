@@ -14,6 +14,7 @@ in a running process (the tests run both paths).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 import warnings
@@ -25,6 +26,7 @@ from . import numerics
 from .numerics import as_logits
 
 ENV = "DYNTEMP_KERNEL"
+_FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)
 
 
 def _load():
@@ -187,6 +189,48 @@ def entropy(x: np.ndarray) -> float:
     return numerics.entropy64(x) if kernel is None else kernel.entropy(x)
 
 
+def head(x: np.ndarray, top_p: float, min_p: float, min_keep: int) -> tuple[int, float]:
+    """Top-p, then min-p, on candidates ``x`` sorted descending: ``(the length of the prefix they
+    keep, its entropy)``, each cut keeping at least ``min_keep``; ``top_p >= 1`` or ``min_p <= 0``
+    turns that cut off. What the two stages and the candidates' entropy give, in one call.
+
+    >>> head(np.log(np.array([0.5, 0.3, 0.15, 0.05], dtype=np.float32)), 0.9, 0.2, 1)[0]
+    3
+    """
+    kernel = _active
+    if kernel is not None:
+        return kernel.head(x, top_p, min_p, min_keep)
+    if x.size == 0:
+        raise ValueError("head: x must not be empty")
+    n, min_keep = x.size, max(min_keep, 1)
+    if top_p < 1.0:
+        n = min(max(numerics.mass_prefix(x, top_p), min_keep), n)
+    if min_p > 0.0:
+        threshold = np.float32(x[0]) + np.float32(math.log(min_p))
+        n = min(max(int(np.count_nonzero(x[:n] >= threshold)), min_keep), n)
+    return n, numerics.entropy64(x[:n])
+
+
+def scale(x: np.ndarray, temperature: float, is_sorted: bool) -> "np.ndarray | None":
+    """``x / temperature`` in float32 (a ``temperature`` beyond float32's range divides as its
+    largest value), or ``None`` when that would leave float32: a ``temperature`` below the smallest
+    float, or a quotient beyond the largest (the caller samples greedily then). ``x``: finite.
+
+    >>> scale(np.array([2.0, 1.0], dtype=np.float32), 0.5, True).tolist(), scale(np.ones(2, np.float32), 0.0, True)
+    ([4.0, 2.0], None)
+    """
+    out = np.empty(x.size, np.float32)
+    kernel = _active
+    if kernel is not None:
+        return out if kernel.scale(x, temperature, is_sorted, out) else None
+    if temperature < _FLOAT32_TINY:
+        return None
+    largest = max(abs(float(x[0])), abs(float(x[-1]))) if is_sorted and x.size else float(np.abs(x).max(initial=0.0))
+    if largest / temperature >= numerics.FLOAT32_MAX:
+        return None
+    return np.divide(x, np.float32(min(temperature, numerics.FLOAT32_MAX)), out=out)
+
+
 def check(seed: int = 0) -> None:
     """Run the compiled kernel beside numpy on random logits (ties, ``-inf`` and sizes around the
     vector width included); ``AssertionError`` names the first difference."""
@@ -203,9 +247,11 @@ def check(seed: int = 0) -> None:
                 lse, h, ids, values = scan(x, 40)
                 results.append((lse, h, ids.tolist(), values.tolist(), top_p(x, 0.9)[0].tolist(),
                                 at_least(x, 1.5)[0].tolist(), count_at_least(x, 1.5), mass_prefix(values, 0.7),
-                                draw(values, True, 0.37), entropy(values), deviation(x)))
+                                draw(values, True, 0.37), head(values, 0.9, 0.05, 2)[0], entropy(values),
+                                head(values, 0.9, 0.05, 2)[1], deviation(x), scale(values, 0.7, True).tolist()))
         ours, theirs = results
         assert abs(ours[0] - theirs[0]) < 1e-4 and abs(ours[1] - theirs[1]) < 1e-3, (n, ours[:2], theirs[:2])
-        assert ours[2:9] == theirs[2:9], f"n={n}: the kernel and numpy disagree"
-        assert abs(ours[9] - theirs[9]) < 1e-12 and np.allclose(ours[10], theirs[10], rtol=1e-9), n
+        assert ours[2:10] == theirs[2:10], f"n={n}: the kernel and numpy disagree"
+        assert abs(ours[10] - theirs[10]) < 1e-12 and abs(ours[11] - theirs[11]) < 1e-12, n
+        assert np.allclose(ours[12], theirs[12], rtol=1e-9) and ours[13] == theirs[13], n
 

@@ -70,10 +70,10 @@ class Step:
         generated = [ord(ch) for ch in text]
         return cls(len(text) if index is None else index, x, tracker, generated)
 
-    def _set_candidates(self, ids: np.ndarray | None, logits: np.ndarray) -> None:
+    def _set_candidates(self, ids: np.ndarray | None, logits: np.ndarray, entropy: float | None = None) -> None:
         self._cand_ids = ids
         self._cand_logits = logits
-        self._cand_entropy = None
+        self._cand_entropy = entropy  # None: computed when read
 
     def _full_stats(self) -> None:
         self._lse, self._entropy, _, _ = kernel.scan(self._logits)

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..numerics import FLOAT32_MAX
+from .. import kernel
 from ..selectors import AdaptiveP as AdaptiveSelector
 from ..selectors import Mirostat as MirostatSelector
 from ..smoothing import smooth, smoothing_is_off
 from .base import Candidates, Stage, StepContext
 from .declare import Setting, choice, number
-
-_FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)
-
 
 class Smoothing(Stage):
     """Quadratic smoothing (KoboldCpp's, text-generation-webui's)."""
@@ -47,24 +44,21 @@ class Temperature(Stage):
             cand.ids = np.flatnonzero(cand.logits > -np.inf)
             cand.logits = cand.logits[cand.ids]
         ctx.step._set_candidates(cand.ids, cand.logits)
-        temperature = ctx.temperature = ctx.temperature_of(ctx.step)
-        if _overflows(cand, temperature):
-            j = 0 if cand.sorted else int(np.argmax(cand.logits))
-            cand.logits = cand.logits[j:j + 1]
-            cand.ids = cand.ids[j:j + 1] if cand.ids is not None else np.array([j])
-            cand.sorted = True
-        else:
-            # Beyond float32's range a temperature is as good as infinite: uniform.
-            cand.logits = cand.logits / np.float32(min(temperature, FLOAT32_MAX))
+        ctx.temperature = ctx.temperature_of(ctx.step)
+        divide(cand, ctx.temperature)
 
 
-def _overflows(cand: Candidates, temperature: float) -> bool:
-    """True when dividing by ``temperature`` would leave float32 (0 among them): sample greedily."""
-    if temperature < _FLOAT32_TINY:
-        return True
-    x = cand.logits
-    largest = max(abs(float(x[0])), abs(float(x[-1]))) if cand.sorted else float(np.abs(x).max())
-    return largest / temperature >= FLOAT32_MAX
+def divide(cand: Candidates, temperature: float) -> None:
+    """Divide the candidates' logits by ``temperature``; one that would leave float32 (0 among them)
+    keeps the most likely candidate alone."""
+    scaled = kernel.scale(cand.logits, temperature, cand.sorted)
+    if scaled is not None:
+        cand.logits = scaled
+        return
+    j = 0 if cand.sorted else int(np.argmax(cand.logits))
+    cand.logits = cand.logits[j:j + 1]
+    cand.ids = cand.ids[j:j + 1] if cand.ids is not None else np.array([j])
+    cand.sorted = True
 
 
 class _Picking(Stage):
