@@ -63,6 +63,7 @@ class LogitsHook:
             self._read = LogitsReader(llm)
             self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
             self._is_eog = llama_cpp.llama_vocab_is_eog
+            self._eog: dict[int, bool] = {}  # a ctypes call costs microseconds a token; a dict lookup does not
             sampler.use_detokenizer(piece_decoder(llm))
             use_model_breakers(sampler, llm)
 
@@ -77,11 +78,18 @@ class LogitsHook:
             self.sampler.reset()
             self.prompt_length = n
         token = self.sampler.sample(self._logits(scores), input_ids, overwrite=True)
-        if self._vocab is not None and self._is_eog(self._vocab, token):
+        if self._vocab is not None and self._ends(token):
             self.sampler.trace.pop()  # it ends the generation, and is not part of it (as in Sampler.generate)
         scores[token] = CHOSEN_LOGIT
         self._expected = (n + 1, token)
         return scores
+
+    def _ends(self, token: int) -> bool:
+        """Whether ``token`` ends a generation (llama.cpp's end-of-generation tokens), remembered."""
+        ends = self._eog.get(token)
+        if ends is None:
+            ends = self._eog[token] = bool(self._is_eog(self._vocab, token))
+        return ends
 
     def _logits(self, scores: np.ndarray) -> np.ndarray:
         """Contiguous logits the sampler may overwrite: llama-cpp-python hands over a strided view
