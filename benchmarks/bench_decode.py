@@ -8,6 +8,12 @@ with a one-line logits processor that stores ``-inf``; dyntemp with the same fil
 (llama-cpp-python's own ``logit_bias`` would ban it through a processor that copies the
 vocabulary every token, slowing the native side and flattering dyntemp.)
 
+One more row, ``one read (floor)``, is no sampler: a logits processor that reads llama.cpp's logits
+once (the kernel's scan: statistics and top 40, what every dyntemp step starts with) and keeps the
+most likely token, through the same neutral llama-cpp-python settings as the hook. No hook that
+reads the vocabulary can run faster inside ``create_completion``; it shows how much of the hook's
+gap is that read and how much the sampler around it.
+
 Each round runs every dyntemp configuration right beside a native run, the order alternating
 between rounds; the printed ratio is the median over rounds of the paired ratios
 (dyntemp tokens/s ÷ native tokens/s), with the lowest and highest pair.
@@ -33,7 +39,10 @@ import llama_cpp
 import dyntemp
 from dyntemp.threads import default_threads
 from dyntemp.llama.model import load_model
+from dyntemp.core import kernel
 from dyntemp.llama.generation import chat_prompt
+from dyntemp.llama.hook import CHOSEN_LOGIT
+from dyntemp.llama.logits import LogitsReader
 
 FILTERS = dict(top_k=40, top_p=0.95, min_p=0.05)
 # The hook shares llama-cpp-python's per-token work with native; Sampler.generate skips it.
@@ -109,6 +118,21 @@ def configurations(llm, tokens: int) -> dict:
             return len(sampler(strategy).generate(llm, text, max_tokens=tokens).tokens)
         return run
 
+    read = LogitsReader(llm)
+
+    def one_read(input_ids, scores):
+        x = read()
+        x[eos] = -math.inf
+        _, _, top, _ = kernel.scan(x, 40, (eos,))
+        scores[int(top[0])] = CHOSEN_LOGIT
+        return scores
+
+    def floor() -> int:
+        llm.reset()
+        out = llm.create_completion(text, max_tokens=tokens, logits_processor=llama_cpp.LogitsProcessorList([one_read]),
+                                    **dyntemp.Sampler.llama_kwargs())
+        return out["usage"]["completion_tokens"]
+
     strategies = {
         "constant": dyntemp.get_strategy("constant", temperature=0.8),
         "edt": dyntemp.get_strategy("edt"),
@@ -117,6 +141,7 @@ def configurations(llm, tokens: int) -> dict:
     runs = {"native": native}
     runs.update({f"{name} (hook)": hook(s) for name, s in strategies.items()})
     runs.update({f"{name} (generate)": generate(s) for name, s in strategies.items()})
+    runs["one read (floor)"] = floor
     return runs
 
 
