@@ -32,6 +32,7 @@ logits = st.integers(1, 300).flatmap(lambda n: arrays(np.float32, n, elements=_v
 
 def test_the_kernel_is_built_and_used():
     assert kernel.available() and kernel.path().startswith("compiled")
+    kernel.check()  # beside numpy, up to a vocabulary of 262,144 (whose pass reads larger blocks)
 
 
 @given(logits, st.integers(1, 50))

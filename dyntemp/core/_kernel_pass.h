@@ -312,9 +312,10 @@ HOT static float one_pass(const float *x, Py_ssize_t n, Py_ssize_t block, Top *t
 
 static Py_ssize_t block_for(Py_ssize_t n, Py_ssize_t k)
 {
-    /* BLOCK, or smaller when the vocabulary has fewer than 2k blocks of it (a large k), so that k
-     * block maxima exist to set the floor. */
-    Py_ssize_t block = BLOCK;
+    /* BLOCK (twice it from 131,072 values on: a block's fixed work, its maximum across the lanes
+     * and the top k's floor, then counts less), or smaller when the vocabulary has fewer than 2k
+     * blocks of it (a large k), so that k block maxima exist to set the floor. */
+    Py_ssize_t block = n >= 131072 ? 2 * BLOCK : BLOCK;
     while (block > 1 && k > 0 && n / block < 2 * k)
         block /= 2;
     return block;

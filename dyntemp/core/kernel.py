@@ -237,7 +237,7 @@ def check(seed: int = 0) -> None:
     if _compiled is None:
         raise AssertionError(_description)
     rng = np.random.default_rng(seed)
-    for n in (1, 15, 17, 1000, 49_152):
+    for n in (1, 15, 17, 1000, 49_152, 262_144):  # the last: the larger block of a large vocabulary
         x = (rng.standard_normal(n) * 4).astype(np.float32).round(1)  # rounded: ties
         x[rng.integers(0, n, n // 50)] = -np.inf
         x[rng.integers(0, n)] = 9.0
