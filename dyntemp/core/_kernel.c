@@ -181,10 +181,7 @@ static PyObject *count_at_least(PyObject *self, PyObject *const *args, Py_ssize_
     Py_buffer xb;
     if (F32(args[0], &xb, 0, "x") < 0)
         return NULL;
-    const float *x = xb.buf, t = (float)threshold;
-    Py_ssize_t n = xb.len / 4, count = 0;
-    for (Py_ssize_t i = 0; i < n; i++)
-        count += x[i] >= t;
+    Py_ssize_t count = count_at_or_above(xb.buf, xb.len / 4, (float)threshold);
     PyBuffer_Release(&xb);
     return PyLong_FromSsize_t(count);
 }

@@ -55,6 +55,15 @@ static double entropy64(const float *x, Py_ssize_t n)
     return h > 0.0 ? h : 0.0;
 }
 
+/* How many values are >= threshold (float32 comparison). */
+static Py_ssize_t count_at_or_above(const float *x, Py_ssize_t n, float threshold)
+{
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        count += x[i] >= threshold;
+    return count;
+}
+
 static Py_ssize_t clamp_keep(Py_ssize_t kept, Py_ssize_t min_keep, Py_ssize_t n)
 {
     kept = kept > min_keep ? kept : min_keep;
@@ -68,13 +77,8 @@ static Py_ssize_t head_cut(const float *x, Py_ssize_t n, double top_p, double mi
 {
     if (top_p < 1.0)
         n = clamp_keep(prefix_of_mass(x, n, top_p), min_keep, n);
-    if (min_p > 0.0) {
-        float threshold = x[0] + (float)log(min_p);
-        Py_ssize_t count = 0;
-        for (Py_ssize_t i = 0; i < n; i++)
-            count += x[i] >= threshold;
-        n = clamp_keep(count, min_keep, n);
-    }
+    if (min_p > 0.0)
+        n = clamp_keep(count_at_or_above(x, n, x[0] + (float)log(min_p)), min_keep, n);
     return n;
 }
 

@@ -14,7 +14,6 @@ in a running process (the tests run both paths).
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import threading
 import warnings
@@ -202,12 +201,13 @@ def head(x: np.ndarray, top_p: float, min_p: float, min_keep: int) -> tuple[int,
         return kernel.head(x, top_p, min_p, min_keep)
     if x.size == 0:
         raise ValueError("head: x must not be empty")
-    n, min_keep = x.size, max(min_keep, 1)
+    from . import filters  # the stages' own cuts on sorted candidates (filters imports this module)
+
+    n = x.size
     if top_p < 1.0:
-        n = min(max(numerics.mass_prefix(x, top_p), min_keep), n)
+        n = filters.top_p_keep(x, top_p, min_keep, True)[0].stop
     if min_p > 0.0:
-        threshold = np.float32(x[0]) + np.float32(math.log(min_p))
-        n = min(max(int(np.count_nonzero(x[:n] >= threshold)), min_keep), n)
+        n = filters.min_p_keep(x[:n], min_p, min_keep, True)[0].stop
     return n, numerics.entropy64(x[:n])
 
 
